@@ -1,0 +1,189 @@
+"""Settings: the only module that reads the settings file and ``NEWSFOLD_*`` variables.
+
+Precedence, highest first: explicit overrides (CLI options) → environment
+(``NEWSFOLD_DATABASE_URL``, ``NEWSFOLD_FETCH__TIMEOUT_S`` for nested keys) →
+the TOML file (``--config PATH``, ``NEWSFOLD_CONFIG``, or ``./config/newsfold.toml``
+when present) → defaults. Unknown keys are errors: a typo must not be ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from newsfold.errors import ConfigError
+
+DEFAULT_CONFIG_PATHS = (Path("config/newsfold.toml"), Path("newsfold.toml"))
+DEFAULT_USER_AGENT = "newsfold/0.1 (+https://github.com/newsfold/newsfold; feed deduplicator)"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Section):
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)
+    total_timeout_s: float = Field(60.0, gt=0)  # wall clock for one fetch, slowloris included
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)  # compressed and decompressed
+    max_redirects: int = Field(5, ge=0)
+    max_entries: int = Field(500, gt=0)  # per fetch, newest first
+    concurrency: int = Field(16, gt=0)
+    per_host: int = Field(2, gt=0)
+    min_host_delay_s: float = Field(0.5, ge=0)
+    user_agent: str = DEFAULT_USER_AGENT
+
+
+class ScheduleSettings(_Section):
+    default_interval_s: int = Field(1800, gt=0)
+    min_interval_s: int = Field(300, gt=0)
+    max_interval_s: int = Field(86400, gt=0)
+    backoff_base_s: int = Field(300, gt=0)
+    backoff_max_s: int = Field(86400, gt=0)
+    jitter: float = Field(0.1, ge=0, le=0.5)  # ± share of the interval
+    flag_after_errors: int = Field(10, gt=0)  # shown as "failing" past this many in a row
+
+
+class NormaliseSettings(_Section):
+    extra_tracking_params: tuple[str, ...] = ()
+    future_tolerance_s: int = Field(3600, ge=0)
+    detect_language: bool = True
+    # Learned per-source boilerplate: a line seen in at least this share of a
+    # source's recent articles (and at least ``boilerplate_min_docs`` of them) is removed.
+    boilerplate_min_share: float = Field(0.5, gt=0, le=1)
+    boilerplate_min_docs: int = Field(5, gt=1)
+    boilerplate_window: int = Field(50, gt=1)
+
+
+class DedupSettings(_Section):
+    window_days: float = Field(7.0, gt=0)  # clustering window and LSH rebuild window
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_size: int = Field(3, ge=1, le=8)
+    copy_threshold: float = Field(0.5, gt=0, le=1)  # Jaccard for near-duplicate copies
+    containment_threshold: float = Field(0.8, gt=0, le=1)  # short summary of a long copy
+    story_threshold: float = Field(0.3, gt=0, le=1)
+    story_window_days: float = Field(3.0, gt=0)
+    same_language_only: bool = True
+
+
+class FeedConfig(_Section):
+    url: str
+    title: str | None = None
+    interval_s: int | None = Field(None, gt=0)
+    full_text: bool = False
+    tags: tuple[str, ...] = ()
+
+
+class HttpSettings(_Section):
+    listen: str | None = None  # "127.0.0.1:8080" to serve /healthz, /readyz, /metrics
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFOLD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///newsfold.db"
+    allow_private_networks: bool = False
+    log_level: str = "INFO"
+    log_format: str = "auto"  # auto | json | console
+    fetch: FetchSettings = FetchSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    normalise: NormaliseSettings = NormaliseSettings()
+    dedup: DedupSettings = DedupSettings()
+    http: HttpSettings = HttpSettings()
+    feeds: tuple[FeedConfig, ...] = ()
+
+    # The TOML file in use (set by ``load_settings``); not a setting itself.
+    _toml_data: ClassVar[dict[str, Any]] = {}
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls, cls._toml_data))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def find_config(path: Path | str | None) -> Path | None:
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("NEWSFOLD_CONFIG")
+    if env:
+        return Path(env)
+    return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings; every problem becomes one ``ConfigError`` naming the key."""
+    config_path = find_config(path)
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file not found: {config_path}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {config_path}: {e}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"invalid TOML in {config_path}: {e}") from e
+    Settings._toml_data = data
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError(_describe(e, config_path)) from e
+    finally:
+        Settings._toml_data = {}
+
+
+def _describe(error: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path else ""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(root)"
+        msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        problems.append(f"{key}: {msg}")
+    return f"invalid settings{where}: " + "; ".join(problems)
