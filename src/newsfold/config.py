@@ -62,6 +62,8 @@ class NormaliseSettings(_Section):
     boilerplate_min_share: float = Field(0.5, gt=0, le=1)
     boilerplate_min_docs: int = Field(5, gt=1)
     boilerplate_window: int = Field(50, gt=1)
+    # Fewer letters than this and the language is left unknown (too short to tell).
+    language_min_chars: int = Field(40, ge=1)
 
 
 class DedupSettings(_Section):
@@ -70,8 +72,17 @@ class DedupSettings(_Section):
     shingle_size: int = Field(3, ge=1, le=8)
     copy_threshold: float = Field(0.5, gt=0, le=1)  # Jaccard for near-duplicate copies
     containment_threshold: float = Field(0.8, gt=0, le=1)  # short summary of a long copy
+    # Containment is only trusted when the shorter text has this many shingles.
+    min_shingles: int = Field(10, ge=1)
+    # LSH bands/rows come from datasketch's optimiser at ``copy_threshold``;
+    # every candidate is verified, so a missed candidate costs more than a spare one.
+    lsh_false_negative_weight: float = Field(0.8, gt=0, lt=1)
     story_threshold: float = Field(0.3, gt=0, le=1)
-    story_window_days: float = Field(3.0, gt=0)
+    story_merge_threshold: float = Field(0.5, gt=0, le=1)  # both links to bridge two stories
+    story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
+    story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
+    story_title_boost: float = Field(2.0, ge=1)
+    story_name_boost: float = Field(2.0, ge=1)
     same_language_only: bool = True
 
 

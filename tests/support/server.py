@@ -7,6 +7,11 @@
 Each handler gets the parsed request and returns a ``Reply`` (or writes to the
 socket itself for trickling/endless bodies). Every request is logged in
 ``server.requests`` so tests can count hits.
+
+Ready-made misbehaving handlers: ``Redirect``, ``Sequence`` (replies in turn,
+e.g. a 500 storm then recovery), ``Trickle`` (slowloris), ``Endless``,
+``Stall`` (headers, then silence) and ``Gated`` (counts requests in flight).
+Every streamed body is bounded in length and stops when the client hangs up.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import email.utils
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +30,8 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when the request arrived
+    client_port: int = 0  # the client's source port: one port = one kept-alive connection
 
 
 @dataclass
@@ -74,6 +81,93 @@ class Static:
         return Reply(200, self.body, headers)
 
 
+class Redirect:
+    """Redirect to ``location`` (absolute, or a path on this server) with ``status``."""
+
+    def __init__(self, location: str, status: int = 301) -> None:
+        self.location = location
+        self.status = status
+
+    def __call__(self, request: Request) -> Reply:
+        return Reply(self.status, b"", {"Location": self.location})
+
+
+class Sequence:
+    """Answer each request with the next handler (or reply); the last one repeats."""
+
+    def __init__(self, *steps: Handler | Reply) -> None:
+        self.steps = list(steps)
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            step = self.steps[min(self.calls, len(self.steps) - 1)]
+            self.calls += 1
+        return step if isinstance(step, Reply) else step(request)
+
+
+def _bounded(chunk: bytes, count: int) -> Iterator[bytes]:
+    for _ in range(count):
+        yield chunk
+
+
+class Trickle:
+    """A slowloris: ``chunk`` every ``every_s`` seconds, at most ``count`` times."""
+
+    def __init__(self, chunk: bytes = b" ", *, every_s: float = 0.05, count: int = 400) -> None:
+        self.chunk, self.every_s, self.count = chunk, every_s, count
+
+    def __call__(self, request: Request) -> Reply:
+        body = _bounded(self.chunk, self.count)
+        return Reply(200, body, {"Content-Type": "application/rss+xml"}, delay_s=self.every_s)
+
+
+class Endless:
+    """A body that never ends (bounded to ``count`` chunks so the thread always stops)."""
+
+    def __init__(self, chunk: bytes = b"<rss>" + b"x" * 65531, *, count: int = 20_000) -> None:
+        self.chunk, self.count = chunk, count
+
+    def __call__(self, request: Request) -> Reply:
+        return Reply(200, _bounded(self.chunk, self.count), {"Content-Type": "application/rss+xml"})
+
+
+class Stall:
+    """Send the status line and headers, then nothing for ``seconds``."""
+
+    def __init__(self, seconds: float = 5.0) -> None:
+        self.seconds = seconds
+
+    def __call__(self, request: Request) -> Reply:
+        def body() -> Iterator[bytes]:
+            time.sleep(self.seconds)
+            yield b"<rss/>"
+
+        return Reply(200, body(), {"Content-Type": "application/rss+xml"})
+
+
+class Gated:
+    """Wrap a handler, hold each request ``hold_s`` and record the most in flight at once."""
+
+    def __init__(self, inner: Handler, *, hold_s: float = 0.2) -> None:
+        self.inner, self.hold_s = inner, hold_s
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            time.sleep(self.hold_s)
+            return self.inner(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
 class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
@@ -89,15 +183,21 @@ class FeedServer:
 
             def do_GET(self) -> None:
                 path = self.path
-                request = Request("GET", path, {k.lower(): v for k, v in self.headers.items()})
+                request = Request(
+                    "GET",
+                    path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    at=time.monotonic(),
+                    client_port=int(self.client_address[1]),
+                )
                 with server._lock:
                     server.requests.append(request)
                 handler = server.routes.get(path) or server.routes.get(path.split("?")[0])
                 reply = handler(request) if handler else Reply(404, b"not found")
                 try:
                     self._send(reply)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                    self.close_connection = True
 
             def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)

@@ -1,0 +1,109 @@
+"""Shared pieces of the CLI: options, settings/service loading, output helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from newsfold.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from newsfold.service import Service
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings file (TOML). Default: $NEWSFOLD_CONFIG, else ./config/newsfold.toml.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '2h', '7d', '1w' → seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise typer.BadParameter(f"not a duration: {text!r} (use e.g. 90s, 15m, 24h, 7d)")
+    return float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def since_to_datetime(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except typer.BadParameter:
+        pass
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise typer.BadParameter(f"--since takes a duration (24h) or an ISO date: {text!r}") from e
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def settings_from(ctx: typer.Context | None, config: Path | None) -> Settings:
+    path = config
+    if path is None and ctx is not None and ctx.obj:
+        path = ctx.obj.get("config")
+    return load_settings(path)
+
+
+def open_service(ctx: typer.Context | None, config: Path | None) -> Service:
+    from newsfold.service import Service
+
+    return Service.open(settings_from(ctx, config))
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "-"
+    now = now or datetime.now(UTC)
+    delta = (now - value).total_seconds()
+    future = delta < 0
+    delta = abs(delta)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            text = f"{delta / size:.0f}{unit}"
+            break
+    else:
+        text = f"{delta:.0f}s"
+    return f"in {text}" if future else f"{text} ago"

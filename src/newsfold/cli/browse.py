@@ -1,0 +1,216 @@
+"""`newsfold clusters|articles|stats`: read what was ingested."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from newsfold.cli._common import (
+    ConfigOpt,
+    JsonOpt,
+    console,
+    iso,
+    open_service,
+    print_json,
+    since_to_datetime,
+)
+
+if TYPE_CHECKING:
+    from newsfold.storage.records import ArticleInfo, ClusterSummary
+
+clusters_app = typer.Typer(help="Inspect story clusters.", no_args_is_help=True)
+articles_app = typer.Typer(help="Inspect stored articles.", no_args_is_help=True)
+
+
+class Level(StrEnum):
+    copies = "copies"
+    stories = "stories"
+
+
+LevelOpt = Annotated[
+    Level,
+    typer.Option(help="stories: same event; copies: near-duplicate copies of one text."),
+]
+
+
+def cluster_json(c: ClusterSummary) -> dict[str, object]:
+    return {
+        "id": c.id,
+        "level": c.level,
+        "title": c.title,
+        "size": c.size,
+        "first_seen": iso(c.first_seen),
+        "last_seen": iso(c.last_seen),
+        "sources": list(c.sources),
+    }
+
+
+@clusters_app.command("list")
+def clusters_list(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only clusters seen within (24h, 7d) or since an ISO date.")] = None,
+    min_size: Annotated[int, typer.Option(min=1, help="Only clusters with at least N articles.")] = 1,
+    level: LevelOpt = Level.stories,
+    limit: Annotated[int, typer.Option(min=0, help="At most N clusters (0: all).")] = 100,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List clusters, newest first."""
+    service = open_service(ctx, config)
+    rows = service.storage.list_clusters(
+        level=level.value, since=since_to_datetime(since), min_size=min_size, limit=limit or None
+    )
+    if json_out:
+        print_json([cluster_json(c) for c in rows])
+        return
+    table = Table("id", "size", "title", "sources", "last seen")
+    for c in rows:
+        table.add_row(str(c.id), str(c.size), c.title, ", ".join(c.sources), iso(c.last_seen) or "")
+    console.print(table)
+
+
+@clusters_app.command("show")
+def clusters_show(
+    ctx: typer.Context,
+    cluster_id: Annotated[int, typer.Argument(help="Cluster id (a merged id resolves to its survivor).")],
+    level: LevelOpt = Level.stories,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show a cluster's articles with the evidence that put each one there."""
+    service = open_service(ctx, config)
+    detail = service.storage.cluster_detail(cluster_id, level=level.value)
+    members = [
+        {
+            "id": m.id,
+            "title": m.title,
+            "url": m.url,
+            "feed": m.feed,
+            "feed_id": m.feed_id,
+            "published": iso(m.published),
+            "similarity": round(m.similarity, 4),
+            "tier": m.tier,
+            "matched_article_id": m.matched_article_id,
+            "copy_group": m.copy_group,
+        }
+        for m in detail.articles
+    ]
+    if json_out:
+        data = cluster_json(detail.summary) | {"articles": members}
+        data["merged_from"] = list(detail.merged_from)
+        print_json(data)
+        return
+    s = detail.summary
+    if detail.requested_id != s.id:
+        console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
+    console.print(f"[bold]{s.title}[/bold]  ({s.level} {s.id}, {s.size} articles)")
+    console.print(f"sources: {', '.join(s.sources)}")
+    table = Table("id", "copy group", "published", "feed", "tier", "sim", "via", "title")
+    for m in detail.articles:
+        table.add_row(
+            str(m.id),
+            str(m.copy_group or "-"),
+            iso(m.published) or "",
+            m.feed,
+            m.tier,
+            f"{m.similarity:.2f}",
+            str(m.matched_article_id or "-"),
+            m.title,
+        )
+    console.print(table)
+
+
+def article_json(a: ArticleInfo, *, with_text: bool) -> dict[str, object]:
+    data: dict[str, object] = {
+        "id": a.id,
+        "title": a.title,
+        "url": a.url,
+        "feed": a.feed,
+        "feed_id": a.feed_id,
+        "published": iso(a.published),
+        "date_source": a.date_source,
+        "language": a.language,
+        "cluster": a.cluster,
+        "copy_group": a.copy_group,
+    }
+    if with_text:
+        data |= {
+            "author": a.author,
+            "fetched_at": iso(a.fetched_at),
+            "entry_key": a.entry_key,
+            "revision": a.revision,
+            "summary": a.summary,
+            "text": a.text,
+        }
+    return data
+
+
+@articles_app.command("list")
+def articles_list(
+    ctx: typer.Context,
+    feed: Annotated[str | None, typer.Option(help="Only this feed (id or URL).")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="At most N articles (0: all).")] = 50,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List articles, newest first."""
+    service = open_service(ctx, config)
+    feed_id = service.storage.get_feed(feed).id if feed else None
+    rows = service.storage.list_articles(feed_id=feed_id, limit=limit or None)
+    if json_out:
+        print_json([article_json(a, with_text=False) for a in rows])
+        return
+    table = Table("id", "published", "feed", "cluster", "title")
+    for a in rows:
+        table.add_row(str(a.id), iso(a.published) or "", a.feed, str(a.cluster or "-"), a.title)
+    console.print(table)
+
+
+@articles_app.command("show")
+def articles_show(
+    ctx: typer.Context,
+    article_id: Annotated[int, typer.Argument(help="Article id.")],
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show one article with its normalised text."""
+    service = open_service(ctx, config)
+    a = service.storage.get_article(article_id)
+    if json_out:
+        print_json(article_json(a, with_text=True))
+        return
+    console.print(f"[bold]{a.title}[/bold]")
+    console.print(f"{a.url or '-'}\n{a.feed} · {iso(a.published)} · story {a.cluster}")
+    if a.summary:
+        console.print(f"\n[italic]{a.summary}[/italic]")
+    console.print("\n" + a.text, markup=False, highlight=False)
+
+
+def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """Counts of feeds, articles, clusters, duplicates and errors."""
+    service = open_service(ctx, config)
+    st = service.storage.stats()
+    data = {
+        "feeds": st.feeds,
+        "feeds_erroring": st.feeds_erroring,
+        "feeds_disabled": st.feeds_disabled,
+        "articles": st.articles,
+        "clusters": st.clusters,
+        "copy_groups": st.copy_groups,
+        "multi_article_clusters": st.multi_article_clusters,
+        "duplicates": st.duplicates,
+        "exact_duplicates": st.exact_duplicates,
+        "near_duplicates": st.near_duplicates,
+        "story_joins": st.story_joins,
+        "errors": st.errors,
+    }
+    if json_out:
+        print_json(data)
+        return
+    table = Table("what", "count")
+    for k, v in data.items():
+        table.add_row(k.replace("_", " "), str(v))
+    console.print(table)

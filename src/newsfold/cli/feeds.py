@@ -1,0 +1,270 @@
+"""`newsfold feeds …`: subscribe, list, inspect, import/export OPML."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from xml.etree import ElementTree as ET
+
+import typer
+from rich.table import Table
+
+from newsfold.cli._common import (
+    ConfigOpt,
+    JsonOpt,
+    ago,
+    console,
+    err_console,
+    iso,
+    open_service,
+    parse_duration,
+    print_json,
+)
+from newsfold.errors import ConfigError, FetchError
+
+if TYPE_CHECKING:
+    from newsfold.config import Settings
+    from newsfold.storage.records import FeedInfo
+
+app = typer.Typer(help="Manage feed subscriptions.", no_args_is_help=True)
+
+
+def _status(feed: FeedInfo, settings: Settings) -> str:
+    from newsfold.schedule import status_of
+    from newsfold.storage.feeds import health_of
+
+    return status_of(health_of(feed), now=datetime.now(UTC), settings=settings.schedule)
+
+
+def feed_json(feed: FeedInfo, settings: Settings) -> dict[str, object]:
+    return {
+        "id": feed.id,
+        "url": feed.url,
+        "title": feed.title,
+        "site_url": feed.site_url,
+        "tags": list(feed.tags),
+        "full_text": feed.full_text,
+        "status": _status(feed, settings),
+        "articles": feed.article_count,
+        "interval_s": feed.interval_s,
+        "configured_interval_s": feed.configured_interval_s,
+        "last_fetch": iso(feed.last_fetch_at),
+        "last_success": iso(feed.last_success_at),
+        "next_fetch": iso(feed.next_fetch_at),
+        "error_count": feed.error_count,
+        "error_since": iso(feed.error_since),
+        "last_error_kind": feed.last_error_kind,
+        "last_error": feed.last_error,
+        "disabled_reason": feed.disabled_reason,
+        "etag": feed.etag,
+        "last_modified": feed.last_modified,
+    }
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="Feed URL, or a web page that links to its feed.")],
+    title: Annotated[str | None, typer.Option(help="Display title.")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Fixed poll interval (e.g. 15m, 2h); default adaptive.")
+    ] = None,
+    full_text: Annotated[
+        bool, typer.Option("--full-text", help="Fetch each article's page for its full text.")
+    ] = False,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Fetch the URL first; if it is an HTML page, subscribe to the feed it links to.",
+        ),
+    ] = True,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Subscribe to a feed."""
+    interval_s = int(parse_duration(interval)) if interval else None
+    service = open_service(ctx, config)
+    if check:
+        url = _resolve_feed_url(url, service.settings)
+    feed = service.add_feed(
+        url, title=title, interval_s=interval_s, full_text=full_text, tags=tag or ()
+    )
+    if json_out:
+        print_json(feed_json(feed, service.settings))
+    else:
+        console.print(f"added feed {feed.id}: {feed.url}")
+
+
+def _resolve_feed_url(url: str, settings: Settings) -> str:
+    """Autodiscovery: a page URL becomes the feed it advertises with <link rel=alternate>."""
+    from newsfold.fetch import HTMLPageError, fetch_sync
+
+    try:
+        fetch_sync(
+            url,
+            settings.fetch,
+            allow_private_networks=settings.allow_private_networks,
+            as_feed=True,
+        )
+    except HTMLPageError as e:
+        if not e.feeds:
+            raise
+        chosen = e.feeds[0].url
+        others = ", ".join(f.url for f in e.feeds[1:])
+        err_console.print(
+            f"{url} is an HTML page; subscribing to the feed it links to: {chosen}"
+            + (f" (also offered: {others})" if others else "")
+        )
+        return chosen
+    except FetchError as e:
+        err_console.print(f"warning: {e} (subscribed anyway; it will be retried)")
+    return url
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
+    """List feeds with their health: status, errors, last and next poll."""
+    service = open_service(ctx, config)
+    feeds = service.storage.list_feeds()
+    if json_out:
+        print_json([feed_json(f, service.settings) for f in feeds])
+        return
+    table = Table("id", "title / url", "status", "articles", "errors", "last error", "next poll")
+    now = datetime.now(UTC)
+    for f in feeds:
+        status = _status(f, service.settings)
+        style = "red" if f.disabled_reason or f.error_count else None
+        table.add_row(
+            str(f.id),
+            f"{f.title or ''}\n[dim]{f.url}[/dim]" if f.title else f.url,
+            f"[{style}]{status}[/{style}]" if style else status,
+            str(f.article_count),
+            str(f.error_count),
+            f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-",
+            ago(f.next_fetch_at, now),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    feed: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    limit: Annotated[int, typer.Option(help="How many recent fetches to show.")] = 20,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show one feed and the history of its last fetches."""
+    service = open_service(ctx, config)
+    info = service.storage.get_feed(feed)
+    history = service.storage.fetch_history(info.id, limit)
+    if json_out:
+        data = feed_json(info, service.settings)
+        data["history"] = [
+            {
+                "started_at": iso(h.started_at),
+                "outcome": h.outcome,
+                "http_status": h.http_status,
+                "bytes": h.bytes,
+                "duration_ms": h.duration_ms,
+                "new_items": h.new_items,
+                "error": h.error,
+            }
+            for h in history
+        ]
+        print_json(data)
+        return
+    for key, value in feed_json(info, service.settings).items():
+        console.print(f"[bold]{key:>22}[/bold]  {value if value is not None else '-'}")
+    table = Table("when", "outcome", "status", "bytes", "ms", "new", "error", title="recent fetches")
+    for h in history:
+        table.add_row(
+            iso(h.started_at) or "",
+            h.outcome,
+            str(h.http_status or "-"),
+            str(h.bytes),
+            str(h.duration_ms),
+            str(h.new_items),
+            h.error or "",
+        )
+    console.print(table)
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    feed: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Unsubscribe and delete the feed's articles."""
+    service = open_service(ctx, config)
+    info = service.storage.remove_feed(feed)
+    console.print(f"removed feed {info.id}: {info.url}")
+
+
+@app.command("enable")
+def enable(
+    ctx: typer.Context,
+    feed: Annotated[str, typer.Argument(help="Feed id or URL.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Re-enable a disabled feed (e.g. after 410 Gone) and poll it at the next cycle."""
+    service = open_service(ctx, config)
+    info = service.storage.set_enabled(feed, now=datetime.now(UTC))
+    console.print(f"enabled feed {info.id}: {info.url}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="OPML file.", exists=True, dir_okay=False)],
+    config: ConfigOpt = None,
+) -> None:
+    """Subscribe to every feed in an OPML file (already subscribed ones are skipped)."""
+    service = open_service(ctx, config)
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - expat refuses external entities and bombs
+    except ET.ParseError as e:
+        raise ConfigError(f"{path}: not valid OPML: {e}") from e
+    added = skipped = 0
+    for outline in root.iter("outline"):
+        url = outline.get("xmlUrl")
+        if not url:
+            continue
+        try:
+            service.add_feed(url, title=outline.get("title") or outline.get("text"), origin="opml")
+            added += 1
+        except Exception as e:  # noqa: BLE001 - one bad outline must not stop the import
+            skipped += 1
+            err_console.print(f"skipped {url}: {e}")
+    console.print(f"imported {added} feeds, skipped {skipped}")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default stdout).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write all subscriptions as OPML 2.0."""
+    service = open_service(ctx, config)
+    opml = ET.Element("opml", version="2.0")
+    head = ET.SubElement(opml, "head")
+    ET.SubElement(head, "title").text = "newsfold subscriptions"
+    body = ET.SubElement(opml, "body")
+    for f in service.storage.list_feeds():
+        attrs = {"type": "rss", "text": f.title or f.url, "xmlUrl": f.url}
+        if f.title:
+            attrs["title"] = f.title
+        if f.site_url:
+            attrs["htmlUrl"] = f.site_url
+        ET.SubElement(body, "outline", attrs)
+    ET.indent(opml)
+    data = ET.tostring(opml, encoding="unicode", xml_declaration=True) + "\n"
+    if output:
+        output.write_text(data, encoding="utf-8")
+    else:
+        typer.echo(data, nl=False)

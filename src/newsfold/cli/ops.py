@@ -1,0 +1,166 @@
+"""`newsfold fetch|run|demo|extract|db`: operate the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from newsfold.cli._common import (
+    ConfigOpt,
+    JsonOpt,
+    console,
+    open_service,
+    print_json,
+    settings_from,
+)
+
+if TYPE_CHECKING:
+    from newsfold.types import PollSummary
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def poll_json(summary: PollSummary) -> dict[str, object]:
+    return {
+        "feeds": len(summary.feeds),
+        "new_articles": summary.new_articles,
+        "duplicates": summary.duplicates,
+        "clusters_touched": summary.clusters_touched,
+        "errors": summary.errors,
+        "duration_s": round(summary.duration_s, 3),
+        "results": [
+            {
+                "feed_id": f.feed_id,
+                "url": f.url,
+                "status": f.status,
+                "http_status": f.http_status,
+                "new_articles": f.new_articles,
+                "updated_articles": f.updated_articles,
+                "duplicates": f.duplicates,
+                "near_duplicates": f.near_duplicates,
+                "clusters_touched": f.clusters_touched,
+                "error_kind": str(f.error_kind) if f.error_kind else None,
+                "error": f.error,
+                "duration_s": round(f.duration_s, 3),
+                "bytes": f.bytes,
+            }
+            for f in summary.feeds
+        ],
+    }
+
+
+def print_poll(summary: PollSummary) -> None:
+    table = Table("feed", "status", "new", "dup", "near", "clusters", "error")
+    for f in summary.feeds:
+        table.add_row(
+            f"{f.feed_id} {f.url}",
+            f.status if f.status != "error" else f"[red]error ({f.error_kind})[/red]",
+            str(f.new_articles),
+            str(f.duplicates),
+            str(f.near_duplicates),
+            str(f.clusters_touched),
+            f.error or "",
+        )
+    console.print(table)
+    console.print(
+        f"{len(summary.feeds)} feeds, {summary.new_articles} new articles, "
+        f"{summary.duplicates} duplicates, {summary.clusters_touched} clusters touched, "
+        f"{summary.errors} errors in {summary.duration_s:.2f}s"
+    )
+
+
+def fetch(
+    ctx: typer.Context,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="Only this feed (id or URL); repeatable.")
+    ] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Poll feeds now (all enabled feeds, or the ones named) and print a summary."""
+    service = open_service(ctx, config)
+    summary = service.poll(feed or None)
+    if json_out:
+        print_json(poll_json(summary))
+    else:
+        print_poll(summary)
+
+
+def run(
+    ctx: typer.Context,
+    http: Annotated[
+        str | None,
+        typer.Option(help="Serve /healthz, /readyz and /metrics on HOST:PORT (e.g. 127.0.0.1:8080)."),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Run one poll cycle of due feeds, then exit.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the daemon: poll feeds when due until SIGTERM/SIGINT."""
+    from newsfold.config import find_config
+    from newsfold.scheduler import run_daemon
+
+    path = find_config(config or (ctx.obj or {}).get("config"))
+    settings = settings_from(ctx, config)
+    raise typer.Exit(run_daemon(settings, config_path=path, http=http, once=once))
+
+
+def demo(
+    ctx: typer.Context,
+    database: Annotated[
+        Path, typer.Option(help="SQLite file for the demo (a fresh one each run).")
+    ] = Path("newsfold-demo.db"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Serve the bundled sample feeds locally, ingest them and print the story clusters."""
+    from newsfold.demo import run_demo
+
+    run_demo(database, json_out=json_out)
+
+
+def extract(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="A URL, or a local file (feed or HTML page).")],
+    url: Annotated[
+        str | None, typer.Option(help="Base URL for a local file (resolves relative links).")
+    ] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show what the normaliser makes of a page or of a feed's entries."""
+    from newsfold.fetch import fetch_sync
+    from newsfold.normalise import extract_report
+
+    settings = settings_from(ctx, config)
+    path = Path(source)
+    if "://" not in source and path.exists():
+        data = path.read_bytes()
+        base = url or path.resolve().as_uri()
+    else:
+        result = fetch_sync(
+            source, settings.fetch, allow_private_networks=settings.allow_private_networks
+        )
+        data, base = result.content, result.url
+    reports = extract_report(data, base, settings.normalise)
+    if json_out:
+        print_json(reports)
+        return
+    for report in reports:
+        for key, value in report.items():
+            if key == "text":
+                continue
+            console.print(f"[bold]{key:>14}[/bold]  {value}", highlight=False)
+        console.print("\n" + str(report.get("text", "")) + "\n", markup=False, highlight=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    """Create or upgrade the database schema to the current version."""
+    from newsfold.storage import Storage
+
+    settings = settings_from(ctx, config)
+    storage = Storage(settings.database_url)
+    revision = storage.upgrade()
+    console.print(f"database at revision {revision}")

@@ -1,0 +1,269 @@
+"""Deduplication: exact repeats, near-duplicate copies and stories, incrementally.
+
+Pure and in memory: the pipeline hands each new article to ``place`` in time
+order (inside its transaction), stores the ``Sketch`` blobs and the returned
+``Placement``, and at start-up rebuilds the index with ``load`` from what it
+stored. Nothing here reads text twice, touches the database or the clock.
+
+    DedupDoc ──sketch──▶ Sketch ──place──▶ Placement (copy Join, story Join, merges)
+    StoredDoc… ──load──▶ the same state as an uninterrupted run
+
+Cluster ids are the article id of the founding article, at both levels; a
+story merge keeps the smaller id (see ``Placement.merged_stories``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from datasketch.lsh import _optimal_param
+
+from newsfold.dedup import minhash, stories
+from newsfold.dedup.copies import CopyIndex
+from newsfold.dedup.shingles import shingle_hashes, story_terms, words
+from newsfold.dedup.stories import StoryIndex
+from newsfold.types import Join, Placement, Tier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from numpy.typing import NDArray
+
+    from newsfold.config import DedupSettings
+
+_DAY_S = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class DedupDoc:
+    """What dedup needs of a normalised article (``text`` is its comparison text)."""
+
+    article_id: int
+    feed_id: int
+    published: datetime
+    title: str
+    text: str
+    url: str | None
+    content_hash: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sketch:
+    """Computed once per article and stored: enough to re-place it without its text."""
+
+    signature: bytes  # shingle count + num_perm × uint32 MinHash values
+    story: bytes  # strongest terms: count + uint32 hashes + uint16 fixed-point weights
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """An article inside the window, as the pipeline stored it."""
+
+    article_id: int
+    feed_id: int
+    published: datetime
+    url: str | None
+    content_hash: str
+    language: str | None
+    signature: bytes
+    story: bytes
+    copy_id: int
+    story_id: int  # the current (post-merge) story id
+
+
+def _key(kind: bytes, value: str) -> int:
+    return int.from_bytes(hashlib.blake2b(kind + value.encode(), digest_size=8).digest(), "little")
+
+
+class Deduplicator:
+    """Places articles into copy groups and stories, one at a time, in time order."""
+
+    def __init__(self, settings: DedupSettings) -> None:
+        self.settings = settings
+        bands, rows = lsh_params(settings)
+        self.bands, self.rows = bands, rows
+        self.copies = CopyIndex(
+            settings.num_perm,
+            bands,
+            rows,
+            copy_threshold=settings.copy_threshold,
+            containment_threshold=settings.containment_threshold,
+            min_shingles=settings.min_shingles,
+        )
+        self.stories = StoryIndex(
+            threshold=settings.story_threshold,
+            merge_threshold=settings.story_merge_threshold,
+            window_s=settings.story_window_days * _DAY_S,
+        )
+        self._languages: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self.copies.live
+
+    # ----------------------------------------------------------------- sketches
+    def _tokens(self, doc: DedupDoc) -> list[str]:
+        # A title-only entry is compared by its title rather than not at all.
+        return words(doc.text) or words(doc.title)
+
+    def _story_blob(self, doc: DedupDoc) -> bytes:
+        s = self.settings
+        terms, weights = story_terms(
+            doc.title,
+            doc.text,
+            title_boost=s.story_title_boost,
+            name_boost=s.story_name_boost,
+            max_terms=s.story_terms,
+        )
+        return stories.encode(terms, weights)
+
+    def sketch(self, doc: DedupDoc) -> Sketch:
+        hashes = shingle_hashes(self._tokens(doc), self.settings.shingle_size)
+        sig = minhash.signature(hashes, self.settings.num_perm)
+        return Sketch(minhash.encode(sig, len(hashes)), self._story_blob(doc))
+
+    def sketch_many(self, docs: Sequence[DedupDoc]) -> list[Sketch]:
+        sets = [shingle_hashes(self._tokens(d), self.settings.shingle_size) for d in docs]
+        sigs = minhash.signatures(sets, self.settings.num_perm)
+        return [
+            Sketch(minhash.encode(sig, len(hashes)), self._story_blob(doc))
+            for doc, hashes, sig in zip(docs, sets, sigs, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ placing
+    def _lang(self, language: str | None) -> int:
+        if not language or not self.settings.same_language_only:
+            return 0
+        return self._languages.setdefault(language, len(self._languages) + 1)
+
+    @staticmethod
+    def _exact_keys(content_hash: str, url: str | None, card: int) -> list[int]:
+        # A body with no words hashes like every other empty body: not evidence.
+        keys = [_key(b"h:", content_hash)] if card else []
+        if url:
+            keys.append(_key(b"u:", url))
+        return keys
+
+    def place(self, doc: DedupDoc, sketch: Sketch) -> Placement:
+        """Decide where ``doc`` belongs and index it (call in time order)."""
+        sig, card = minhash.decode(sketch.signature)
+        terms, weights = stories.decode(sketch.story)
+        ts = doc.published.timestamp()
+        lang = self._lang(doc.language)
+        keys = self._exact_keys(doc.content_hash, doc.url, card)
+        table = self.copies.table
+        self.stories.count(terms)
+        merged: tuple[int, ...] = ()
+
+        slot = self.copies.exact(keys)
+        if slot is not None:
+            matched = int(table.article[slot])
+            copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
+            story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
+        elif (near := self.copies.near(sig, card, lang)) is not None:
+            copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
+            story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
+        elif (found := self.stories.match(terms, weights, ts, lang)) is not None:
+            # A summary of a long article is rarely an LSH candidate (low
+            # Jaccard); its story's members are, so check containment there.
+            members = self.stories.stories[found.story_id].members[-32:]
+            slots = [self.copies.slot_of[a] for _, a in members if a in self.copies.slot_of]
+            contained = self.copies.verify(sig, card, lang, slots)
+            if contained is not None:
+                copy = Join(
+                    int(table.copy[contained.slot]),
+                    Tier.NEAR,
+                    contained.similarity,
+                    contained.article_id,
+                )
+            else:
+                copy = Join(doc.article_id, Tier.NEW, 1.0, None)
+            survivor = min((found.story_id, *found.merged))
+            merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
+            story = Join(survivor, Tier.STORY, found.similarity, found.article_id)
+        else:
+            copy = Join(doc.article_id, Tier.NEW, 1.0, None)
+            story = Join(doc.article_id, Tier.NEW, 1.0, None)
+
+        for absorbed in merged:
+            self.stories.merge(story.cluster_id, absorbed)
+            live = table.story[: table.size]
+            live[live == absorbed] = story.cluster_id
+        self.copies.add(
+            article_id=doc.article_id,
+            ts=ts,
+            sig=sig,
+            card=card,
+            exact_keys=keys,
+            lang=lang,
+            copy_id=copy.cluster_id,
+            story_id=story.cluster_id,
+        )
+        self.stories.add(doc.article_id, story.cluster_id, terms, weights, ts, lang)
+        return Placement(doc.article_id, copy, story, merged)
+
+    # --------------------------------------------------------- rebuild, window
+    def load(self, docs: Iterable[StoredDoc]) -> int:
+        """Rebuild from stored articles; cluster ids are restored as stored."""
+        ordered = sorted(docs, key=lambda d: (d.published, d.article_id))
+        table = self.copies.table
+        start = table.size
+        table.reserve(len(ordered))
+        for d in ordered:
+            sig, card = minhash.decode(d.signature)
+            terms, weights = stories.decode(d.story)
+            ts = d.published.timestamp()
+            lang = self._lang(d.language)
+            slot = table.size
+            table.size += 1
+            table.sig[slot] = sig
+            table.card[slot] = card
+            table.article[slot] = d.article_id
+            table.copy[slot] = d.copy_id
+            table.story[slot] = d.story_id
+            table.ts[slot] = ts
+            table.lang[slot] = lang
+            table.alive[slot] = True
+            self.copies.slot_of[d.article_id] = slot
+            self.copies.exact_keys.add(self._exact_keys(d.content_hash, d.url, card), slot)
+            self.stories.count(terms)
+            self.stories.add(d.article_id, d.story_id, terms, weights, ts, lang)
+        self.copies.live += len(ordered)
+        self.copies.bulk_index(start)
+        return len(ordered)
+
+    def evict_before(self, cutoff: datetime) -> int:
+        """Forget articles published before ``cutoff`` (the pipeline's window edge)."""
+        evicted = self.copies.evict_before(cutoff.timestamp())
+        for article_id in evicted.tolist():
+            self.stories.evict(article_id)
+        return len(evicted)
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the copy index arrays (signatures, bands, keys)."""
+        return self.copies.nbytes()
+
+
+def lsh_params(settings: DedupSettings) -> tuple[int, int]:
+    """(bands, rows) minimising datasketch's weighted false positive/negative error."""
+    fn = settings.lsh_false_negative_weight
+    bands, rows = _optimal_param(settings.copy_threshold, settings.num_perm, 1.0 - fn, fn)
+    return int(bands), int(rows)
+
+
+def signature_array(sketch: Sketch) -> NDArray[np.uint32]:
+    return minhash.decode(sketch.signature)[0]
+
+
+__all__ = [
+    "DedupDoc",
+    "Deduplicator",
+    "Sketch",
+    "StoredDoc",
+    "lsh_params",
+    "signature_array",
+]

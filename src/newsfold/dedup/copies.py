@@ -1,0 +1,217 @@
+"""Tier 0 (exact) and tier 1 (near-duplicate copies) over a compact document table.
+
+A document is a row in parallel numpy arrays (signature, shingle count,
+time, ids); ``KeyIndex`` maps LSH band keys, content hashes and URLs to rows.
+Every LSH candidate is verified on the signatures: estimated Jaccard for
+whole copies, estimated containment for a short copy (a summary, a trimmed
+version) of a longer text. Precision first: a candidate must clear a
+threshold on both the signature and the shingle-count evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from newsfold.dedup import minhash
+from newsfold.dedup.index import KeyIndex
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+_U64 = np.uint64
+
+
+@dataclass(frozen=True, slots=True)
+class CopyMatch:
+    slot: int
+    article_id: int
+    similarity: float  # estimated Jaccard, or containment when that decided
+    exact: bool
+
+
+def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
+    """One 64-bit key per band; the band number is mixed in so bands share one index."""
+    block = sig[: bands * rows].astype(np.uint64).reshape(bands, rows)
+    with np.errstate(over="ignore"):
+        acc = np.arange(1, bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)
+        for j in range(rows):
+            acc = (acc ^ block[:, j]) * _U64(0x100000001B3)  # FNV-style fold per value
+            acc = acc ^ (acc >> _U64(29))
+    return acc
+
+
+class DocTable:
+    """Growable parallel arrays, one row per indexed document."""
+
+    def __init__(self, num_perm: int) -> None:
+        self.num_perm = num_perm
+        self.size = 0
+        cap = 1024
+        self.sig = np.empty((cap, num_perm), dtype=np.uint32)
+        self.card = np.empty(cap, dtype=np.uint32)
+        self.article = np.empty(cap, dtype=np.int64)
+        self.copy = np.empty(cap, dtype=np.int64)
+        self.story = np.empty(cap, dtype=np.int64)
+        self.ts = np.empty(cap, dtype=np.float64)
+        self.lang = np.empty(cap, dtype=np.int16)
+        self.alive = np.zeros(cap, dtype=bool)
+
+    _FIELDS = ("sig", "card", "article", "copy", "story", "ts", "lang", "alive")
+
+    def reserve(self, extra: int) -> None:
+        need = self.size + extra
+        cap = len(self.card)
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        for name in self._FIELDS:
+            old = getattr(self, name)
+            new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+            new[: self.size] = old[: self.size]
+            setattr(self, name, new)
+
+    def compact(self) -> NDArray[np.int32]:
+        """Drop dead rows; returns old row → new row (-1 for dropped)."""
+        keep = np.flatnonzero(self.alive[: self.size])
+        mapping = np.full(self.size, -1, dtype=np.int32)
+        mapping[keep] = np.arange(len(keep), dtype=np.int32)
+        for name in self._FIELDS:
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep]
+            arr[len(keep) : self.size] = 0
+        self.size = len(keep)
+        return mapping
+
+    def nbytes(self) -> int:
+        return sum(int(getattr(self, n)[: self.size].nbytes) for n in self._FIELDS)
+
+
+class CopyIndex:
+    """Exact keys + LSH over MinHash signatures, verified before any join."""
+
+    def __init__(
+        self,
+        num_perm: int,
+        bands: int,
+        rows: int,
+        *,
+        copy_threshold: float,
+        containment_threshold: float,
+        min_shingles: int,
+    ) -> None:
+        self.table = DocTable(num_perm)
+        self.bands, self.rows = bands, rows
+        self.copy_threshold = copy_threshold
+        self.containment_threshold = containment_threshold
+        self.min_shingles = min_shingles
+        self.lsh = KeyIndex()
+        self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
+        self.slot_of: dict[int, int] = {}  # article id → row (rows move on compaction)
+        self.live = 0
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        *,
+        article_id: int,
+        ts: float,
+        sig: NDArray[np.uint32],
+        card: int,
+        exact_keys: list[int],
+        lang: int,
+        copy_id: int,
+        story_id: int,
+    ) -> int:
+        t = self.table
+        t.reserve(1)
+        slot = t.size
+        t.size += 1
+        t.sig[slot] = sig
+        t.card[slot] = card
+        t.article[slot] = article_id
+        t.copy[slot] = copy_id
+        t.story[slot] = story_id
+        t.ts[slot] = ts
+        t.lang[slot] = lang
+        t.alive[slot] = True
+        self.slot_of[article_id] = slot
+        self.live += 1
+        if card > 0:
+            self.lsh.add(band_keys(sig, self.bands, self.rows).tolist(), slot)
+        self.exact_keys.add(exact_keys, slot)
+        return slot
+
+    def bulk_index(self, start: int) -> None:
+        """Index rows ``start:`` (already written to the table) with one sort per index."""
+        t = self.table
+        rows = np.arange(start, t.size, dtype=np.int32)
+        with_text = rows[t.card[start : t.size] > 0]
+        if len(with_text):
+            keys = np.stack([band_keys(t.sig[r], self.bands, self.rows) for r in with_text])
+            self.lsh.bulk(keys.ravel(), np.repeat(with_text, self.bands))
+
+    def evict_before(self, ts: float) -> NDArray[np.int64]:
+        t = self.table
+        old = np.flatnonzero(t.alive[: t.size] & (t.ts[: t.size] < ts))
+        t.alive[old] = False
+        self.live -= len(old)
+        evicted = t.article[old].copy()
+        for article_id in evicted.tolist():
+            self.slot_of.pop(article_id, None)
+        # Renumber once dead rows are a third of the table: amortised O(1).
+        if t.size - self.live > max(1024, t.size // 3):
+            mapping = t.compact()
+            self.lsh.renumber(mapping)
+            self.exact_keys.renumber(mapping)
+            self.slot_of = {int(a): i for i, a in enumerate(t.article[: t.size].tolist())}
+        return evicted
+
+    # ------------------------------------------------------------------- reads
+    def exact(self, keys: list[int]) -> int | None:
+        """Oldest live row sharing a content hash or canonical URL."""
+        t = self.table
+        found = [s for s in self.exact_keys.get(np.array(keys, dtype=np.uint64)) if t.alive[s]]
+        return min(found, key=lambda s: (t.ts[s], t.article[s])) if found else None
+
+    def near(self, sig: NDArray[np.uint32], card: int, lang: int) -> CopyMatch | None:
+        """Best verified near-duplicate among LSH candidates, or None."""
+        if card == 0:
+            return None
+        slots = self.lsh.get(band_keys(sig, self.bands, self.rows))
+        return self.verify(sig, card, lang, slots)
+
+    def verify(
+        self, sig: NDArray[np.uint32], card: int, lang: int, slots: list[int]
+    ) -> CopyMatch | None:
+        t = self.table
+        if not slots or card == 0:
+            return None
+        cand = np.unique(np.asarray(slots, dtype=np.int64))
+        cand = cand[t.alive[cand] & (t.card[cand] > 0)]
+        if lang:
+            cand = cand[(t.lang[cand] == lang) | (t.lang[cand] == 0)]
+        if not len(cand):
+            return None
+        jac = minhash.jaccard_many(sig, t.sig[cand])
+        other = t.card[cand].astype(np.float64)
+        # Containment of the smaller text in the larger (either direction):
+        # a summary or a trimmed copy is mostly inside the original.
+        small = np.minimum(other, card)
+        cont = np.minimum(1.0, jac * (other + card) / ((1.0 + jac) * np.maximum(small, 1)))
+        ok_j = jac >= self.copy_threshold
+        ok_c = (cont >= self.containment_threshold) & (small >= self.min_shingles)
+        ok = ok_j | ok_c
+        if not ok.any():
+            return None
+        sim = np.where(ok_j, jac, cont)
+        # Best similarity; ties go to the oldest row so replays are deterministic.
+        best = min(np.flatnonzero(ok), key=lambda i: (-sim[i], t.ts[cand[i]], t.article[cand[i]]))
+        slot = int(cand[best])
+        return CopyMatch(slot, int(t.article[slot]), float(sim[best]), exact=False)
+
+    def nbytes(self) -> int:
+        return self.table.nbytes() + self.lsh.nbytes() + self.exact_keys.nbytes()

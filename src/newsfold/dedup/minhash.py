@@ -1,0 +1,111 @@
+"""Fast MinHash signatures, bit-identical to datasketch's ``MinHash``.
+
+datasketch 2.0's default ``affine32`` scheme maps each 32-bit shingle hash
+``h`` to ``a·fmix32(h) + b (mod 2³²)`` for every permutation and keeps the
+minimum. Calling ``MinHash.update`` once per shingle pays Python and numpy
+overhead per shingle; here the shingle hashes of a document (or of many
+documents at once) form one matrix and the minimum is one reduction. The
+permutation parameters are taken from datasketch itself, so signatures are
+interchangeable with ``LeanMinHash`` (see ``to_lean``).
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
+SEED = 1  # datasketch's default seed
+SCHEME = "affine32"
+EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: no shingle seen
+_HEADER = struct.Struct("<I")  # distinct-shingle count, for containment
+_U32 = np.uint32
+# Rows per chunk in ``signatures``: bounds the temporary matrix to ~16 MB.
+_CHUNK_ROWS = 1 << 15
+
+
+@lru_cache(maxsize=8)
+def permutations(num_perm: int) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+    a, b = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix32(h: NDArray[np.uint32]) -> NDArray[np.uint32]:
+    h = h ^ (h >> _U32(16))
+    h = h * _U32(0x85EBCA6B)
+    h = h ^ (h >> _U32(13))
+    h = h * _U32(0xC2B2AE35)
+    return h ^ (h >> _U32(16))
+
+
+def signature(hashes: NDArray[np.uint32], num_perm: int) -> NDArray[np.uint32]:
+    """MinHash of one set of 32-bit shingle hashes."""
+    if len(hashes) == 0:
+        return np.full(num_perm, EMPTY, dtype=np.uint32)
+    a, b = permutations(num_perm)
+    with np.errstate(over="ignore"):
+        phv = _fmix32(hashes)[:, None] * a + b
+    return phv.min(axis=0)  # type: ignore[no-any-return]
+
+
+def signatures(sets: Sequence[NDArray[np.uint32]], num_perm: int) -> NDArray[np.uint32]:
+    """MinHash of many sets at once: one matrix product and a segmented minimum."""
+    out = np.full((len(sets), num_perm), EMPTY, dtype=np.uint32)
+    a, b = permutations(num_perm)
+    start = 0
+    while start < len(sets):
+        # Gather whole documents until the chunk is full (at least one).
+        stop, rows = start, 0
+        while stop < len(sets) and (rows == 0 or rows + len(sets[stop]) <= _CHUNK_ROWS):
+            rows += len(sets[stop])
+            stop += 1
+        chunk = [s for s in sets[start:stop]]
+        sizes = np.fromiter((len(s) for s in chunk), dtype=np.int64, count=len(chunk))
+        nonempty = np.flatnonzero(sizes)
+        if len(nonempty):
+            flat = np.concatenate([chunk[i] for i in nonempty])
+            with np.errstate(over="ignore"):
+                phv = _fmix32(flat)[:, None] * a + b
+            offsets = np.concatenate(([0], np.cumsum(sizes[nonempty])[:-1]))
+            out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
+        start = stop
+    return out
+
+
+def encode(sig: NDArray[np.uint32], cardinality: int) -> bytes:
+    return _HEADER.pack(cardinality) + sig.astype("<u4").tobytes()
+
+
+def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
+    (cardinality,) = _HEADER.unpack_from(blob)
+    sig = np.frombuffer(blob, dtype="<u4", offset=_HEADER.size).astype(np.uint32)
+    return sig, cardinality
+
+
+def to_lean(sig: NDArray[np.uint32]) -> LeanMinHash:
+    """The same signature as a datasketch object (for datasketch's LSH or tooling)."""
+    return LeanMinHash(seed=SEED, hashvalues=sig, scheme=SCHEME)
+
+
+def jaccard_many(sig: NDArray[np.uint32], others: NDArray[np.uint32]) -> NDArray[np.float64]:
+    """Estimated Jaccard of one signature against each row of ``others``."""
+    return (others == sig).mean(axis=1)  # type: ignore[no-any-return]
+
+
+def containment(jaccard: float, size_a: int, size_b: int) -> float:
+    """Estimated |A∩B| / |A| from Jaccard and the set sizes.
+
+    |A∩B| = J·(|A|+|B|)/(1+J); dividing by |A| tells whether a short text
+    (a summary) is contained in a long one even though their Jaccard is low.
+    """
+    if size_a == 0:
+        return 0.0
+    return min(1.0, jaccard * (size_a + size_b) / ((1.0 + jaccard) * size_a))

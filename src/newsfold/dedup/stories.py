@@ -1,0 +1,239 @@
+"""Tier 2: reports of the same event from different outlets, joined into stories.
+
+Each document carries a sketch of its strongest content terms (hashed, with
+title and name boosts) that needs no corpus statistics, so it is computed
+once and stored. Corpus statistics are applied at comparison time: document
+frequencies over the documents in the window (so a rebuild from stored
+sketches recomputes them exactly) turn the bags into TF-IDF vectors. A story
+is the sum of its members' bags (integer fixed point, so the sum does not
+depend on the order of additions); a document joins the story whose
+TF-IDF cosine is highest, if it clears the threshold. Candidates come from
+an inverted index over the document's most distinctive terms.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+FIXED = 256  # weights are stored and summed as integers in 1/256 units
+_COUNT = struct.Struct("<H")
+
+
+def encode(terms: NDArray[np.uint32], weights: NDArray[np.float32]) -> bytes:
+    fixed = np.clip(np.rint(weights * FIXED), 1, 0xFFFF).astype("<u2")
+    return _COUNT.pack(len(terms)) + terms.astype("<u4").tobytes() + fixed.tobytes()
+
+
+def decode(blob: bytes) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+    (n,) = _COUNT.unpack_from(blob)
+    terms = np.frombuffer(blob, dtype="<u4", count=n, offset=_COUNT.size).astype(np.uint32)
+    fixed = np.frombuffer(blob, dtype="<u2", count=n, offset=_COUNT.size + 4 * n)
+    return terms, fixed.astype(np.int64)
+
+
+@dataclass(slots=True)
+class _Story:
+    terms: NDArray[np.uint32]
+    weights: NDArray[np.int64]
+    last_ts: float
+    lang: int
+    members: list[tuple[float, int]] = field(default_factory=list)  # (ts, article id), sorted
+
+
+@dataclass(slots=True)
+class _Doc:
+    story: int
+    terms: NDArray[np.uint32]
+    weights: NDArray[np.int64]
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMatch:
+    story_id: int
+    similarity: float
+    article_id: int  # the member closest to the new document: the evidence
+    merged: tuple[int, ...]  # other stories the document bridges
+
+
+class StoryIndex:
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        merge_threshold: float,
+        window_s: float,
+        query_terms: int = 12,
+        max_candidates: int = 32,
+    ) -> None:
+        self.threshold = threshold
+        self.merge_threshold = merge_threshold
+        self.window_s = window_s
+        self.query_terms = query_terms
+        self.max_candidates = max_candidates
+        self.df: dict[int, int] = {}
+        self.n_docs = 0
+        self.stories: dict[int, _Story] = {}
+        self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
+        self.docs: dict[int, _Doc] = {}
+
+    # ----------------------------------------------------------------- scoring
+    def _idf(self, terms: NDArray[np.uint32]) -> NDArray[np.float64]:
+        df = np.fromiter((self.df.get(t, 0) for t in terms.tolist()), np.float64, len(terms))
+        # Smoothed IDF; the document being placed counts itself (df ≥ 1).
+        return np.log((self.n_docs + 2) / (df + 1)) + 1.0  # type: ignore[no-any-return]
+
+    def _cosine(
+        self,
+        terms: NDArray[np.uint32],
+        vec: NDArray[np.float64],
+        other_terms: NDArray[np.uint32],
+        other_weights: NDArray[np.int64],
+    ) -> float:
+        _, i, j = np.intersect1d(terms, other_terms, assume_unique=True, return_indices=True)
+        if not len(i):
+            return 0.0
+        other = other_weights * self._idf(other_terms)
+        norm = float(np.sqrt(other @ other) * np.sqrt(vec @ vec))
+        return float(vec[i] @ other[j]) / norm if norm else 0.0
+
+    def match(
+        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int
+    ) -> StoryMatch | None:
+        """The story this document belongs to (it must already be counted in ``df``)."""
+        if not len(terms):
+            return None
+        idf = self._idf(terms)
+        vec = weights * idf
+        top = np.argsort(-vec, kind="stable")[: self.query_terms]
+        votes: dict[int, float] = {}
+        for k in top.tolist():
+            for story_id in self.postings.get(int(terms[k]), ()):
+                votes[story_id] = votes.get(story_id, 0.0) + float(vec[k])
+        horizon = ts - self.window_s
+        ranked = sorted(votes, key=lambda s: (-votes[s], s))
+        scored: list[tuple[float, int]] = []
+        for story_id in ranked[: self.max_candidates]:
+            story = self.stories[story_id]
+            if story.last_ts < horizon or (lang and story.lang and story.lang != lang):
+                continue
+            sim = self._cosine(terms, vec, story.terms, story.weights)
+            if sim >= self.threshold:
+                scored.append((sim, story_id))
+        if not scored:
+            return None
+        scored.sort(key=lambda p: (-p[0], p[1]))
+        sim, best = scored[0]
+        merged = tuple(
+            s
+            for other_sim, s in scored[1:]
+            if other_sim >= self.merge_threshold
+            and self._story_cosine(best, s) >= self.merge_threshold
+        )
+        return StoryMatch(best, sim, self._closest_member(best, terms, vec), merged)
+
+    def _story_cosine(self, a: int, b: int) -> float:
+        sa, sb = self.stories[a], self.stories[b]
+        vec = sa.weights * self._idf(sa.terms)
+        return self._cosine(sa.terms, vec, sb.terms, sb.weights)
+
+    def _closest_member(self, story_id: int, terms: NDArray[np.uint32], vec: NDArray[np.float64]) -> int:
+        # The newest members only: bounded cost, and recent coverage is the best evidence.
+        members = self.stories[story_id].members[-16:]
+        best = max(
+            members,
+            key=lambda m: (self._cosine(terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights), -m[1]),
+        )
+        return best[1]
+
+    # ------------------------------------------------------------------ writes
+    def count(self, terms: NDArray[np.uint32], sign: int = 1) -> None:
+        """Add (or remove) one document to the document frequencies."""
+        self.n_docs += sign
+        df = self.df
+        for t in terms.tolist():
+            n = df.get(t, 0) + sign
+            if n:
+                df[t] = n
+            else:
+                del df[t]
+
+    def add(
+        self,
+        article_id: int,
+        story_id: int,
+        terms: NDArray[np.uint32],
+        weights: NDArray[np.int64],
+        ts: float,
+        lang: int,
+    ) -> None:
+        """Attach a document (already counted in ``df``) to a story, founding it if new."""
+        self.docs[article_id] = _Doc(story_id, terms, weights, ts)
+        story = self.stories.get(story_id)
+        if story is None:
+            story = _Story(terms.copy(), weights.copy(), ts, lang)
+            self.stories[story_id] = story
+        else:
+            story.terms, story.weights = _sum(story.terms, story.weights, terms, weights)
+            story.last_ts = max(story.last_ts, ts)
+        bisect.insort(story.members, (ts, article_id))
+        for t in terms.tolist():
+            posting = self.postings.setdefault(t, {})
+            posting[story_id] = posting.get(story_id, 0) + 1
+
+    def merge(self, survivor: int, absorbed: int) -> None:
+        keep, gone = self.stories[survivor], self.stories.pop(absorbed)
+        keep.terms, keep.weights = _sum(keep.terms, keep.weights, gone.terms, gone.weights)
+        keep.last_ts = max(keep.last_ts, gone.last_ts)
+        keep.members = sorted(keep.members + gone.members)
+        for _, article_id in gone.members:
+            self.docs[article_id].story = survivor
+        for t in gone.terms.tolist():
+            posting = self.postings[t]
+            n = posting.pop(absorbed)
+            posting[survivor] = posting.get(survivor, 0) + n
+
+    def evict(self, article_id: int) -> None:
+        doc = self.docs.pop(article_id, None)
+        if doc is None:
+            return
+        self.count(doc.terms, -1)
+        story = self.stories[doc.story]
+        story.members.remove((doc.ts, article_id))
+        for t in doc.terms.tolist():
+            posting = self.postings[t]
+            n = posting[doc.story] - 1
+            if n:
+                posting[doc.story] = n
+            else:
+                del posting[doc.story]
+                if not posting:
+                    del self.postings[t]
+        if not story.members:
+            del self.stories[doc.story]
+            return
+        story.terms, story.weights = _sum(story.terms, story.weights, doc.terms, -doc.weights)
+        # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
+        story.last_ts = story.members[-1][0]
+
+
+def _sum(
+    ta: NDArray[np.uint32], wa: NDArray[np.int64], tb: NDArray[np.uint32], wb: NDArray[np.int64]
+) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+    """Sparse sum of two sorted term vectors, dropping terms that reach zero."""
+    terms, inverse = np.unique(np.concatenate((ta, tb)), return_inverse=True)
+    weights = np.bincount(inverse, weights=np.concatenate((wa, wb)), minlength=len(terms))
+    total = np.rint(weights).astype(np.int64)
+    keep = total != 0
+    return terms[keep], total[keep]
+
+
+__all__ = ["StoryIndex", "StoryMatch", "decode", "encode"]

@@ -1,0 +1,490 @@
+"""The service: the only module that knows the order of the stages.
+
+    fetch ──▶ parse ──▶ normalise ──▶ (full-text pages) ──▶ dedup ──▶ store
+
+Fetching is concurrent (asyncio, one shared HTTP client); the CPU stages and
+the database writes of each feed run in a worker thread, one feed at a time
+(``_write_lock``), each feed's writes in one transaction. Every per-feed outcome
+is a value (``FeedUpdateSummary``): a feed's failure is recorded on the feed and
+logged here, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from newsfold import metrics, schedule
+from newsfold.dedup import DedupDoc, Deduplicator
+from newsfold.errors import FetchError, NewsfoldError, NotFoundError, ParseError, StorageError
+from newsfold.fetch import Fetcher
+from newsfold.normalise import BoilerplateModel, extract_page, normalise_entry
+from newsfold.parse import parse_feed
+from newsfold.storage import Storage
+from newsfold.storage.feeds import apply_health, health_of, log_fetch
+from newsfold.types import (
+    Article,
+    ErrorKind,
+    FeedSource,
+    FeedUpdateSummary,
+    FetchResult,
+    ParsedFeed,
+    PollSummary,
+    Tier,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from newsfold.config import Settings
+    from newsfold.normalise import PageExtract
+    from newsfold.storage.records import FeedInfo
+    from newsfold.types import RawEntry
+
+log = logging.getLogger("newsfold.service")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """A feed's fetched document after parse + normalise, before storage."""
+
+    source: FeedSource
+    result: FetchResult
+    parsed: ParsedFeed | None
+    articles: list[Article]
+    entries: dict[str, RawEntry] = dataclasses.field(default_factory=dict)  # by entry key
+    skipped_entries: int = 0
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage or Storage(settings.database_url)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._dedup: Deduplicator | None = None
+        self._dedup_max_id = 0
+        self._boilerplate: dict[int, BoilerplateModel] = {}
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Service:
+        """Open the database (migrating it to the current schema) and sync config feeds."""
+        service = cls(settings)
+        if migrate:
+            service.storage.upgrade()
+        if settings.feeds:
+            service.storage.sync_config_feeds(
+                (
+                    (f.url, f.title, f.interval_s, f.full_text, f.tags)
+                    for f in settings.feeds
+                ),
+                now=service.clock(),
+                default_interval_s=settings.schedule.default_interval_s,
+            )
+        return service
+
+    def close(self) -> None:
+        self.storage.close()
+
+    # --- feeds -----------------------------------------------------------------------------
+
+    def add_feed(
+        self,
+        url: str,
+        *,
+        title: str | None = None,
+        interval_s: int | None = None,
+        full_text: bool = False,
+        tags: Sequence[str] = (),
+        origin: str = "cli",
+    ) -> FeedInfo:
+        from newsfold.normalise import canonical_url
+
+        clean = canonical_url(url.strip())
+        if clean is None or not clean.startswith(("http://", "https://")):
+            raise FetchError(f"not an http(s) URL: {url!r}", url=url, kind=ErrorKind.PERMANENT)
+        return self.storage.add_feed(
+            clean,
+            now=self.clock(),
+            title=title,
+            interval_s=interval_s,
+            default_interval_s=self.settings.schedule.default_interval_s,
+            full_text=full_text,
+            tags=tags,
+            origin=origin,
+        )
+
+    # --- polling ----------------------------------------------------------------------------
+
+    def poll(self, refs: Iterable[str | int] | None = None) -> PollSummary:
+        """Poll the given feeds (all enabled feeds when ``None``) now, regardless of schedule."""
+        sources = self.storage.feed_sources(refs)
+        if refs is None:
+            disabled = {f.id for f in self.storage.list_feeds() if f.disabled_reason}
+            sources = [s for s in sources if s.id not in disabled]
+        return asyncio.run(self.poll_sources(sources))
+
+    async def poll_sources(self, sources: Sequence[FeedSource]) -> PollSummary:
+        started = time.perf_counter()
+        async with Fetcher(
+            self.settings.fetch, allow_private_networks=self.settings.allow_private_networks
+        ) as fetcher:
+            results = await asyncio.gather(*(self._poll_one(fetcher, s) for s in sources))
+        return PollSummary(feeds=tuple(results), duration_s=time.perf_counter() - started)
+
+    async def _poll_one(self, fetcher: Fetcher, source: FeedSource) -> FeedUpdateSummary:
+        started_at = self.clock()
+        t0 = time.perf_counter()
+        try:
+            result = await fetcher.fetch(source)
+            prepared = await asyncio.to_thread(self._prepare, source, result, started_at)
+            if source.full_text and prepared.articles:
+                await self._add_full_text(fetcher, prepared, started_at)
+            return await asyncio.to_thread(self._store, prepared, started_at, t0)
+        except (FetchError, ParseError) as e:
+            return await asyncio.to_thread(self._record_error, source, e, started_at, t0)
+        except StorageError as e:
+            log.error("feed %s: database error: %s", source.url, e, extra={"feed_id": source.id})
+            return _error_summary(source, ErrorKind.TRANSIENT, str(e), t0)
+        except Exception as e:  # a bug must not stop the other feeds
+            log.exception("feed %s: internal error", source.url, extra={"feed_id": source.id})
+            err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
+            return await asyncio.to_thread(self._record_error, source, err, started_at, t0)
+
+    # --- stages -------------------------------------------------------------------------------
+
+    def _prepare(self, source: FeedSource, result: FetchResult, now: datetime) -> _Prepared:
+        if result.not_modified or (
+            result.body_hash is not None and result.body_hash == source.last_body_hash
+        ):
+            return _Prepared(source, result, None, [])
+        parsed = parse_feed(
+            result.content,
+            url=result.url,
+            headers=result.headers,
+            max_entries=self.settings.fetch.max_entries,
+        )
+        # The feed's own title and link teach the normaliser the site's name and domain.
+        context = dataclasses.replace(
+            source, title=source.title or parsed.title, site_url=parsed.link or source.site_url
+        )
+        model = self._boilerplate_for(source.id)
+        articles: dict[str, Article] = {}
+        entries: dict[str, RawEntry] = {}
+        skipped = 0
+        for entry in parsed.entries:
+            try:
+                article = normalise_entry(
+                    entry,
+                    context,
+                    fetched_at=now,
+                    settings=self.settings.normalise,
+                    boilerplate=model,
+                )
+            except NewsfoldError as e:
+                skipped += 1
+                log.warning("feed %s: entry skipped: %s", source.url, e)
+                continue
+            # A repeated GUID inside one document: the first occurrence wins.
+            if article.entry_key not in articles:
+                articles[article.entry_key] = article
+                entries[article.entry_key] = entry
+        return _Prepared(source, result, parsed, list(articles.values()), entries, skipped)
+
+    async def _add_full_text(self, fetcher: Fetcher, prepared: _Prepared, now: datetime) -> None:
+        """Full-text feeds: fetch each *new* entry's page and re-normalise with its main text."""
+        known = await asyncio.to_thread(
+            self.storage.existing_keys, prepared.source.id, [a.entry_key for a in prepared.articles]
+        )
+        fresh = [a for a in prepared.articles if a.entry_key not in known and a.url]
+
+        async def page_for(article: Article) -> tuple[Article, PageExtract | None]:
+            assert article.url is not None
+            try:
+                page = await fetcher.fetch_page(article.url)
+                return article, extract_page(page.content, page.url)
+            except NewsfoldError as e:  # fall back to the feed's content
+                log.info("full text of %s unavailable: %s", article.url, e)
+                return article, None
+
+        pages = await asyncio.gather(*(page_for(a) for a in fresh))
+        by_key = {a.entry_key: a for a in prepared.articles}
+        model = self._boilerplate_for(prepared.source.id)
+        for article, page in pages:
+            if page is None:
+                continue
+            redone = normalise_entry(
+                prepared.entries[article.entry_key],
+                prepared.source,
+                fetched_at=now,
+                settings=self.settings.normalise,
+                boilerplate=model,
+                page=page,
+            )
+            # The page may name another canonical URL; the entry keeps its identity.
+            by_key[article.entry_key] = dataclasses.replace(redone, entry_key=article.entry_key)
+        prepared.articles = list(by_key.values())
+
+    def _store(self, prepared: _Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
+        source, result, parsed = prepared.source, prepared.result, prepared.parsed
+        with self._write_lock:
+            dedup = self._ensure_dedup()
+            existing = self.storage.existing_keys(source.id, [a.entry_key for a in prepared.articles])
+            fresh = [a for a in prepared.articles if a.entry_key not in existing]
+            revised = [
+                a
+                for a in prepared.articles
+                if a.entry_key in existing and existing[a.entry_key][1] != a.content_hash
+            ]
+            docs = [_doc(0, a) for a in fresh + revised]
+            sketches = dedup.sketch_many(docs) if docs else []
+            now = self.clock()
+            placements = []
+            try:
+                with self.storage.batch() as batch:
+                    self._catch_up(batch)
+                    ids = batch.insert_articles(source.id, fresh, sketches[: len(fresh)])
+                    for aid, article, sketch in zip(ids, fresh, sketches, strict=False):
+                        placement = dedup.place(_doc(aid, article), sketch)
+                        batch.record_placement(placement, article, now=now)
+                        placements.append(placement)
+                    for article, sketch in zip(revised, sketches[len(fresh) :], strict=True):
+                        batch.revise_article(existing[article.entry_key][0], article, sketch)
+                    if ids:
+                        self._dedup_max_id = max(self._dedup_max_id, *ids)
+                    model = self._boilerplate_for(source.id)
+                    for article in fresh:
+                        model.observe(article.text)
+                    row = batch.feed(source.id)
+                    health = health_of(row)
+                    if parsed is None:  # 304, or the very same bytes as last time
+                        health = schedule.after_not_modified(
+                            health,
+                            now=now,
+                            settings=self.settings.schedule,
+                            result=result,
+                            configured_interval_s=row.configured_interval_s,
+                            rng=self.rng,
+                        )
+                    else:
+                        health = schedule.after_success(
+                            health,
+                            now=now,
+                            settings=self.settings.schedule,
+                            result=result,
+                            ttl_minutes=parsed.ttl_minutes if parsed else None,
+                            update_period_minutes=parsed.update_period_minutes if parsed else None,
+                            entry_times=[a.published for a in prepared.articles],
+                            configured_interval_s=row.configured_interval_s,
+                            rng=self.rng,
+                        )
+                    health, new_url = schedule.permanent_redirect_target(health, result)
+                    if new_url and not batch.url_taken(new_url, source.id):
+                        log.info("feed %s moved permanently to %s", row.url, new_url)
+                        row.url = new_url
+                    apply_health(row, health)
+                    row.last_fetch_at = started_at
+                    row.last_success_at = now
+                    if not result.not_modified:
+                        row.etag = result.etag
+                        row.last_modified = result.last_modified
+                        row.last_body_hash = result.body_hash
+                    if parsed is not None:
+                        row.title = row.title or parsed.title
+                        row.site_url = parsed.link or row.site_url
+                        row.boilerplate = model.to_json()
+                    row.lease_owner = None
+                    row.lease_expires_at = None
+                    log_fetch(
+                        batch.session,
+                        source.id,
+                        started_at=started_at,
+                        outcome=_outcome(result, parsed),
+                        http_status=result.status,
+                        nbytes=len(result.content),
+                        duration_s=time.perf_counter() - t0,
+                        new_items=len(fresh),
+                        error=parsed.warning if parsed else None,
+                    )
+            except BaseException:
+                # The index saw placements that were rolled back: rebuild it from the database.
+                self._dedup = None
+                self._boilerplate.pop(source.id, None)
+                raise
+        near = sum(1 for p in placements if p.copy.tier is Tier.NEAR)
+        exact = sum(1 for p in placements if p.copy.tier is Tier.EXACT)
+        summary = FeedUpdateSummary(
+            feed_id=source.id,
+            url=source.url,
+            status=_outcome(result, parsed),
+            http_status=result.status,
+            new_articles=len(fresh),
+            updated_articles=len(revised),
+            duplicates=exact + (len(prepared.articles) - len(fresh) - len(revised)),
+            near_duplicates=near,
+            clusters_touched=len({p.story.cluster_id for p in placements}),
+            duration_s=time.perf_counter() - t0,
+            bytes=len(result.content),
+        )
+        metrics.FETCHES.labels(summary.status).inc()
+        metrics.FETCH_SECONDS.observe(summary.duration_s)
+        metrics.ARTICLES.inc(len(fresh))
+        metrics.DUPLICATES.labels("exact").inc(exact)
+        metrics.DUPLICATES.labels("near").inc(near)
+        for p in placements:
+            for level, join in (("copies", p.copy), ("stories", p.story)):
+                event = "created" if join.tier is Tier.NEW else "extended"
+                metrics.CLUSTERS.labels(level, event).inc()
+            if p.merged_stories:
+                metrics.CLUSTERS.labels("stories", "merged").inc(len(p.merged_stories))
+        log.info(
+            "fetched feed",
+            extra={
+                "event": "fetch",
+                "feed_id": source.id,
+                "feed_url": source.url,
+                "status": result.status,
+                "outcome": summary.status,
+                "duration_ms": round(summary.duration_s * 1000),
+                "bytes": summary.bytes,
+                "new_items": summary.new_articles,
+            },
+        )
+        return summary
+
+    def _record_error(
+        self, source: FeedSource, error: FetchError | ParseError, started_at: datetime, t0: float
+    ) -> FeedUpdateSummary:
+        kind = error.kind
+        status = error.status if isinstance(error, FetchError) else None
+        log.warning(
+            "feed %s failed (%s): %s",
+            source.url,
+            kind,
+            error,
+            extra={"event": "fetch", "feed_id": source.id, "feed_url": source.url,
+                   "outcome": "error", "status": status},
+        )
+        metrics.FETCHES.labels("error").inc()
+        metrics.FETCH_SECONDS.observe(time.perf_counter() - t0)
+        now = self.clock()
+        try:
+            with self._write_lock, self.storage.session(write=True) as s:
+                from newsfold.storage.tables import FeedRow
+
+                row = s.get(FeedRow, source.id)
+                if row is not None:
+                    health = schedule.after_error(
+                        health_of(row), error, now=now, settings=self.settings.schedule,
+                        rng=self.rng,
+                    )
+                    apply_health(row, health)
+                    row.last_fetch_at = started_at
+                    row.lease_owner = None
+                    row.lease_expires_at = None
+                    log_fetch(
+                        s,
+                        source.id,
+                        started_at=started_at,
+                        outcome="error",
+                        http_status=status,
+                        nbytes=0,
+                        duration_s=time.perf_counter() - t0,
+                        new_items=0,
+                        error=str(error),
+                    )
+        except StorageError as e:
+            log.error("feed %s: could not record its error: %s", source.url, e)
+        return _error_summary(source, kind, str(error), t0, status)
+
+    # --- dedup index -------------------------------------------------------------------------
+
+    def window_start(self) -> datetime:
+        return self.clock() - timedelta(days=self.settings.dedup.window_days)
+
+    def _ensure_dedup(self) -> Deduplicator:
+        if self._dedup is None:
+            dedup = Deduplicator(self.settings.dedup)
+            docs = list(self.storage.load_window(since=self.window_start()))
+            dedup.load(docs)
+            self._dedup_max_id = max((d.article_id for d in docs), default=0)
+            self._dedup = dedup
+        return self._dedup
+
+    def rebuild_index(self) -> int:
+        """Drop and rebuild the in-memory index from stored signatures; returns its size."""
+        with self._write_lock:
+            self._dedup = None
+            return len(self._ensure_dedup())
+
+    def _catch_up(self, batch: object) -> None:
+        """Index articles that other workers committed since we last looked."""
+        from newsfold.storage import Batch
+
+        assert isinstance(batch, Batch) and self._dedup is not None
+        docs = batch.docs_after(self._dedup_max_id, since=self.window_start())
+        if docs:
+            self._dedup.load(docs)
+            self._dedup_max_id = max(d.article_id for d in docs)
+
+    def _boilerplate_for(self, feed_id: int) -> BoilerplateModel:
+        model = self._boilerplate.get(feed_id)
+        if model is None:
+            data = self.storage.boilerplate_json(feed_id)
+            model = BoilerplateModel.from_json(data) if data else BoilerplateModel()
+            self._boilerplate[feed_id] = model
+        return model
+
+
+def _doc(article_id: int, a: Article) -> DedupDoc:
+    return DedupDoc(
+        article_id=article_id,
+        feed_id=a.feed_id,
+        published=a.published,
+        title=a.title,
+        text=a.comparison_text,
+        url=a.url,
+        content_hash=a.content_hash,
+        language=a.language,
+    )
+
+
+def _outcome(result: FetchResult, parsed: ParsedFeed | None) -> str:
+    if result.not_modified:
+        return "not_modified"
+    return "unchanged" if parsed is None else "ok"
+
+
+def _error_summary(
+    source: FeedSource, kind: ErrorKind, message: str, t0: float, status: int | None = None
+) -> FeedUpdateSummary:
+    return FeedUpdateSummary(
+        feed_id=source.id,
+        url=source.url,
+        status="error",
+        http_status=status,
+        error_kind=kind,
+        error=message,
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+__all__ = ["NotFoundError", "Service", "utcnow"]

@@ -1,0 +1,158 @@
+"""Storage: the only package that speaks SQL. SQLite (embedded default) or PostgreSQL.
+
+``Storage`` owns the engine, migrations, and the transaction discipline:
+
+* one transaction per feed batch (``Storage.batch``), so a crash leaves either
+  the whole batch or none of it — re-polling is idempotent;
+* cluster assignment is serialised across workers: on PostgreSQL by a
+  transaction-scoped advisory lock, on SQLite by ``BEGIN IMMEDIATE`` (SQLite has
+  one writer anyway). Inside that lock a worker first catches up with articles
+  other workers wrote, then places its own — so two daemons build the same
+  clusters one would.
+
+ORM rows never leave this package; callers get the records in ``records.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsfold.errors import StorageError
+from newsfold.storage.feeds import FeedsMixin
+from newsfold.storage.ingest import Batch
+from newsfold.storage.queries import QueriesMixin
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import Engine
+
+__all__ = ["Batch", "Storage", "StorageError"]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Arbitrary constant: the advisory lock that serialises cluster assignment.
+CLUSTER_LOCK_KEY = 0x6E657773666F6C64 & 0x7FFFFFFFFFFFFFFF
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN through unchanged by pysqlite, so we can choose
+        # BEGIN IMMEDIATE for writers (no lock-upgrade deadlocks).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("newsfold_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Storage(FeedsMixin, QueriesMixin):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self._ensure_sqlite_dir(url)
+                engine = create_engine(url, connect_args={"timeout": 30})
+                _sqlite_setup(engine)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        except (SQLAlchemyError, ValueError, ImportError) as e:
+            raise StorageError(f"cannot use database URL {_redact(url)}: {e}") from e
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @staticmethod
+    def _ensure_sqlite_dir(url: str) -> None:
+        path = url.split(":///", 1)[-1] if ":///" in url else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def upgrade(self) -> str:
+        """Create or upgrade the schema with Alembic; returns the head revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        except (SQLAlchemyError, OSError) as e:
+            raise StorageError(f"database {_redact(self.url)}: migration failed: {_short(e)}") from e
+        return str(rev)
+
+    def check(self) -> None:
+        """Raise ``StorageError`` unless the database answers and has our schema."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                if not inspect(conn).has_table("articles"):
+                    raise StorageError("database has no newsfold schema: run `newsfold db upgrade`")
+        except SQLAlchemyError as e:
+            raise StorageError(f"database {_redact(self.url)} unreachable: {_short(e)}") from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- sessions ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction, committed on success; errors become StorageError."""
+        opts = {"newsfold_write": True} if write else {}
+        session = self._sessions()
+        try:
+            if opts:
+                session.connection(execution_options=opts)
+            yield session
+            session.commit()
+        except SQLAlchemyError as e:
+            session.rollback()
+            raise StorageError(f"database error: {_short(e)}") from e
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """One feed's writes, in one transaction holding the cluster-assignment lock."""
+        with self.session(write=True) as session:
+            if self.dialect == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLUSTER_LOCK_KEY})
+            yield Batch(session)
+
+
+def _short(e: BaseException) -> str:
+    if isinstance(e, DBAPIError) and e.orig is not None:
+        return str(e.orig).strip().splitlines()[0]
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it reaches a log or an error."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

@@ -1,0 +1,353 @@
+"""Feed rows: subscription, health, schedule, leases and fetch history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsfold.errors import NotFoundError, StorageError
+from newsfold.storage.records import FeedInfo, FetchLogEntry
+from newsfold.storage.tables import ArticleRow, FeedRow, FetchLogRow
+from newsfold.types import FeedSource
+
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Iterable, Sequence
+
+    from sqlalchemy.orm import Session
+
+    from newsfold.schedule import FeedHealth
+
+HISTORY_KEPT = 50  # fetch_log rows kept per feed
+
+
+def _info(row: FeedRow, article_count: int = 0) -> FeedInfo:
+    return FeedInfo(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        site_url=row.site_url,
+        tags=tuple(t for t in (row.tags or "").split(",") if t),
+        full_text=row.full_text,
+        configured_interval_s=row.configured_interval_s,
+        origin=row.origin,
+        created_at=row.created_at,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_body_hash=row.last_body_hash,
+        last_fetch_at=row.last_fetch_at,
+        last_success_at=row.last_success_at,
+        next_fetch_at=row.next_fetch_at,
+        interval_s=row.interval_s,
+        error_count=row.error_count,
+        error_since=row.error_since,
+        last_error_kind=row.last_error_kind,
+        last_error=row.last_error,
+        disabled_reason=row.disabled_reason,
+        redirect_candidate=row.redirect_candidate,
+        redirect_seen=row.redirect_seen,
+        article_count=article_count,
+    )
+
+
+def source_of(row: FeedRow | FeedInfo) -> FeedSource:
+    return FeedSource(
+        id=row.id,
+        url=row.url,
+        title=row.title,
+        site_url=row.site_url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_body_hash=row.last_body_hash,
+        full_text=row.full_text,
+    )
+
+
+class FeedsMixin:
+    if TYPE_CHECKING:
+
+        def session(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]: ...
+
+    def add_feed(
+        self,
+        url: str,
+        *,
+        now: datetime,
+        title: str | None = None,
+        interval_s: int | None = None,
+        default_interval_s: int = 1800,
+        full_text: bool = False,
+        tags: Iterable[str] = (),
+        origin: str = "cli",
+    ) -> FeedInfo:
+        """Subscribe; raises ``StorageError`` if the URL is already subscribed."""
+        row = FeedRow(
+            url=url,
+            title=title,
+            full_text=full_text,
+            configured_interval_s=interval_s,
+            tags=",".join(tags),
+            origin=origin,
+            created_at=now,
+            next_fetch_at=now,  # due at once
+            interval_s=interval_s or default_interval_s,
+            error_count=0,
+            redirect_seen=0,
+        )
+        try:
+            with self.session(write=True) as s:
+                s.add(row)
+                s.flush()
+                return _info(row)
+        except StorageError as e:
+            if isinstance(e.__cause__, IntegrityError):
+                raise StorageError(f"already subscribed: {url}") from e
+            raise
+
+    def sync_config_feeds(
+        self,
+        feeds: Iterable[tuple[str, str | None, int | None, bool, tuple[str, ...]]],
+        *,
+        now: datetime,
+        default_interval_s: int,
+    ) -> int:
+        """Make config-file feeds exist and match the file; returns how many were added.
+
+        Feeds added by hand are left alone; a feed removed from the file stays
+        (its articles are history) but is no longer refreshed from the file.
+        """
+        added = 0
+        with self.session(write=True) as s:
+            for url, title, interval_s, full_text, tags in feeds:
+                row = s.scalars(select(FeedRow).where(FeedRow.url == url)).one_or_none()
+                if row is None:
+                    s.add(
+                        FeedRow(
+                            url=url,
+                            title=title,
+                            full_text=full_text,
+                            configured_interval_s=interval_s,
+                            tags=",".join(tags),
+                            origin="config",
+                            created_at=now,
+                            next_fetch_at=now,
+                            interval_s=interval_s or default_interval_s,
+                            error_count=0,
+                            redirect_seen=0,
+                        )
+                    )
+                    added += 1
+                elif row.origin == "config":
+                    row.title = title or row.title
+                    row.full_text = full_text
+                    row.configured_interval_s = interval_s
+                    row.tags = ",".join(tags)
+        return added
+
+    def _find(self, s: Session, ref: str | int) -> FeedRow:
+        ref_s = str(ref).strip()
+        cond = FeedRow.id == int(ref_s) if ref_s.isdigit() else FeedRow.url == ref_s
+        row = s.scalars(select(FeedRow).where(cond)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no such feed: {ref_s}")
+        return row
+
+    def get_feed(self, ref: str | int) -> FeedInfo:
+        with self.session() as s:
+            row = self._find(s, ref)
+            count = s.scalar(select(func.count()).where(ArticleRow.feed_id == row.id)) or 0
+            return _info(row, count)
+
+    def remove_feed(self, ref: str | int) -> FeedInfo:
+        """Unsubscribe and delete the feed's articles (cluster rows are recomputed)."""
+        from newsfold.storage.ingest import forget_articles
+
+        with self.session(write=True) as s:
+            row = self._find(s, ref)
+            info = _info(row)
+            ids = list(s.scalars(select(ArticleRow.id).where(ArticleRow.feed_id == row.id)))
+            forget_articles(s, ids)
+            s.delete(row)
+            return info
+
+    def list_feeds(self) -> list[FeedInfo]:
+        with self.session() as s:
+            counts = dict(
+                s.execute(
+                    select(ArticleRow.feed_id, func.count()).group_by(ArticleRow.feed_id)
+                ).all()
+            )
+            rows = s.scalars(select(FeedRow).order_by(FeedRow.id)).all()
+            return [_info(r, int(counts.get(r.id, 0))) for r in rows]
+
+    def feed_sources(self, refs: Iterable[str | int] | None = None) -> list[FeedSource]:
+        with self.session() as s:
+            if refs is None:
+                rows = list(s.scalars(select(FeedRow).order_by(FeedRow.id)))
+            else:
+                rows = [self._find(s, r) for r in refs]
+            return [source_of(r) for r in rows]
+
+    def claim_due(
+        self, *, now: datetime, owner: str, lease_s: float, limit: int = 1000
+    ) -> list[FeedSource]:
+        """Claim feeds whose poll time has come, with a lease so no other worker takes them.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers claim
+        disjoint sets without waiting; an expired lease (crashed worker) is
+        claimable again.
+        """
+        with self.session(write=True) as s:
+            stmt = (
+                select(FeedRow)
+                .where(
+                    FeedRow.disabled_reason.is_(None),
+                    FeedRow.next_fetch_at <= now,
+                    or_(FeedRow.lease_expires_at.is_(None), FeedRow.lease_expires_at < now),
+                )
+                .order_by(FeedRow.next_fetch_at)
+                .limit(limit)
+            )
+            if s.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list(s.scalars(stmt))
+            expires = now + timedelta(seconds=lease_s)
+            for row in rows:
+                row.lease_owner = owner
+                row.lease_expires_at = expires
+            return [source_of(r) for r in rows]
+
+    def release(self, feed_ids: Iterable[int], *, owner: str) -> None:
+        ids = list(feed_ids)
+        if not ids:
+            return
+        with self.session(write=True) as s:
+            s.execute(
+                update(FeedRow)
+                .where(and_(FeedRow.id.in_(ids), FeedRow.lease_owner == owner))
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    def next_due_at(self) -> datetime | None:
+        with self.session() as s:
+            return s.scalar(
+                select(func.min(FeedRow.next_fetch_at)).where(FeedRow.disabled_reason.is_(None))
+            )
+
+    def set_enabled(self, ref: str | int, *, now: datetime) -> FeedInfo:
+        """Re-enable a disabled (e.g. 410 Gone) feed and make it due now."""
+        with self.session(write=True) as s:
+            row = self._find(s, ref)
+            row.disabled_reason = None
+            row.error_count = 0
+            row.error_since = None
+            row.next_fetch_at = now
+            return _info(row)
+
+    def existing_keys(self, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """entry_key → (article id, content hash) for the given keys already stored."""
+        from newsfold.storage.ingest import existing_entries
+
+        with self.session() as s:
+            return existing_entries(s, feed_id, keys)
+
+    def boilerplate_json(self, feed_id: int) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(FeedRow.boilerplate).where(FeedRow.id == feed_id))
+
+    def fetch_history(self, feed_id: int, limit: int = 20) -> list[FetchLogEntry]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(FetchLogRow)
+                .where(FetchLogRow.feed_id == feed_id)
+                .order_by(FetchLogRow.started_at.desc(), FetchLogRow.id.desc())
+                .limit(limit)
+            )
+            return [
+                FetchLogEntry(
+                    started_at=r.started_at,
+                    outcome=r.outcome,
+                    http_status=r.http_status,
+                    bytes=r.bytes,
+                    duration_ms=r.duration_ms,
+                    new_items=r.new_items,
+                    error=r.error,
+                )
+                for r in rows
+            ]
+
+
+def apply_health(row: FeedRow, health: FeedHealth) -> None:
+    row.next_fetch_at = health.next_fetch_at
+    row.interval_s = health.interval_s
+    row.error_count = health.consecutive_errors
+    row.error_since = health.error_since
+    row.last_error_kind = str(health.last_error_kind) if health.last_error_kind else None
+    row.last_error = health.last_error
+    row.disabled_reason = health.disabled_reason
+    row.redirect_candidate = health.redirect_candidate
+    row.redirect_seen = health.redirect_seen
+
+
+def health_of(row: FeedRow | FeedInfo) -> FeedHealth:
+    from newsfold.schedule import FeedHealth
+    from newsfold.types import ErrorKind
+
+    return FeedHealth(
+        next_fetch_at=row.next_fetch_at,
+        interval_s=row.interval_s,
+        consecutive_errors=row.error_count,
+        error_since=row.error_since,
+        last_error_kind=ErrorKind(row.last_error_kind) if row.last_error_kind else None,
+        last_error=row.last_error,
+        disabled_reason=row.disabled_reason,
+        redirect_candidate=row.redirect_candidate,
+        redirect_seen=row.redirect_seen,
+    )
+
+
+def log_fetch(
+    s: Session,
+    feed_id: int,
+    *,
+    started_at: datetime,
+    outcome: str,
+    http_status: int | None,
+    nbytes: int,
+    duration_s: float,
+    new_items: int,
+    error: str | None,
+) -> None:
+    s.add(
+        FetchLogRow(
+            feed_id=feed_id,
+            started_at=started_at,
+            outcome=outcome,
+            http_status=http_status,
+            bytes=nbytes,
+            duration_ms=round(duration_s * 1000),
+            new_items=new_items,
+            error=error,
+        )
+    )
+    # Keep the history short: delete what falls past the newest HISTORY_KEPT.
+    cutoff = s.scalar(
+        select(FetchLogRow.started_at)
+        .where(FetchLogRow.feed_id == feed_id)
+        .order_by(FetchLogRow.started_at.desc())
+        .offset(HISTORY_KEPT)
+        .limit(1)
+    )
+    if cutoff is not None:
+        s.execute(
+            delete(FetchLogRow).where(
+                FetchLogRow.feed_id == feed_id, FetchLogRow.started_at <= cutoff
+            )
+        )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

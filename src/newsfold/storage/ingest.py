@@ -1,0 +1,283 @@
+"""Writes of one feed batch: articles, their cluster placements, and the feed's new state.
+
+A ``Batch`` lives inside ``Storage.batch()`` — one transaction holding the
+cluster-assignment lock — so a crash at any point leaves no half-placed article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
+from newsfold.types import Tier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from newsfold.dedup import Sketch, StoredDoc
+    from newsfold.types import Article, Join, Placement
+
+COPIES = "copies"
+STORIES = "stories"
+
+
+class Batch:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- reads inside the transaction ----------------------------------------------
+
+    def feed(self, feed_id: int) -> FeedRow:
+        row = self.session.get(FeedRow, feed_id)
+        if row is None:
+            from newsfold.errors import NotFoundError
+
+            raise NotFoundError(f"feed {feed_id} was removed")
+        return row
+
+    def existing(self, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """entry_key → (article id, content hash) for entries of this feed already stored."""
+        return existing_entries(self.session, feed_id, keys)
+
+    def url_taken(self, url: str, feed_id: int) -> bool:
+        """Another feed is already subscribed at ``url`` (a redirect must not collide)."""
+        other = self.session.scalar(select(FeedRow.id).where(FeedRow.url == url))
+        return other is not None and other != feed_id
+
+    def docs_after(self, article_id: int, *, since: datetime) -> list[StoredDoc]:
+        """Articles written by other workers since this one last looked (catch-up)."""
+        return list(stored_docs(self.session, since=since, after_id=article_id))
+
+    # --- writes ----------------------------------------------------------------------
+
+    def insert_articles(
+        self, feed_id: int, articles: Sequence[Article], sketches: Sequence[Sketch]
+    ) -> list[int]:
+        if not articles:
+            return []
+        rows = [
+            _article_values(feed_id, a, k) | {"revision": 1}
+            for a, k in zip(articles, sketches, strict=True)
+        ]
+        result = self.session.execute(
+            insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True), rows
+        )
+        return [int(r[0]) for r in result]
+
+    def revise_article(self, article_id: int, article: Article, sketch: Sketch) -> None:
+        values = _article_values(article.feed_id, article, sketch)
+        del values["fetched_at"]  # first-seen time is kept
+        self.session.execute(
+            update(ArticleRow)
+            .where(ArticleRow.id == article_id)
+            .values(**values, revision=ArticleRow.revision + 1)
+        )
+
+    def record_placement(self, placement: Placement, article: Article, *, now: datetime) -> None:
+        """Write memberships (with evidence) and keep cluster rows in step."""
+        story_id = placement.story.cluster_id
+        for absorbed in placement.merged_stories:
+            self._merge(absorbed, story_id, placement.article_id, now=now)
+        self._join(COPIES, placement.copy, placement, article, now=now, parent_id=story_id)
+        self._join(STORIES, placement.story, placement, article, now=now, parent_id=None)
+
+    def _join(
+        self,
+        level: str,
+        join: Join,
+        placement: Placement,
+        article: Article,
+        *,
+        now: datetime,
+        parent_id: int | None,
+    ) -> None:
+        s = self.session
+        s.add(
+            MembershipRow(
+                article_id=placement.article_id,
+                level=level,
+                cluster_id=join.cluster_id,
+                tier=str(join.tier),
+                similarity=float(join.similarity),
+                matched_article_id=join.matched_article_id,
+                joined_at=now,
+            )
+        )
+        row = s.get(ClusterRow, (level, join.cluster_id))
+        if row is None:
+            s.add(
+                ClusterRow(
+                    level=level,
+                    id=join.cluster_id,
+                    parent_id=parent_id,
+                    title=article.title,
+                    size=1,
+                    first_seen=article.published,
+                    last_seen=article.published,
+                )
+            )
+            return
+        row.size += 1
+        row.first_seen = min(row.first_seen, article.published)
+        row.last_seen = max(row.last_seen, article.published)
+        if parent_id is not None:
+            row.parent_id = parent_id
+
+    def _merge(self, absorbed: int, survivor: int, article_id: int, *, now: datetime) -> None:
+        s = self.session
+        gone = s.get(ClusterRow, (STORIES, absorbed))
+        kept = s.get(ClusterRow, (STORIES, survivor))
+        if gone is None or kept is None or absorbed == survivor:
+            return
+        s.flush()
+        s.execute(
+            update(MembershipRow)
+            .where(MembershipRow.level == STORIES, MembershipRow.cluster_id == absorbed)
+            .values(cluster_id=survivor)
+        )
+        s.execute(
+            update(ClusterRow)
+            .where(ClusterRow.level == COPIES, ClusterRow.parent_id == absorbed)
+            .values(parent_id=survivor)
+        )
+        # Earlier merges into the absorbed story now resolve straight to the survivor.
+        s.execute(
+            update(MergeRow)
+            .where(MergeRow.level == STORIES, MergeRow.survivor_id == absorbed)
+            .values(survivor_id=survivor)
+        )
+        s.add(
+            MergeRow(
+                level=STORIES,
+                absorbed_id=absorbed,
+                survivor_id=survivor,
+                article_id=article_id,
+                merged_at=now,
+            )
+        )
+        kept.size += gone.size
+        kept.first_seen = min(kept.first_seen, gone.first_seen)
+        kept.last_seen = max(kept.last_seen, gone.last_seen)
+        s.delete(gone)
+
+
+def _article_values(feed_id: int, a: Article, k: Sketch) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id,
+        "entry_key": a.entry_key,
+        "guid": a.guid,
+        "url": a.url,
+        "title": a.title,
+        "summary": a.summary,
+        "text": a.text,
+        "author": a.author,
+        "language": a.language,
+        "published": a.published,
+        "date_source": str(a.date_source),
+        "updated": a.updated,
+        "fetched_at": a.fetched_at,
+        "content_hash": a.content_hash,
+        "signature": k.signature,
+        "story_sketch": k.story,
+    }
+
+
+def existing_entries(s: Session, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
+    for start in range(0, len(keys), 500):  # keep IN lists short for SQLite
+        chunk = keys[start : start + 500]
+        for key, aid, chash in s.execute(
+            select(ArticleRow.entry_key, ArticleRow.id, ArticleRow.content_hash).where(
+                ArticleRow.feed_id == feed_id, ArticleRow.entry_key.in_(chunk)
+            )
+        ):
+            found[key] = (int(aid), chash)
+    return found
+
+
+def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[StoredDoc]:
+    """Articles inside the clustering window with their sketches and cluster ids."""
+    from newsfold.dedup import StoredDoc
+
+    copy_m = select(MembershipRow.article_id, MembershipRow.cluster_id).where(
+        MembershipRow.level == COPIES
+    ).subquery()
+    story_m = select(MembershipRow.article_id, MembershipRow.cluster_id).where(
+        MembershipRow.level == STORIES
+    ).subquery()
+    stmt = (
+        select(
+            ArticleRow.id,
+            ArticleRow.feed_id,
+            ArticleRow.published,
+            ArticleRow.url,
+            ArticleRow.content_hash,
+            ArticleRow.language,
+            ArticleRow.signature,
+            ArticleRow.story_sketch,
+            copy_m.c.cluster_id,
+            story_m.c.cluster_id,
+        )
+        .join(copy_m, copy_m.c.article_id == ArticleRow.id)
+        .join(story_m, story_m.c.article_id == ArticleRow.id)
+        .where(ArticleRow.published >= since, ArticleRow.id > after_id)
+        .order_by(ArticleRow.id)
+        .execution_options(yield_per=5000)
+    )
+    for row in s.execute(stmt):
+        yield StoredDoc(
+            article_id=int(row[0]),
+            feed_id=int(row[1]),
+            published=row[2],
+            url=row[3],
+            content_hash=row[4],
+            language=row[5],
+            signature=bytes(row[6]),
+            story=bytes(row[7]),
+            copy_id=int(row[8]),
+            story_id=int(row[9]),
+        )
+
+
+def forget_articles(s: Session, ids: Iterable[int]) -> None:
+    """Delete articles and keep cluster sizes equal to their memberships."""
+    ids = list(ids)
+    if not ids:
+        return
+    touched: set[tuple[str, int]] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        touched.update(
+            (lvl, int(cid))
+            for lvl, cid in s.execute(
+                select(MembershipRow.level, MembershipRow.cluster_id).where(
+                    MembershipRow.article_id.in_(chunk)
+                )
+            )
+        )
+        s.execute(delete(MembershipRow).where(MembershipRow.article_id.in_(chunk)))
+        s.execute(delete(ArticleRow).where(ArticleRow.id.in_(chunk)))
+    for level, cid in touched:
+        size = s.scalar(
+            select(func.count()).where(
+                MembershipRow.level == level, MembershipRow.cluster_id == cid
+            )
+        )
+        if not size:
+            s.execute(delete(ClusterRow).where(ClusterRow.level == level, ClusterRow.id == cid))
+        else:
+            s.execute(
+                update(ClusterRow)
+                .where(ClusterRow.level == level, ClusterRow.id == cid)
+                .values(size=size)
+            )
+
+
+def tier_is_duplicate(tier: str) -> bool:
+    return tier in (Tier.EXACT, Tier.NEAR)

@@ -1,0 +1,117 @@
+"""Read-side records returned by ``Storage``: plain data, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    tags: tuple[str, ...]
+    full_text: bool
+    configured_interval_s: int | None
+    origin: str
+    created_at: datetime
+    etag: str | None
+    last_modified: str | None
+    last_body_hash: str | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    next_fetch_at: datetime
+    interval_s: int
+    error_count: int
+    error_since: datetime | None
+    last_error_kind: str | None
+    last_error: str | None
+    disabled_reason: str | None
+    redirect_candidate: str | None
+    redirect_seen: int
+    article_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLogEntry:
+    started_at: datetime
+    outcome: str
+    http_status: int | None
+    bytes: int
+    duration_ms: int
+    new_items: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleInfo:
+    id: int
+    feed_id: int
+    feed: str  # feed title, or its URL when untitled
+    title: str
+    url: str | None
+    published: datetime
+    date_source: str
+    fetched_at: datetime
+    language: str | None
+    cluster: int | None  # story id
+    copy_group: int | None
+    author: str | None = None
+    summary: str = ""
+    text: str = ""
+    entry_key: str = ""
+    revision: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    id: int
+    level: str
+    title: str
+    size: int
+    first_seen: datetime
+    last_seen: datetime
+    sources: tuple[str, ...]  # feed titles (or domains), distinct, in order of first appearance
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterMember:
+    id: int
+    title: str
+    url: str | None
+    feed_id: int
+    feed: str
+    published: datetime
+    similarity: float
+    tier: str
+    matched_article_id: int | None
+    copy_group: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDetail:
+    summary: ClusterSummary
+    articles: tuple[ClusterMember, ...]
+    merged_from: tuple[int, ...]  # ids that now resolve to this cluster
+    requested_id: int  # the id asked for (differs from summary.id after a merge)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    feeds: int
+    feeds_erroring: int
+    feeds_disabled: int
+    articles: int
+    clusters: int  # stories
+    copy_groups: int
+    multi_article_clusters: int
+    duplicates: int  # articles that joined an existing cluster (exact or near)
+    exact_duplicates: int
+    near_duplicates: int
+    story_joins: int
+    errors: int  # consecutive errors summed over feeds
