@@ -56,6 +56,10 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         settings = load_settings(
             None, database_url=f"sqlite:///{database}", allow_private_networks=True
         )
+        # One local host serves every sample feed: no politeness delay needed.
+        settings = settings.model_copy(
+            update={"fetch": settings.fetch.model_copy(update={"min_host_delay_s": 0.0})}
+        )
         service = Service.open(settings)
         for name in DEMO_FILES:
             service.add_feed(f"{base}/{name}")

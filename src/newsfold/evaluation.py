@@ -202,7 +202,9 @@ def _plain(text: str) -> str:
     tree = HTMLParser(text)
     for node in tree.css("script, style"):
         node.decompose()
-    blocks = [n.text(separator=" ").strip() for n in tree.css("p, h1, h2, h3, li, div:not(:has(*))")]
+    blocks = [
+        n.text(separator=" ").strip() for n in tree.css("p, h1, h2, h3, li, div:not(:has(*))")
+    ]
     lines = [b for b in blocks if b]
     return "\n".join(lines) if lines else (tree.text(separator="\n") or "")
 
@@ -344,10 +346,9 @@ def _edit_line(line: str, rng: random.Random, rate: float) -> str:
     for word in line.split(" "):
         key = word.lower()
         if key in _EDITS and rng.random() < 0.5:
-            word = _EDITS[key]
-        elif rng.random() < rate / 2:
-            continue  # a dropped word
-        out.append(word)
+            out.append(_EDITS[key])
+        elif rng.random() >= rate / 2:  # else a dropped word
+            out.append(word)
     return " ".join(out)
 
 
@@ -444,13 +445,13 @@ def syndicate(
     """A labelled near-duplicate set made from real articles.
 
     Originals that already are copies of an earlier one are dropped first
-    (``distinct``), so the gold labels mean what they say. A ``share`` of the articles (those with some text) are republished
-    ``copies`` times each with the transformations in ``TRANSFORMS``; every
-    original stays in the set, and the untouched ones are distractors (often
-    other reports of the same event). Gold: an original and its copies form
-    one cluster, ``copy:<original id>``; every distractor is its own cluster.
-    Copies appear a little later in the stream than their original, as
-    republished wire copy does.
+    (``distinct``), so the gold labels mean what they say. A ``share`` of the
+    articles with some text are republished ``copies`` times each, with the
+    transformations in ``TRANSFORMS``. Every original stays in the set; the
+    untouched ones are distractors, often other reports of the same event.
+    Gold: an original and its copies form one cluster (``copy:<id>``), and
+    every distractor is its own cluster. Copies appear a little later in the
+    stream than their original, as republished wire copy does.
     """
     rng = random.Random(seed)
     records = distinct(records)

@@ -8,6 +8,7 @@ import gzip
 import socket
 import zlib
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -27,11 +28,29 @@ from newsfold.fetch import (
 )
 from newsfold.types import ErrorKind, FeedSource, FetchResult
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 URL = "https://news.example.com/feed.xml"
 FAST = FetchSettings(min_host_delay_s=0, total_timeout_s=5)
 
-Handler = "Callable[[httpx.Request], httpx.Response]"
+
+class _Stream(httpx.AsyncByteStream):
+    """A body httpx has not read yet, as from the network (``content=`` is pre-read)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for i in range(0, len(self.data), 4096):
+            yield self.data[i : i + 4096]
+
+
+def reply(
+    status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(status, headers=headers, stream=_Stream(body))
 
 
 def fetch(
@@ -53,12 +72,17 @@ def fetch(
 
 
 def ok(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(200, content=FEED, headers={"Content-Type": "application/rss+xml"})
+    return reply(200, FEED, {"Content-Type": "application/rss+xml"})
 
 
 # --- statuses --------------------------------------------------------------------------------
 
-IN_AN_HOUR = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+IN_AN_HOUR = "<an HTTP-date one hour from the request>"
+
+
+def _resolve_dates(headers: dict[str, str]) -> dict[str, str]:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    return {k: soon if v == IN_AN_HOUR else v for k, v in headers.items()}
 
 
 @pytest.mark.parametrize(
@@ -82,7 +106,7 @@ def test_status_becomes_error_kind(
     status: int, headers: dict[str, str], kind: ErrorKind, retry_after: float | None
 ) -> None:
     with pytest.raises(FetchError) as info:
-        fetch(lambda r: httpx.Response(status, headers=headers))
+        fetch(lambda r: reply(status, headers=_resolve_dates(headers)))
     err = info.value
     assert err.kind is kind and err.status == status and err.url == URL
     if retry_after is None:
@@ -99,7 +123,7 @@ def test_success_carries_validators_hash_and_hints() -> None:
         "Cache-Control": "public, max-age=900",
         "Content-Type": "application/rss+xml",
     }
-    result = fetch(lambda r: httpx.Response(200, content=FEED, headers=headers))
+    result = fetch(lambda r: reply(200, FEED, headers))
     assert (result.status, result.etag, result.last_modified) == (
         200,
         '"v1"',
@@ -116,7 +140,7 @@ def test_conditional_get_sends_validators_and_keeps_them_on_304() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(304)
+        return reply(304)
 
     result = fetch(
         handler, etag='"abc"', last_modified="Sat, 01 Jun 2024 10:00:00 GMT", last_body_hash="h1"
@@ -158,7 +182,7 @@ def chain(statuses: list[int], final: httpx.Response | None = None) -> object:
         path = request.url.path.strip("/") or "0"
         i = int(path) if path.isdigit() else 0
         if i < len(statuses):
-            return httpx.Response(statuses[i], headers={"Location": f"/{i + 1}"})
+            return reply(statuses[i], headers={"Location": f"/{i + 1}"})
         return final or ok(request)
 
     return handler
@@ -188,7 +212,7 @@ def test_permanent_redirect_only_when_every_hop_is_permanent(
 
 
 def test_permanent_redirect_then_304() -> None:
-    result = fetch(chain([301], httpx.Response(304)), "https://news.example.com/0", etag='"e"')
+    result = fetch(chain([301], reply(304)), "https://news.example.com/0", etag='"e"')
     assert result.not_modified and result.permanent_redirect == "https://news.example.com/1"
 
 
@@ -196,7 +220,7 @@ def test_permanent_redirect_then_304() -> None:
     ("handler", "kind", "words"),
     [
         (
-            lambda r: httpx.Response(301, headers={"Location": r.url.path}),
+            lambda r: reply(301, headers={"Location": r.url.path}),
             ErrorKind.PERMANENT,
             "redirect loop",
         ),
@@ -208,7 +232,7 @@ def test_permanent_redirect_then_304() -> None:
             "redirect loop",
         ),
         (chain([302] * 6), ErrorKind.PERMANENT, "too many redirects"),
-        (lambda r: httpx.Response(301), ErrorKind.PERMANENT, "without a Location"),
+        (lambda r: reply(301), ErrorKind.PERMANENT, "without a Location"),
     ],
 )
 def test_bad_redirects_are_errors(handler: object, kind: ErrorKind, words: str) -> None:
@@ -241,7 +265,7 @@ def test_every_redirect_hop_is_checked(location: str) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         requested.append(str(request.url))
-        return httpx.Response(302, headers={"Location": location})
+        return reply(302, headers={"Location": location})
 
     with pytest.raises(BlockedURLError) as info:
         fetch(handler)
@@ -271,7 +295,7 @@ def raw_deflate(data: bytes) -> bytes:
 )
 def test_content_encodings_are_decoded(encoding: str, body: bytes) -> None:
     headers = {"Content-Encoding": encoding, "Content-Type": "application/rss+xml"}
-    assert fetch(lambda r: httpx.Response(200, content=body, headers=headers)).content == FEED
+    assert fetch(lambda r: reply(200, body, headers)).content == FEED
 
 
 @pytest.mark.parametrize(
@@ -284,7 +308,7 @@ def test_content_encodings_are_decoded(encoding: str, body: bytes) -> None:
 def test_bad_encodings_are_errors(encoding: str, body: bytes, words: str) -> None:
     headers = {"Content-Encoding": encoding}
     with pytest.raises(FetchError) as info:
-        fetch(lambda r: httpx.Response(200, content=body, headers=headers))
+        fetch(lambda r: reply(200, body, headers))
     assert words in info.value.message and info.value.kind is ErrorKind.PERMANENT
 
 
@@ -309,13 +333,13 @@ SMALL = FetchSettings(min_host_delay_s=0, max_bytes=10_000)
 )
 def test_size_cap(body: bytes, headers: dict[str, str], words: str) -> None:
     with pytest.raises(FetchError) as info:
-        fetch(lambda r: httpx.Response(200, content=body, headers=headers), settings_=SMALL)
+        fetch(lambda r: reply(200, body, headers), settings_=SMALL)
     assert words in info.value.message and info.value.kind is ErrorKind.PERMANENT
 
 
 def test_declared_length_over_cap_is_refused_before_reading() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Content-Length": "999999999"}, content=b"")
+        return reply(200, b"", {"Content-Length": "999999999"})
 
     with pytest.raises(FetchError, match="999,999,999 bytes exceeds the 10,000-byte cap"):
         fetch(handler, settings_=SMALL)
@@ -323,14 +347,12 @@ def test_declared_length_over_cap_is_refused_before_reading() -> None:
 
 def test_exactly_at_cap_is_accepted() -> None:
     body = b"<rss>" + b"x" * (10_000 - 5)
-    assert (
-        len(fetch(lambda r: httpx.Response(200, content=body), settings_=SMALL).content) == 10_000
-    )
+    assert len(fetch(lambda r: reply(200, body), settings_=SMALL).content) == 10_000
 
 
 def test_empty_body_is_an_error() -> None:
     with pytest.raises(FetchError, match="empty response body"):
-        fetch(lambda r: httpx.Response(200, content=b"  \n"))
+        fetch(lambda r: reply(200, b"  \n"))
 
 
 PAGE = b"""<!doctype html><html><head>
@@ -341,7 +363,7 @@ PAGE = b"""<!doctype html><html><head>
 
 def test_html_page_is_reported_with_discovered_feeds() -> None:
     with pytest.raises(HTMLPageError) as info:
-        fetch(lambda r: httpx.Response(200, content=PAGE, headers={"Content-Type": "text/html"}))
+        fetch(lambda r: reply(200, PAGE, {"Content-Type": "text/html"}))
     err = info.value
     assert [f.url for f in err.feeds] == [
         "https://news.example.com/rss",
@@ -353,18 +375,16 @@ def test_html_page_is_reported_with_discovered_feeds() -> None:
 
 def test_html_page_without_feeds_says_so() -> None:
     with pytest.raises(HTMLPageError, match="links to no feed"):
-        fetch(lambda r: httpx.Response(200, content=b"<html><body>hi</body></html>"))
+        fetch(lambda r: reply(200, b"<html><body>hi</body></html>"))
 
 
 def test_mislabelled_feed_is_accepted() -> None:
-    result = fetch(
-        lambda r: httpx.Response(200, content=FEED, headers={"Content-Type": "text/html"})
-    )
+    result = fetch(lambda r: reply(200, FEED, {"Content-Type": "text/html"}))
     assert result.content == FEED
 
 
 def test_fetch_page_returns_html() -> None:
-    result = fetch(lambda r: httpx.Response(200, content=PAGE), page=True)
+    result = fetch(lambda r: reply(200, PAGE), page=True)
     assert result.content == PAGE
 
 
@@ -380,7 +400,7 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
         (" 0 ", 0.0),
         ("Sat, 01 Jun 2024 12:30:00 GMT", 1800.0),
         ("Sat, 01 Jun 2024 11:00:00 GMT", 0.0),  # in the past: now
-        ("Saturday, 01-Jun-24 12:01:00 GMT", None),  # obsolete RFC 850 form is not parsed
+        ("Saturday, 01-Jun-24 12:01:00 GMT", 60.0),  # obsolete RFC 850 form (RFC 9110 §5.6.7)
         ("-5", None),
         ("1.5", None),
         ("", None),
@@ -452,6 +472,7 @@ def test_blocked_reason(ip: str, reason: str | None) -> None:
         ("", "not an http(s) URL"),
         ("http://", "URL has no host"),
         ("http://exa mple.com/", "invalid URL"),
+        ("http://exa%20mple.com/", "invalid URL"),
         ("http://[::1/", "invalid URL"),
         ("http://127.0.0.1:8080/", "127.0.0.1 is a loopback address"),
         ("http://[::1]/", "::1 is a loopback address"),

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
@@ -30,7 +28,9 @@ from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
+    import numpy as np
     from numpy.typing import NDArray
 
     from newsfold.config import DedupSettings
@@ -203,7 +203,14 @@ class Deduplicator:
             copy_id=copy.cluster_id,
             story_id=story.cluster_id,
         )
-        self.stories.add(doc.article_id, story.cluster_id, terms, weights, ts, lang)
+        self.stories.add(
+            doc.article_id,
+            story_id=story.cluster_id,
+            terms=terms,
+            weights=weights,
+            ts=ts,
+            lang=lang,
+        )
         return Placement(doc.article_id, copy, story, merged)
 
     # --------------------------------------------------------- rebuild, window
@@ -231,7 +238,9 @@ class Deduplicator:
             self.copies.slot_of[d.article_id] = slot
             self.copies.exact_keys.add(self._exact_keys(d.content_hash, d.url, card), slot)
             self.stories.count(terms)
-            self.stories.add(d.article_id, d.story_id, terms, weights, ts, lang)
+            self.stories.add(
+                d.article_id, story_id=d.story_id, terms=terms, weights=weights, ts=ts, lang=lang
+            )
         self.copies.live += len(ordered)
         self.copies.bulk_index(start)
         return len(ordered)

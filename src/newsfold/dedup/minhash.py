@@ -67,7 +67,7 @@ def signatures(sets: Sequence[NDArray[np.uint32]], num_perm: int) -> NDArray[np.
         while stop < len(sets) and (rows == 0 or rows + len(sets[stop]) <= _CHUNK_ROWS):
             rows += len(sets[stop])
             stop += 1
-        chunk = [s for s in sets[start:stop]]
+        chunk = list(sets[start:stop])
         sizes = np.fromiter((len(s) for s in chunk), dtype=np.int64, count=len(chunk))
         nonempty = np.flatnonzero(sizes)
         if len(nonempty):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,14 +124,14 @@ _STOPWORDS = frozenset(
     own people reported report reports said same say says she should since so some still such
     than that the their theirs them themselves then there these they this those through time
     to told too two under until up us very was way we week well were what when where which
-    while who whom why will with would year years you your""".split()
+    while who whom why will with would year years you your""".split()  # noqa: SIM905 - a word list reads better as prose
 )
 _TERM = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|\d{2,}")
 
 
 def term_weights(
     title: str, text: str, *, title_boost: float, name_boost: float
-) -> Counter[str]:
+) -> dict[str, float]:
     """Bag of content terms with raw weights, before any corpus statistics.
 
     Names survive paraphrase better than any other word (two outlets describe
@@ -140,7 +139,7 @@ def term_weights(
     capitalised word that does not start its sentence is boosted; so are
     title words, which state the event.
     """
-    bag: Counter[str] = Counter()
+    bag: dict[str, float] = {}
     for source, boost in ((title, title_boost), (text, 1.0)):
         for line in source.splitlines():
             for i, match in enumerate(_TERM.finditer(line)):
@@ -150,10 +149,10 @@ def term_weights(
                     term = term[:-2]
                 if len(term) < 3 or term in _STOPWORDS:
                     continue
-                weight = boost
+                weight = float(boost)
                 if i > 0 and token[0].isupper():
                     weight *= name_boost
-                bag[term] += weight
+                bag[term] = bag.get(term, 0.0) + weight
     return bag
 
 

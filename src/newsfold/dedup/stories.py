@@ -89,7 +89,7 @@ class StoryIndex:
     def _idf(self, terms: NDArray[np.uint32]) -> NDArray[np.float64]:
         df = np.fromiter((self.df.get(t, 0) for t in terms.tolist()), np.float64, len(terms))
         # Smoothed IDF; the document being placed counts itself (df ≥ 1).
-        return np.log((self.n_docs + 2) / (df + 1)) + 1.0  # type: ignore[no-any-return]
+        return np.log((self.n_docs + 2) / (df + 1)) + 1.0
 
     def _cosine(
         self,
@@ -145,12 +145,17 @@ class StoryIndex:
         vec = sa.weights * self._idf(sa.terms)
         return self._cosine(sa.terms, vec, sb.terms, sb.weights)
 
-    def _closest_member(self, story_id: int, terms: NDArray[np.uint32], vec: NDArray[np.float64]) -> int:
+    def _closest_member(
+        self, story_id: int, terms: NDArray[np.uint32], vec: NDArray[np.float64]
+    ) -> int:
         # The newest members only: bounded cost, and recent coverage is the best evidence.
         members = self.stories[story_id].members[-16:]
         best = max(
             members,
-            key=lambda m: (self._cosine(terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights), -m[1]),
+            key=lambda m: (
+                self._cosine(terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights),
+                -m[1],
+            ),
         )
         return best[1]
 
@@ -169,6 +174,7 @@ class StoryIndex:
     def add(
         self,
         article_id: int,
+        *,
         story_id: int,
         terms: NDArray[np.uint32],
         weights: NDArray[np.int64],

@@ -261,11 +261,7 @@ class Fetcher:
                     content = b""
                     if 200 <= response.status_code < 300:
                         _check_length(response, self.settings.max_bytes, url)
-                        content, _wire = await read_capped(
-                            response.aiter_raw(),
-                            content_encoding=response.headers.get("content-encoding"),
-                            max_bytes=self.settings.max_bytes,
-                        )
+                        content = await self._read(response)
                 finally:
                     await response.aclose()
         except TimeoutError as e:
@@ -300,6 +296,21 @@ class Fetcher:
                 kind=ErrorKind.TRANSIENT,
             ) from e
         return response, content
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        if response.is_stream_consumed:
+            # A transport that read the body already (e.g. a MockTransport reply
+            # built from bytes) has decoded it too: only the decoded cap applies.
+            content, _ = await read_capped(
+                _once(response.content), content_encoding=None, max_bytes=self.settings.max_bytes
+            )
+            return content
+        content, _ = await read_capped(
+            response.aiter_raw(),
+            content_encoding=response.headers.get("content-encoding"),
+            max_bytes=self.settings.max_bytes,
+        )
+        return content
 
     def _result(
         self,
@@ -345,6 +356,10 @@ class Fetcher:
             status=status,
             retry_after_s=retry_after if status in (429, 503) else None,
         )
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _check_length(response: httpx.Response, max_bytes: int, url: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -41,6 +42,8 @@ _ALLOWED_SCHEMES = ("http", "https")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# httpx lets these through in a host name; no resolver should ever see them.
+_BAD_HOST_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"{}|\\^`%/?#@]")
 
 
 def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -65,9 +68,9 @@ def blocked_reason(ip: str | IPAddress) -> str | None:
     if isinstance(addr, ipaddress.IPv6Address):
         inner = _embedded_ipv4(addr)
         if inner is not None:
+            # Traffic lands on the embedded IPv4 address: judge that one.
             reason = blocked_reason(inner)
-            if reason:
-                return f"{reason} ({inner} embedded in IPv6)"
+            return f"{reason} ({inner} embedded in IPv6)" if reason else None
     # Most specific first: the message tells the user what kind of address it was.
     for attr, name in (
         ("is_unspecified", "unspecified"),
@@ -106,6 +109,8 @@ def check_url(url: str, *, allow_private_networks: bool) -> httpx.URL:
         )
     if not parsed.host:
         raise BlockedURLError(f"URL has no host: {url}", url=url)
+    if _BAD_HOST_CHARS.search(parsed.host):
+        raise BlockedURLError(f"invalid URL {url!r}: bad character in host", url=url)
     if not allow_private_networks:
         ip = _literal_ip(parsed.host)
         if ip is not None:

@@ -22,6 +22,7 @@ from newsfold.normalise import rules
 from newsfold.normalise.aggregator import strip_source_suffix, unwrap_aggregator
 from newsfold.normalise.boilerplate import BoilerplateModel, clean_lines, comparison_lines
 from newsfold.normalise.dates import resolve_published, to_utc
+from newsfold.normalise.extract import extract_report
 from newsfold.normalise.html import html_to_text, inline_text, normalise_text
 from newsfold.normalise.language import detect_language
 from newsfold.normalise.page import PageExtract, extract_page
@@ -118,7 +119,9 @@ def summary(article: Article, ctx: Context) -> Article:
     squashed_deck = " ".join(_HASH_SPLIT.sub(" ", deck.casefold()).split())
     squashed_body = " ".join(_HASH_SPLIT.sub(" ", article.text[: len(deck) * 2].casefold()).split())
     # Teaser feeds cut the first paragraph ("…", "[…]"): a prefix is not a deck.
-    if not squashed_deck or squashed_body.startswith(squashed_deck[: max(40, len(squashed_deck) - 3)]):
+    if not squashed_deck or squashed_body.startswith(
+        squashed_deck[: max(40, len(squashed_deck) - 3)]
+    ):
         return article
     if rules.same_text(deck, article.title):
         return article
@@ -236,15 +239,6 @@ def normalise_entry(
     for step in STEPS:
         article = step(article, ctx)
     return article
-
-
-def __getattr__(name: str) -> object:
-    # ``extract_report`` needs the feed parser; import it only when asked for.
-    if name == "extract_report":
-        from newsfold.normalise.extract import extract_report  # noqa: PLC0415
-
-        return extract_report
-    raise AttributeError(name)
 
 
 __all__ = [

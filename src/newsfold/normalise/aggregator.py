@@ -32,7 +32,7 @@ def unwrap_aggregator(html: str) -> tuple[str, tuple[str, ...]]:
 
 
 def strip_source_suffix(title: str, sources: tuple[str, ...]) -> str:
-    """"Headline - Example Times" → "Headline" when the suffix is the entry's source label."""
+    """ "Headline - Example Times" → "Headline" when the suffix is the entry's source label."""
     for source in sources[:1]:
         for sep in (" - ", " – ", " — ", " | "):
             suffix = sep + source

@@ -7,8 +7,10 @@ large share of its recent articles (a newsletter plug, a standard disclaimer,
 "Follow us on …") and removes them. Its state is a window of recent articles'
 line fingerprints, serialised as JSON so it survives restarts.
 
-The model must be fed text *before* learned removal (``normalise_entry(...,
-observe=True)`` does this); fed its own output it would forget what it learned.
+Feed the model each new article once, either the text before learned removal
+(``normalise_entry(..., observe=True)``) or ``Article.text`` afterwards: the model
+remembers what it removed from its recent outputs and counts those lines back in,
+so it never forgets a line merely because it stopped letting it through.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from typing import TYPE_CHECKING
 
 from newsfold.errors import StorageError
@@ -34,6 +36,8 @@ _SPACE_PUNCT = re.compile(r"[\W_]+")
 # Lines this long are article prose even when repeated (a re-sent article): a
 # standing disclaimer is rarely longer.
 _MAX_LEARNED_CHARS = 400
+# Outputs of ``clean`` remembered (not stored) so ``observe`` can restore their lines.
+_REMEMBERED_OUTPUTS = 512
 
 
 def clean_lines(
@@ -108,11 +112,15 @@ def line_key(line: str) -> str:
     return hashlib.blake2b(squashed.encode("utf-8", "replace"), digest_size=6).hexdigest()
 
 
+def _text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).hexdigest()
+
+
 class BoilerplateModel:
     """Lines recurring in at least ``min_share`` of a source's last ``window`` articles
     (and in at least ``min_docs`` of them) are boilerplate for that source."""
 
-    __slots__ = ("_counts", "_docs", "min_docs", "min_share", "window")
+    __slots__ = ("_counts", "_docs", "_removed", "min_docs", "min_share", "window")
 
     def __init__(self, *, window: int = 50, min_share: float = 0.5, min_docs: int = 5) -> None:
         if window < 2 or not 0 < min_share <= 1 or min_docs < 2:
@@ -122,6 +130,7 @@ class BoilerplateModel:
         self.min_docs = min_docs
         self._docs: deque[tuple[str, ...]] = deque()
         self._counts: Counter[str] = Counter()
+        self._removed: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: NormaliseSettings) -> BoilerplateModel:
@@ -156,6 +165,9 @@ class BoilerplateModel:
     def observe(self, text: str) -> None:
         """Count one new article's lines (text after the rules, before learned removal)."""
         keys = self._keys(text)
+        removed = self._removed.get(_text_key(text))
+        if removed:
+            keys = tuple(dict.fromkeys(removed + keys))
         if not keys:
             return
         # The same article seen again (a re-sent or edited entry) must not teach
@@ -180,7 +192,12 @@ class BoilerplateModel:
         kept = [line for line in lines if not self.is_boilerplate(line)]
         if len(kept) == len(lines) or not kept:
             return text, ()
-        return "\n".join(kept), (LEARNED_RULE,)
+        cleaned = "\n".join(kept)
+        self._removed[_text_key(cleaned)] = self._keys(text)
+        self._removed.move_to_end(_text_key(cleaned))
+        while len(self._removed) > _REMEMBERED_OUTPUTS:
+            self._removed.popitem(last=False)
+        return cleaned, (LEARNED_RULE,)
 
     def to_json(self) -> str:
         return json.dumps(

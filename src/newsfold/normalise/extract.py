@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from newsfold.normalise import normalise_entry
 from newsfold.normalise.boilerplate import BoilerplateModel
 from newsfold.normalise.dates import iso_utc
 from newsfold.normalise.page import extract_page
@@ -70,6 +69,9 @@ def extract_report(
 ) -> list[dict[str, object]]:
     """One dict per feed entry (or one for a page): title, canonical_url, published
     (ISO UTC), date_source, language, text, rules_fired and a few more."""
+    # Imported here: this module is itself imported by the package's __init__.
+    from newsfold.normalise import normalise_entry  # noqa: PLC0415
+
     fetched_at = now or datetime.now(UTC)
     if looks_like_feed(data):
         from newsfold.parse import parse_feed  # noqa: PLC0415 - keeps page-only use light

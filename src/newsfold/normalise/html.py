@@ -115,7 +115,6 @@ _WIDGET_MAX_NODES = 2000
 _TAG_RE = re.compile(r"<(?:[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|/[A-Za-z][A-Za-z0-9:-]*\s*>|!--)")
 _ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-_SPACES = re.compile(r"\s+")
 
 # C0/C1 controls (kept: tab/newlines, handled as whitespace), zero-width marks,
 # soft hyphen, BOM; typographic quotes and dash variants folded to one form each.
@@ -149,6 +148,17 @@ _TRANSLATE.update(
     }
 )
 
+_TRANSLATE_RE = re.compile("[" + "".join(re.escape(chr(c)) for c in _TRANSLATE) + "]")
+
+
+def _translate(text: str) -> str:
+    # Same result as ``text.translate(_TRANSLATE)``, which is slow on non-ASCII text
+    # (a dict lookup per character): one C-speed replace per character present.
+    for char in set(_TRANSLATE_RE.findall(text)):
+        text = text.replace(char, _TRANSLATE[ord(char)] or "")
+    return text
+
+
 # cp1252 bytes 0x80-0x9F that decoders wrongly left as C1 controls or as their
 # cp1252 characters inside UTF-8-read-as-cp1252 mojibake ("â€™" for "’").
 _CP1252_SPECIALS = {
@@ -157,6 +167,7 @@ _CP1252_SPECIALS = {
     if ch != "\ufffd"
 }
 _C1_TO_CP1252 = {ord(k): v for k, v in _CP1252_SPECIALS.items()}
+_C1_RE = re.compile("[\u0080-\u009f]")
 _MOJIBAKE_BYTES = {v: ord(k) for k, v in _CP1252_SPECIALS.items()}
 _CONT = "[\u0080-\u00bf" + re.escape("".join(_MOJIBAKE_BYTES)) + "]"
 # One UTF-8 sequence seen through cp1252: a lead byte and its exact number of continuations.
@@ -180,7 +191,8 @@ def fix_mojibake(text: str) -> str:
     that stand for cp1252 punctuation ("\\x92" → "’"). Repeats for double encodings."""
     if text.isascii():
         return text
-    text = text.translate(_C1_TO_CP1252)
+    if _C1_RE.search(text):
+        text = text.translate(_C1_TO_CP1252)
     # Each repair shortens the text, so this ends; double encodings need two rounds.
     while any(hint in text for hint in _MOJIBAKE_HINTS):
         fixed = _MOJIBAKE_RE.sub(_fix_mojibake_run, text)
@@ -194,7 +206,7 @@ def _fold_chars(text: str) -> str:
     # Folding a dash can complete a mojibake sequence and NFC can create a
     # foldable character, so repeat until stable (one round in practice).
     for _ in range(4):
-        folded = unicodedata.normalize("NFC", fix_mojibake(text).translate(_TRANSLATE))
+        folded = unicodedata.normalize("NFC", _translate(fix_mojibake(text)))
         if folded == text:
             break
         text = folded
@@ -214,22 +226,19 @@ def sanitise_input(text: str) -> str:
 
 
 def normalise_line(line: str) -> str:
-    return _SPACES.sub(" ", line).strip()
+    return " ".join(line.split())
 
 
 def normalise_text(text: str) -> str:
     """Plain text → tidy text: NFC, one paragraph per line, no blank lines. Idempotent."""
     text = sanitise_input(text)
-    if not text.isascii():
-        text = _fold_chars(text)
-    else:
-        text = text.translate(_TRANSLATE)
+    text = _translate(text) if text.isascii() else _fold_chars(text)
     lines = (normalise_line(line) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 
 def looks_like_html(text: str) -> bool:
-    return "<" in text and _TAG_RE.search(text) is not None or (
+    return ("<" in text and _TAG_RE.search(text) is not None) or (
         "&" in text and _ENTITY_RE.search(text) is not None
     )
 

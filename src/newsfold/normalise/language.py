@@ -27,7 +27,7 @@ def _get() -> _Identifier:
     if _identifier is None:
         with _lock:
             if _identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415
 
                 loaded: _Identifier = LanguageIdentifier.from_model_file(
                     MODEL_FILE, norm_probs=True

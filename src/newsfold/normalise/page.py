@@ -145,7 +145,10 @@ def _deamp(url: str) -> str:
 
 def _canonical(tree: LexborHTMLParser, url: str, *, is_amp: bool) -> str | None:
     page_url = canonical_url(url)
-    for selector, attr in (('link[rel~="canonical"]', "href"), ('meta[property="og:url"]', "content")):
+    for selector, attr in (
+        ('link[rel~="canonical"]', "href"),
+        ('meta[property="og:url"]', "content"),
+    ):
         node = tree.css_first(selector)
         href = node.attributes.get(attr) if node is not None else None
         candidate = canonical_url(href, base=page_url or url)
@@ -173,18 +176,22 @@ def _title(tree: LexborHTMLParser, ld: dict[str, str], site_name: str | None) ->
 
 
 def _strip_site_suffix(title: str, site_name: str | None) -> str:
-    """"Headline | Example News" → "Headline" when the tail names the site."""
+    """ "Headline | Example News" → "Headline" when the tail names the site."""
     for sep in (" | ", " – ", " — ", " - ", " :: ", " · "):
         head, found, tail = title.rpartition(sep)
-        if found and head and (
-            (site_name and tail.strip().casefold() == site_name.casefold())
-            or ("." in tail and " " not in tail.strip())
+        if (
+            found
+            and head
+            and (
+                (site_name and tail.strip().casefold() == site_name.casefold())
+                or ("." in tail and " " not in tail.strip())
+            )
         ):
             return head.strip()
     return title
 
 
-def _main_text(tree: LexborHTMLParser, html: str, url: str) -> tuple[str, str]:
+def _main_text(tree: LexborHTMLParser, url: str) -> tuple[str, str]:
     strip_structural(tree)
     for node in reversed(tree.css(f"{_DECK_SELECTOR},h1")):
         node.decompose()
@@ -205,7 +212,7 @@ def _main_text(tree: LexborHTMLParser, html: str, url: str) -> tuple[str, str]:
             )
         # The extractor's parser fails in many ways on hostile pages; the plain
         # fallback below is the answer to all of them, so nothing is re-raised.
-        except Exception:  # noqa: BLE001
+        except Exception:
             text = None
         if text and text.strip():
             return normalise_text(text), "trafilatura"
@@ -238,7 +245,7 @@ def extract_page(html: bytes | str, url: str) -> PageExtract:
     lang = (html_node.attributes.get("lang") or None) if html_node is not None else None
     canonical = _canonical(tree, url, is_amp=is_amp)
     title = _title(tree, ld, site_name)
-    text, extractor = _main_text(tree, text_html, canonical or url)
+    text, extractor = _main_text(tree, canonical or url)
     return PageExtract(
         url=canonical,
         title=title,

@@ -158,7 +158,8 @@ _READ_MORE_TAIL = re.compile(
 )
 
 _AGENCY_PREFIX = re.compile(
-    r"^(?:[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Z][\w .’'-]{1,30}?)?(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2})?\s*)?"
+    r"^(?:[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Z][\w .’'-]{1,30}?)?"
+    r"(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2})?\s*)?"
     r"\((?:AP|AFP|Reuters|UPI|dpa|EFE|ANSA|Bloomberg|CNN|Xinhua|PTI|IANS|ANI|TASS|Kyodo|Yonhap|"
     r"CP|AAP|RTTNews|The Canadian Press|Europa Press|AP Photo)\)\s*[-—–:]+\s*"
 )
@@ -220,7 +221,9 @@ def is_subhead(line: str) -> bool:
 
 
 def is_site_banner(line: str, site: SiteNames) -> bool:
-    return _words(line) <= 8 and len(line) <= 80 and not _END_PUNCT.search(line) and site.matches(line)
+    return (
+        _words(line) <= 8 and len(line) <= 80 and not _END_PUNCT.search(line) and site.matches(line)
+    )
 
 
 def is_photo_credit(line: str) -> bool:
@@ -239,7 +242,11 @@ def is_call_to_action(line: str) -> bool:
     if _words(line) > 20:
         return False
     bare = line.strip(" :|»›→>…-—–•·*[]()").casefold()
-    return bare in _CTA_EXACT or _CTA_PREFIX.match(line) is not None or _WP_FOOTER.match(line) is not None
+    return (
+        bare in _CTA_EXACT
+        or _CTA_PREFIX.match(line) is not None
+        or _WP_FOOTER.match(line) is not None
+    )
 
 
 def is_copyright(line: str) -> bool:
@@ -256,7 +263,7 @@ def is_trailing_word(line: str) -> bool:
 
 
 def strip_read_more(line: str) -> str:
-    """"… text. Read more »" → "… text." (WordPress excerpts, teaser feeds)."""
+    """ "… text. Read more »" → "… text." (WordPress excerpts, teaser feeds)."""
     return _READ_MORE_TAIL.sub("", line) if len(line) > 20 else line
 
 

@@ -212,7 +212,7 @@ _TWO_LEVEL_SUFFIXES = frozenset(
 
 
 def site_key(url: str | None) -> str | None:
-    """The registrable part of a URL's host ("www.bbc.co.uk" → "bbc.co.uk"), for same-site checks."""
+    """The registrable part of a URL's host ("www.bbc.co.uk" → "bbc.co.uk")."""
     if not url:
         return None
     try:

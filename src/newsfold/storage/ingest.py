@@ -226,7 +226,9 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
         )
         .join(copy_m, copy_m.c.article_id == ArticleRow.id)
         .join(story_m, story_m.c.article_id == ArticleRow.id)
-        .where(ArticleRow.published >= since, ArticleRow.id > after_id)
+        # The window is about what we saw recently: an old article fetched today still
+        # meets its copies arriving today.
+        .where(ArticleRow.fetched_at >= since, ArticleRow.id > after_id)
         .order_by(ArticleRow.id)
         .execution_options(yield_per=5000)
     )

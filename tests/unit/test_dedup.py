@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+
+from newsfold.config import DedupSettings
+from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash
+from newsfold.dedup.shingles import shingle_hash_bytes, shingle_strings, words
+from newsfold.evaluation import Record, read_dataset, to_docs
+from newsfold.types import Placement, Tier
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+DEV = SHARED / "data" / "dedup-dev.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "data" / "dedup"
+needs_dev = pytest.mark.skipif(not DEV.is_file(), reason="shared dev set not present")
+T0 = datetime(2024, 12, 1, 12, tzinfo=UTC)
+
+
+def dev_docs(limit: int | None = None) -> list[DedupDoc]:
+    records = read_dataset(DEV)
+    return to_docs(records[:limit] if limit else records)[0]
+
+
+def doc(article_id: int, text: str, *, minutes: int = 0, **kw: object) -> DedupDoc:
+    fields: dict[str, object] = {
+        "article_id": article_id,
+        "feed_id": 1,
+        "published": T0 + timedelta(minutes=minutes),
+        "title": "",
+        "text": text,
+        "url": None,
+        "content_hash": f"h{article_id}",
+        "language": "en",
+    }
+    fields.update(kw)
+    return DedupDoc(**fields)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ fast = reference
+
+
+@needs_dev
+@pytest.mark.parametrize("num_perm", [64, 128])
+def test_fast_signatures_equal_datasketch_reference(num_perm: int) -> None:
+    settings = DedupSettings(num_perm=num_perm)
+    dedup = Deduplicator(settings)
+    docs = dev_docs(40)
+    fast = dedup.sketch_many(docs)
+    for d, sketch in zip(docs, fast, strict=True):
+        reference = MinHash(num_perm=num_perm, hashfunc=shingle_hash_bytes)
+        for shingle in shingle_strings(words(d.text) or words(d.title), settings.shingle_size):
+            reference.update(shingle)  # the per-shingle datasketch path
+        sig, _ = minhash.decode(sketch.signature)
+        assert np.array_equal(sig, reference.hashvalues)
+        assert minhash.to_lean(sig).jaccard(reference) == 1.0
+        assert sketch == dedup.sketch(d)  # batched and single paths agree
+
+
+@needs_dev
+def test_fast_path_clusters_equal_reference_path_clusters() -> None:
+    settings = DedupSettings()
+    docs = dev_docs(120)
+    fast_dedup, ref_dedup = Deduplicator(settings), Deduplicator(settings)
+    fast = [fast_dedup.place(d, s) for d, s in zip(docs, fast_dedup.sketch_many(docs), strict=True)]
+    ref = []
+    for d in docs:
+        m = MinHash(num_perm=settings.num_perm, hashfunc=shingle_hash_bytes)
+        shingles = shingle_strings(words(d.text) or words(d.title), settings.shingle_size)
+        m.update_batch(shingles)
+        count = len(set(shingles))
+        blob = minhash.encode(m.hashvalues.astype(np.uint32), count)
+        ref.append(ref_dedup.place(d, Sketch(blob, ref_dedup.sketch(d).story)))
+    assert fast == ref
+
+
+# -------------------------------------------------------------------- tiers
+
+BODY = (
+    "Russian and Syrian warplanes launched heavy airstrikes on the city of Aleppo on Sunday "
+    "after jihadist groups led by Hayat Tahrir al-Sham seized most of the city in a surprise "
+    "offensive. The strikes killed at least eight civilians, including two children, a war "
+    "monitor said. The United Nations envoy Geir Pedersen called for calm and urged all "
+    "parties to protect civilians and civilian infrastructure in line with international law. "
+    "The offensive is the most serious challenge to the government in years, analysts said."
+)
+
+
+@pytest.mark.parametrize(
+    ("second", "tier"),
+    [
+        (doc(2, "Totally different words here", content_hash="h1"), Tier.EXACT),
+        (doc(2, "Other text", url="https://example.com/a"), Tier.EXACT),
+        (doc(2, "ALEPPO (AFP) - " + BODY + " Subscribe to our newsletter."), Tier.NEAR),
+        (doc(2, ". ".join(BODY.split(". ")[:2]) + "."), Tier.NEAR),  # summary-only copy
+        (doc(2, "A storm closed schools across the region on Monday. " * 3), Tier.NEW),
+    ],
+)
+def test_copy_tiers(second: DedupDoc, tier: Tier) -> None:
+    dedup = Deduplicator(DedupSettings())
+    first = doc(1, BODY, url="https://example.com/a")
+    dedup.place(first, dedup.sketch(first))
+    placed = dedup.place(second, dedup.sketch(second))
+    assert placed.copy.tier is tier
+    if tier in (Tier.EXACT, Tier.NEAR):
+        assert placed.copy.cluster_id == 1
+        assert placed.copy.matched_article_id == 1
+        assert placed.story.cluster_id == 1
+    else:
+        assert placed.copy.cluster_id == 2
+
+
+def test_empty_bodies_are_not_exact_duplicates() -> None:
+    dedup = Deduplicator(DedupSettings())
+    a = doc(1, "", title="", content_hash="empty")
+    b = doc(2, "", title="", content_hash="empty")
+    dedup.place(a, dedup.sketch(a))
+    assert dedup.place(b, dedup.sketch(b)).copy.tier is Tier.NEW
+
+
+def test_other_language_is_not_a_copy() -> None:
+    dedup = Deduplicator(DedupSettings())
+    a, b = doc(1, BODY), doc(2, BODY + " More.", language="de")
+    dedup.place(a, dedup.sketch(a))
+    assert dedup.place(b, dedup.sketch(b)).copy.tier is Tier.NEW
+
+
+def _topic(records: list[Record], topic_of: str) -> list[Record]:
+    topic = topic_of.split("_", 1)[0]
+    return [r for r in records if r.id.split("_", 1)[0] == topic]
+
+
+def _pairs() -> list[tuple[str, str, bool]]:
+    data = json.loads((DATA / "story_pairs.json").read_text(encoding="utf-8"))
+    return [(a, b, True) for a, b in data["must_merge"]] + [
+        (a, b, False) for a, b in data["must_not"]
+    ]
+
+
+@needs_dev
+@pytest.mark.parametrize(("a", "b", "same"), _pairs())
+def test_story_pairs_in_context(a: str, b: str, same: bool) -> None:
+    records = _topic(read_dataset(DEV), a)
+    docs, _ = to_docs(records)
+    dedup = Deduplicator(DedupSettings())
+    placed = {p.article_id: p for p in (dedup.place(d, dedup.sketch(d)) for d in docs)}
+    alias: dict[int, int] = {}
+    for p in placed.values():
+        for old in p.merged_stories:
+            alias[old] = p.story.cluster_id
+
+    def story(record_id: str) -> int:
+        sid = placed[
+            next(i + 1 for i, r in enumerate(records) if r.id == record_id)
+        ].story.cluster_id
+        while sid in alias:
+            sid = alias[sid]
+        return sid
+
+    assert (story(a) == story(b)) is same
+
+
+# ------------------------------------------------------------ restart, window
+
+
+def _stored(d: DedupDoc, s: Sketch, p: Placement, story_of: dict[int, int]) -> StoredDoc:
+    return StoredDoc(
+        article_id=d.article_id,
+        feed_id=d.feed_id,
+        published=d.published,
+        url=d.url,
+        content_hash=d.content_hash,
+        language=d.language,
+        signature=s.signature,
+        story=s.story,
+        copy_id=p.copy.cluster_id,
+        story_id=story_of[d.article_id],
+    )
+
+
+@needs_dev
+@pytest.mark.parametrize(("cut", "evict_at"), [(150, None), (300, 120), (450, 400)])
+def test_restart_gives_the_same_future(cut: int, evict_at: int | None) -> None:
+    settings = DedupSettings(window_days=0.002)  # 172.8 s: evictions happen at 1 doc/s
+    docs = dev_docs()
+    rng = random.Random(cut)
+    rng.shuffle(docs)
+    docs = [
+        DedupDoc(
+            **{**{f: getattr(d, f) for f in d.__slots__}, "published": T0 + timedelta(seconds=i)}
+        )
+        for i, d in enumerate(docs)
+    ]
+    whole = Deduplicator(settings)
+    sketches = whole.sketch_many(docs)
+    placements: list[Placement] = []
+    story_of: dict[int, int] = {}
+    for i, (d, s) in enumerate(zip(docs, sketches, strict=True)):
+        if i == cut:
+            cutoff = d.published - timedelta(days=settings.window_days)
+            whole.evict_before(cutoff)
+            kept = [
+                _stored(x, sx, px, story_of)
+                for x, sx, px in zip(docs[:i], sketches[:i], placements, strict=True)
+                if x.published >= cutoff
+            ]
+            restarted = Deduplicator(settings)
+            assert restarted.load(kept) == len(whole)
+            rest = [restarted.place(x, sx) for x, sx in zip(docs[i:], sketches[i:], strict=True)]
+            assert rest == [
+                whole.place(x, sx) for x, sx in zip(docs[i:], sketches[i:], strict=True)
+            ]
+            return
+        if evict_at is not None and i % 50 == 0:
+            whole.evict_before(d.published - timedelta(days=settings.window_days))
+        p = whole.place(d, s)
+        placements.append(p)
+        story_of[d.article_id] = p.story.cluster_id
+        for old in p.merged_stories:  # storage resolves absorbed ids to the survivor
+            for k, v in story_of.items():
+                if v == old:
+                    story_of[k] = p.story.cluster_id
+
+
+def test_evict_before_forgets_old_articles() -> None:
+    dedup = Deduplicator(DedupSettings())
+    a = doc(1, BODY)
+    dedup.place(a, dedup.sketch(a))
+    assert len(dedup) == 1
+    assert dedup.evict_before(T0 + timedelta(minutes=1)) == 1
+    assert len(dedup) == 0
+    b = doc(2, BODY, minutes=5, content_hash="h1")
+    assert dedup.place(b, dedup.sketch(b)).copy.tier is Tier.NEW
