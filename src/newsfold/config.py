@@ -98,6 +98,23 @@ class HttpSettings(_Section):
     listen: str | None = None  # "127.0.0.1:8080" to serve /healthz, /readyz, /metrics
 
 
+class ApiSettings(_Section):
+    """``newsfold serve``: the JSON API, the output feeds and the web page."""
+
+    token: str | None = None  # when set, /api/* wants "Authorization: Bearer <token>"
+    host: str = "127.0.0.1"  # loopback unless asked: the API has no per-user access control
+    port: int = Field(8000, ge=0, le=65535)
+    page_size: int = Field(50, ge=1, le=500)  # default page and output-feed length
+
+
+class DaemonSettings(_Section):
+    tick_s: float = Field(5.0, gt=0)  # how often the daemon looks for due feeds
+    # A claimed feed whose worker died becomes claimable again after this long.
+    lease_s: float = Field(600.0, gt=0)
+    # On SIGTERM: how long in-flight fetches may run on before they are abandoned.
+    grace_s: float = Field(20.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NEWSFOLD_",
@@ -115,6 +132,8 @@ class Settings(BaseSettings):
     normalise: NormaliseSettings = NormaliseSettings()
     dedup: DedupSettings = DedupSettings()
     http: HttpSettings = HttpSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    api: ApiSettings = ApiSettings()
     feeds: tuple[FeedConfig, ...] = ()
 
     # The TOML file in use (set by ``load_settings``); not a setting itself.
@@ -168,9 +187,14 @@ def find_config(path: Path | str | None) -> Path | None:
     return next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
 
 
-def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
-    """Read settings; every problem becomes one ``ConfigError`` naming the key."""
-    config_path = find_config(path)
+def load_settings(
+    path: Path | str | None = None, *, read_file: bool = True, **overrides: Any
+) -> Settings:
+    """Read settings; every problem becomes one ``ConfigError`` naming the key.
+
+    ``read_file=False`` ignores any settings file (the demo uses its own feeds).
+    """
+    config_path = find_config(path) if read_file else None
     data: dict[str, Any] = {}
     if config_path is not None:
         try:

@@ -54,7 +54,10 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
     try:
         # The demo server is on loopback, which the fetcher refuses by default.
         settings = load_settings(
-            None, database_url=f"sqlite:///{database}", allow_private_networks=True
+            None,
+            read_file=False,
+            database_url=f"sqlite:///{database}",
+            allow_private_networks=True,
         )
         # One local host serves every sample feed: no politeness delay needed.
         settings = settings.model_copy(

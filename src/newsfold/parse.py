@@ -109,7 +109,8 @@ def _entry(e: Any) -> RawEntry:
         content_html=content_html,
         author=_text(e.get("author")),
         published=_struct_to_utc(e.get("published_parsed")),
-        updated=_struct_to_utc(e.get("updated_parsed")),
+        # dict.get: FeedParserDict.get falls back from updated to published (deprecated).
+        updated=_struct_to_utc(dict.get(e, "updated_parsed")),
     )
 
 

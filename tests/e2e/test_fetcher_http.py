@@ -314,12 +314,13 @@ def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(server: FeedServer, bomb
     assert peak < 4 * CAP, f"peak traced memory {peak:,} bytes"
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_gzip_bomb_peak_rss_in_a_fresh_process(bomb: bytes, tmp_path: Path) -> None:
     """Peak RSS growth of a whole fetch of a 256 MiB bomb, default 10 MiB cap."""
     (tmp_path / "bomb.gz").write_bytes(bomb)
     script = textwrap.dedent(
         f"""
-        import asyncio, resource, sys
+        import asyncio, sys
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
         from newsfold.config import FetchSettings
@@ -328,6 +329,12 @@ def test_gzip_bomb_peak_rss_in_a_fresh_process(bomb: bytes, tmp_path: Path) -> N
         from newsfold.types import FeedSource
         from tests.support.server import FeedServer, Reply
         bomb = Path({str(tmp_path / "bomb.gz")!r}).read_bytes()
+
+        def peak_mib():
+            # VmHWM is this process's own peak; ru_maxrss can carry the parent's across exec.
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
 
         async def main(url):
             async with Fetcher(FetchSettings(min_host_delay_s=0), allow_private_networks=True) as f:
@@ -340,10 +347,10 @@ def test_gzip_bomb_peak_rss_in_a_fresh_process(bomb: bytes, tmp_path: Path) -> N
         with FeedServer() as s:
             s.route("/bomb", lambda r: Reply(200, bomb, {{"Content-Encoding": "gzip"}}))
             asyncio.run(main(s.url("/warm")))  # imports and first-use allocations
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            before = peak_mib()
             message = asyncio.run(main(s.url("/bomb")))
-            after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print((after - before) // 1024, message)
+            after = peak_mib()
+        print(after - before, message)
         """
     )
     out = subprocess.run(
@@ -351,7 +358,8 @@ def test_gzip_bomb_peak_rss_in_a_fresh_process(bomb: bytes, tmp_path: Path) -> N
     ).stdout.split(maxsplit=1)
     growth_mib, message = int(out[0]), out[1]
     assert "decompressed body exceeds the 10,485,760-byte cap" in message
-    assert growth_mib < 40, f"peak RSS grew {growth_mib} MiB"
+    # The 10 MiB body buffer plus slack; inflating whole network chunks grows by 100+ MiB.
+    assert growth_mib < 32, f"peak RSS grew {growth_mib} MiB"
 
 
 def test_declared_oversize_is_refused_without_reading(server: FeedServer) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
-from newsfold.dedup.copies import CopyIndex
+from newsfold.dedup.copies import CopyIndex, CopyMatch
 from newsfold.dedup.shingles import shingle_hashes, story_terms, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -164,24 +164,11 @@ class Deduplicator:
             matched = int(table.article[slot])
             copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
             story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
-        elif (near := self.copies.near(sig, card, lang)) is not None:
+        elif (near := self._near(sig, card, lang, terms, weights, ts)) is not None:
             copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
             story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
         elif (found := self.stories.match(terms, weights, ts, lang)) is not None:
-            # A summary of a long article is rarely an LSH candidate (low
-            # Jaccard); its story's members are, so check containment there.
-            members = self.stories.stories[found.story_id].members[-32:]
-            slots = [self.copies.slot_of[a] for _, a in members if a in self.copies.slot_of]
-            contained = self.copies.verify(sig, card, lang, slots)
-            if contained is not None:
-                copy = Join(
-                    int(table.copy[contained.slot]),
-                    Tier.NEAR,
-                    contained.similarity,
-                    contained.article_id,
-                )
-            else:
-                copy = Join(doc.article_id, Tier.NEW, 1.0, None)
+            copy = Join(doc.article_id, Tier.NEW, 1.0, None)
             survivor = min((found.story_id, *found.merged))
             merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
             story = Join(survivor, Tier.STORY, found.similarity, found.article_id)
@@ -212,6 +199,25 @@ class Deduplicator:
             lang=lang,
         )
         return Placement(doc.article_id, copy, story, merged)
+
+    def _near(
+        self,
+        sig: NDArray[np.uint32],
+        card: int,
+        lang: int,
+        terms: NDArray[np.uint32],
+        weights: NDArray[np.int64],
+        ts: float,
+    ) -> CopyMatch | None:
+        found = self.copies.near(sig, card, lang)
+        if found is not None:
+            return found
+        # A summary of a long article is rarely an LSH candidate (its Jaccard
+        # is low); articles of the stories it shares names with are, so their
+        # recent members are checked for containment.
+        members = self.stories.neighbours(terms, weights, ts, lang, k=3)
+        slots = [self.copies.slot_of[a] for a in members if a in self.copies.slot_of]
+        return self.copies.verify(sig, card, lang, slots)
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:

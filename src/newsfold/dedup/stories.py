@@ -111,20 +111,11 @@ class StoryIndex:
         """The story this document belongs to (it must already be counted in ``df``)."""
         if not len(terms):
             return None
-        idf = self._idf(terms)
-        vec = weights * idf
-        top = np.argsort(-vec, kind="stable")[: self.query_terms]
-        votes: dict[int, float] = {}
-        for k in top.tolist():
-            for story_id in self.postings.get(int(terms[k]), ()):
-                votes[story_id] = votes.get(story_id, 0.0) + float(vec[k])
-        horizon = ts - self.window_s
-        ranked = sorted(votes, key=lambda s: (-votes[s], s))
+        vec = weights * self._idf(terms)
+        ranked = self._voted(terms, vec, ts, lang)
         scored: list[tuple[float, int]] = []
-        for story_id in ranked[: self.max_candidates]:
+        for story_id in ranked:
             story = self.stories[story_id]
-            if story.last_ts < horizon or (lang and story.lang and story.lang != lang):
-                continue
             sim = self._cosine(terms, vec, story.terms, story.weights)
             if sim >= self.threshold:
                 scored.append((sim, story_id))
@@ -139,6 +130,33 @@ class StoryIndex:
             and self._story_cosine(best, s) >= self.merge_threshold
         )
         return StoryMatch(best, sim, self._closest_member(best, terms, vec), merged)
+
+    def _voted(
+        self, terms: NDArray[np.uint32], vec: NDArray[np.float64], ts: float, lang: int
+    ) -> list[int]:
+        """Open stories sharing the document's most distinctive terms, best first."""
+        top = np.argsort(-vec, kind="stable")[: self.query_terms]
+        votes: dict[int, float] = {}
+        for k in top.tolist():
+            for story_id in self.postings.get(int(terms[k]), ()):
+                votes[story_id] = votes.get(story_id, 0.0) + float(vec[k])
+        horizon = ts - self.window_s
+        ranked = [
+            s
+            for s in sorted(votes, key=lambda s: (-votes[s], s))
+            if self.stories[s].last_ts >= horizon
+            and not (lang and self.stories[s].lang and self.stories[s].lang != lang)
+        ]
+        return ranked[: self.max_candidates]
+
+    def neighbours(
+        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int, k: int
+    ) -> list[int]:
+        """Recent members of the ``k`` best-voted stories: copy candidates LSH cannot see."""
+        if not len(terms):
+            return []
+        ranked = self._voted(terms, weights * self._idf(terms), ts, lang)
+        return [a for s in ranked[:k] for _, a in self.stories[s].members[-32:]]
 
     def _story_cosine(self, a: int, b: int) -> float:
         sa, sb = self.stories[a], self.stories[b]

@@ -36,15 +36,17 @@ if TYPE_CHECKING:
     from newsfold.types import FeedSource, RawEntry
 
 _HASH_SPLIT = re.compile(r"[\W_]+")
+# ASCII punctuation, deleted from the UTF-8 bytes (no multi-byte sequence contains these).
+_ASCII_PUNCT = bytes(c for c in range(128) if not chr(c).isalnum() and not chr(c).isspace())
 _FALLBACK_TITLE_CHARS = 120
 
 
 def content_hash(text: str) -> str:
     """Stable hex digest of text as compared: case, punctuation, spacing and Unicode
     compatibility forms do not change it."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    words = _HASH_SPLIT.sub(" ", folded).strip()
-    return hashlib.blake2b(words.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    folded = unicodedata.normalize("NFKC", text).casefold().encode("utf-8", "replace")
+    words = b" ".join(folded.translate(None, _ASCII_PUNCT).split())
+    return hashlib.blake2b(words, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

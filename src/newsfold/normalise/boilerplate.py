@@ -56,6 +56,13 @@ def clean_lines(
     kept: list[str] = []
     last = len(lines) - 1
     for index, line in enumerate(lines):
+        if line.count(" ") >= rules.LONG_WORDS:
+            # Prose: no line rule applies to a paragraph this long.
+            stripped = rules.strip_read_more(line)
+            if stripped != line:
+                fire("read_more")
+            kept.append(stripped)
+            continue
         # Banners sit at the top or the bottom of the body, never in the middle.
         if (index <= 2 or index >= last - 1) and rules.is_site_banner(line, site):
             fire("site_banner")

@@ -57,6 +57,7 @@ def _report(article: Article, *, kind: str, page: PageExtract | None = None) -> 
         report["extractor"] = page.extractor
         report["amp"] = page.is_amp
     report["text"] = article.text
+    report["comparison_text"] = article.comparison_text
     return report
 
 

@@ -7,11 +7,13 @@ characters and cost grows linearly with length.
 from __future__ import annotations
 
 import threading
+import re
 from typing import Protocol
 
-SAMPLE_CHARS = 400
+SAMPLE_CHARS = 300
 MIN_CHARS = 40
 MIN_CONFIDENCE = 0.8
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 
 
 class _Identifier(Protocol):
@@ -38,8 +40,7 @@ def _get() -> _Identifier:
 
 def detect_language(text: str, *, min_chars: int = MIN_CHARS) -> str | None:
     sample = text[:SAMPLE_CHARS]
-    letters = sum(1 for c in sample if c.isalpha())
-    if letters < min_chars:
+    if len(_NOT_LETTERS.sub("", sample)) < min_chars:
         return None
     lang, confidence = _get().classify(sample)
     if confidence < MIN_CONFIDENCE or len(lang) != 2:

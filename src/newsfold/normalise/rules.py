@@ -21,6 +21,8 @@ from newsfold.normalise.urls import site_key
 
 # A "short" line: banners, bylines and credits are never longer.
 SHORT_WORDS = 12
+# Past this many words a line is prose for every rule (credits and captions included).
+LONG_WORDS = 45
 _END_PUNCT = re.compile(r"[.!?…:;]['\"”’»)]*$")
 _ALNUM = re.compile(r"\w")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -157,6 +159,7 @@ _READ_MORE_TAIL = re.compile(
     re.IGNORECASE,
 )
 
+_READ_MORE_ENDS = frozenset("]»›→…eEgGyY")
 _AGENCY_PREFIX = re.compile(
     r"^(?:[A-Z][A-Z .'’-]{1,40}(?:,\s*[A-Z][\w .’'-]{1,30}?)?"
     r"(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2})?\s*)?"
@@ -263,8 +266,12 @@ def is_trailing_word(line: str) -> bool:
 
 
 def strip_read_more(line: str) -> str:
-    """ "… text. Read more »" → "… text." (WordPress excerpts, teaser feeds)."""
-    return _READ_MORE_TAIL.sub("", line) if len(line) > 20 else line
+    """Drop a trailing "Read more »" or "[…]" (WordPress excerpts, teaser feeds)."""
+    if len(line) <= 20 or (line[-1] not in _READ_MORE_ENDS and not line.endswith("...")):
+        return line
+    # Only the tail can match; searching it alone keeps long paragraphs cheap.
+    head, tail = line[:-40], line[-40:]
+    return (head + _READ_MORE_TAIL.sub("", tail)).rstrip()
 
 
 def strip_agency_prefix(line: str) -> tuple[str, str | None]:

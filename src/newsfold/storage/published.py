@@ -1,0 +1,198 @@
+"""Read queries behind the published outputs (output feeds, JSON API, web page).
+
+A published story is a story cluster together with its member articles, read
+in two statements whatever the page size: the page of clusters, then all their
+members. Filters: time window, minimum size and feed tag (``feeds.tags`` is
+comma-separated; a story matches when any member's feed carries the tag).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy import func, literal, select
+
+from newsfold.errors import NotFoundError
+from newsfold.storage.ingest import STORIES
+from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
+
+if TYPE_CHECKING:
+    import contextlib
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Select
+    from sqlalchemy.orm import Session
+
+_T = TypeVar("_T")
+
+# Enough of an article's text to stand in for a missing summary (~300 chars shown).
+SNIPPET_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMember:
+    id: int
+    title: str
+    url: str | None
+    feed_id: int
+    feed: str  # feed title, or its URL when untitled
+    feed_site_url: str | None
+    author: str | None
+    published: datetime
+    summary: str
+    snippet: str  # the first SNIPPET_CHARS characters of the text
+    tier: str
+    similarity: float
+    matched_article_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedStory:
+    id: int
+    size: int
+    first_seen: datetime
+    last_seen: datetime
+    members: tuple[PublishedMember, ...]  # earliest published first
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Feed names, distinct, in order of first appearance."""
+        return tuple(dict.fromkeys(m.feed for m in self.members))
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFilter:
+    since: datetime | None = None  # seen at or after (last_seen)
+    until: datetime | None = None  # first seen at or before (first_seen)
+    min_size: int = 1
+    tags: tuple[str, ...] = ()  # any of these
+
+
+class PublishedMixin:
+    if TYPE_CHECKING:
+
+        def session(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]: ...
+
+    def published_stories(
+        self, flt: StoryFilter | None = None, *, limit: int | None = 50, offset: int = 0
+    ) -> list[PublishedStory]:
+        """Stories newest first (by last article seen), each with all its members."""
+        flt = flt or StoryFilter()
+        with self.session() as s:
+            stmt = _filtered(select(ClusterRow), flt)
+            stmt = stmt.order_by(ClusterRow.last_seen.desc(), ClusterRow.id.desc()).offset(offset)
+            if limit:
+                stmt = stmt.limit(limit)
+            rows = list(s.scalars(stmt))
+            members = _members(s, [r.id for r in rows])
+            return [
+                PublishedStory(r.id, r.size, r.first_seen, r.last_seen, members.get(r.id, ()))
+                for r in rows
+            ]
+
+    def count_published_stories(self, flt: StoryFilter | None = None) -> int:
+        with self.session() as s:
+            stmt = _filtered(select(func.count()).select_from(ClusterRow), flt or StoryFilter())
+            return int(s.scalar(stmt) or 0)
+
+    def published_story(self, story_id: int) -> PublishedStory:
+        """One story (a merged-away id resolves to its survivor) with its members."""
+        with self.session() as s:
+            survivor = s.scalar(
+                select(MergeRow.survivor_id).where(
+                    MergeRow.level == STORIES, MergeRow.absorbed_id == story_id
+                )
+            )
+            cid = int(survivor) if survivor is not None else story_id
+            row = s.get(ClusterRow, (STORIES, cid))
+            if row is None:
+                raise NotFoundError(f"no such story: {story_id}")
+            members = _members(s, [cid]).get(cid, ())
+            return PublishedStory(row.id, row.size, row.first_seen, row.last_seen, members)
+
+    def feed_tags(self) -> list[str]:
+        """Every tag in use, sorted (for filter choices)."""
+        with self.session() as s:
+            tags = {t for (raw,) in s.execute(select(FeedRow.tags)) for t in (raw or "").split(",")}
+            return sorted(t for t in tags if t)
+
+
+def _filtered(stmt: Select[_T], flt: StoryFilter) -> Select[_T]:
+    stmt = stmt.where(
+        ClusterRow.level == STORIES,
+        ClusterRow.merged_into.is_(None),
+        ClusterRow.size >= flt.min_size,
+    )
+    if flt.since is not None:
+        stmt = stmt.where(ClusterRow.last_seen >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(ClusterRow.first_seen <= flt.until)
+    if flt.tags:
+        stmt = stmt.where(ClusterRow.id.in_(_tagged(flt.tags)))
+    return stmt
+
+
+def _tagged(tags: Sequence[str]) -> Select[int]:
+    # Wrap the list in commas so "world" never matches "worldcup".
+    wrapped = literal(",") + FeedRow.tags + literal(",")
+    cond = wrapped.contains(f",{tags[0]},", autoescape=True)
+    for tag in tags[1:]:
+        cond = cond | wrapped.contains(f",{tag},", autoescape=True)
+    return (
+        select(MembershipRow.cluster_id)
+        .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
+        .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
+        .where(MembershipRow.level == STORIES, cond)
+    )
+
+
+def _members(s: Session, ids: list[int]) -> dict[int, tuple[PublishedMember, ...]]:
+    out: dict[int, list[PublishedMember]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        stmt = (
+            select(
+                MembershipRow.cluster_id,
+                MembershipRow.tier,
+                MembershipRow.similarity,
+                MembershipRow.matched_article_id,
+                ArticleRow.id,
+                ArticleRow.title,
+                ArticleRow.url,
+                ArticleRow.feed_id,
+                ArticleRow.author,
+                ArticleRow.published,
+                ArticleRow.summary,
+                func.substr(ArticleRow.text, 1, SNIPPET_CHARS),
+                FeedRow.title,
+                FeedRow.url,
+                FeedRow.site_url,
+            )
+            .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
+            .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
+            .where(MembershipRow.level == STORIES, MembershipRow.cluster_id.in_(chunk))
+            .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
+        )
+        for row in s.execute(stmt):
+            (cid, tier, sim, matched, aid, title, url, feed_id, author, published) = row[:10]
+            summary, snippet, ftitle, furl, fsite = row[10:]
+            out.setdefault(int(cid), []).append(
+                PublishedMember(
+                    id=int(aid),
+                    title=title,
+                    url=url,
+                    feed_id=int(feed_id),
+                    feed=ftitle or furl,
+                    feed_site_url=fsite,
+                    author=author,
+                    published=published,
+                    summary=summary or "",
+                    snippet=snippet or "",
+                    tier=tier,
+                    similarity=float(sim),
+                    matched_article_id=None if matched is None else int(matched),
+                )
+            )
+    return {k: tuple(v) for k, v in out.items()}

@@ -1,0 +1,177 @@
+"""Storage on SQLite and on the real PostgreSQL: schema, idempotent ingest, leases, merges."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import func, select
+
+from newsfold.errors import NotFoundError, StorageError
+from newsfold.service import Service
+from newsfold.storage import Storage
+from newsfold.storage.tables import ClusterRow, MembershipRow
+from newsfold.types import FetchResult, Join, Placement, Tier
+from tests.conftest import SHARED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from newsfold.config import Settings
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _rss(items: list[tuple[str, str, str]]) -> bytes:
+    body = "".join(
+        f"<item><guid>{g}</guid><title>{t}</title><link>https://site.example/{g}?utm_source=x</link>"
+        f"<pubDate>Fri, 20 Nov 2026 10:00:00 GMT</pubDate><description>{d}</description></item>"
+        for g, t, d in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Site</title>'
+        f"<link>https://site.example/</link>{body}</channel></rss>"
+    ).encode()
+
+
+def _texts() -> list[str]:
+    import json
+
+    docs = []
+    with (SHARED / "data" / "dedup-dev.jsonl").open() as fh:
+        for line in fh:
+            doc = json.loads(line)
+            if len(doc["text"]) > 800 and doc["topic"] not in {d["topic"] for d in docs}:
+                docs.append(doc)
+            if len(docs) == 3:
+                break
+    return [d["text"].replace("\n", " ") for d in docs]
+
+
+def _result(url: str, content: bytes) -> FetchResult:
+    return FetchResult(requested_url=url, url=url, status=200, content=content, body_hash=None)
+
+
+@pytest.fixture
+def service(database_url: str, make_settings: Callable[..., Settings]) -> Service:
+    svc = Service.open(make_settings(database_url))
+    svc.clock = lambda: NOW
+    return svc
+
+
+def _ingest(service: Service, feed_id: int, content: bytes) -> int:
+    source = next(s for s in service.storage.feed_sources() if s.id == feed_id)
+    result = _result(source.url, content)
+    prepared = service._prepare(source, result, NOW)
+    return service._store(prepared, NOW, time.perf_counter()).new_articles
+
+
+def test_upgrade_is_idempotent_and_check_passes(service: Service) -> None:
+    assert service.storage.upgrade() == service.storage.upgrade()
+    service.storage.check()
+
+
+def test_feeds_crud(service: Service) -> None:
+    feed = service.add_feed("HTTPS://Site.Example/feed.xml?utm_source=a", title="Site")
+    assert feed.url == "https://site.example/feed.xml"
+    with pytest.raises(StorageError, match="already subscribed"):
+        service.add_feed("https://site.example/feed.xml")
+    assert service.storage.get_feed(feed.id).url == feed.url
+    assert service.storage.get_feed(feed.url).id == feed.id
+    assert service.storage.get_feed(feed.id).next_fetch_at.tzinfo is not None
+    service.storage.remove_feed(str(feed.id))
+    with pytest.raises(NotFoundError):
+        service.storage.get_feed(feed.id)
+
+
+def test_ingest_is_idempotent_and_revisions_update(service: Service) -> None:
+    a, b, c = _texts()
+    feed = service.add_feed("https://site.example/feed.xml")
+    doc = _rss([("1", "One", a), ("2", "Two", b)])
+    assert _ingest(service, feed.id, doc) == 2
+    assert _ingest(service, feed.id, doc) == 0  # re-polling adds nothing
+    assert len(service.storage.list_articles(limit=None)) == 2
+
+    # A changed body is a revision of the same article, not a new one.
+    assert _ingest(service, feed.id, _rss([("1", "One", a + " Updated at noon."), ("3", "Three", c)])) == 1
+    arts = {x.title: x for x in service.storage.list_articles(limit=None)}
+    assert len(arts) == 3
+    revised = service.storage.get_article(arts["One"].id)
+    assert revised.revision == 2 and revised.text.endswith("Updated at noon.")
+
+
+def test_removing_a_feed_keeps_cluster_sizes_true(service: Service) -> None:
+    (a, *_rest) = _texts()
+    one = service.add_feed("https://one.example/feed.xml")
+    two = service.add_feed("https://two.example/feed.xml")
+    _ingest(service, one.id, _rss([("x", "Wire story", a)]))
+    _ingest(service, two.id, _rss([("y", "Wire story again", a + " Extra line.")]))
+    clusters = service.storage.list_clusters(limit=None)
+    assert [c.size for c in clusters] == [2]
+    service.storage.remove_feed(two.id)
+    assert [c.size for c in service.storage.list_clusters(limit=None)] == [1]
+    with service.storage.session() as s:
+        sizes = dict(s.execute(select(ClusterRow.id, ClusterRow.size)).all())
+        counts = dict(
+            s.execute(
+                select(MembershipRow.cluster_id, func.count())
+                .where(MembershipRow.level == "stories")
+                .group_by(MembershipRow.cluster_id)
+            ).all()
+        )
+    assert all(sizes[k] == v for k, v in counts.items())
+
+
+def test_leases_give_disjoint_claims_and_expire(service: Service) -> None:
+    for i in range(6):
+        service.add_feed(f"https://h{i}.example/feed.xml")
+    later = NOW + timedelta(days=1)
+    a = service.storage.claim_due(now=later, owner="a", lease_s=60, limit=3)
+    b = service.storage.claim_due(now=later, owner="b", lease_s=60)
+    assert len(a) == 3 and len(b) == 3
+    assert not {f.id for f in a} & {f.id for f in b}
+    assert service.storage.claim_due(now=later, owner="c", lease_s=60) == []
+    # A crashed worker's lease runs out and its feeds are claimable again.
+    again = service.storage.claim_due(now=later + timedelta(seconds=61), owner="c", lease_s=60)
+    assert len(again) == 6
+    service.storage.release([f.id for f in again], owner="c")
+    assert len(service.storage.claim_due(now=later, owner="d", lease_s=60)) == 6
+
+
+def test_story_merge_is_recorded_and_old_ids_resolve(service: Service) -> None:
+    a, b, c = _texts()
+    feed = service.add_feed("https://site.example/feed.xml")
+    _ingest(service, feed.id, _rss([("1", "A", a), ("2", "B", b), ("3", "C", c)]))
+    ids = sorted(x.id for x in service.storage.list_articles(limit=None))
+    # Write a placement that bridges stories ids[0] and ids[1] through article ids[2].
+    with service.storage.batch() as batch:
+        batch.session.query(MembershipRow).filter(MembershipRow.article_id == ids[2]).delete()
+        batch.session.query(ClusterRow).filter(ClusterRow.id == ids[2]).delete()
+        article = service._prepare(
+            next(iter(service.storage.feed_sources())),
+            _result("https://site.example/feed.xml", _rss([("3", "C", c)])),
+            NOW,
+        ).articles[0]
+        batch.record_placement(
+            Placement(
+                article_id=ids[2],
+                copy=Join(ids[2], Tier.NEW, 1.0, None),
+                story=Join(ids[0], Tier.STORY, 0.6, ids[0]),
+                merged_stories=(ids[1],),
+            ),
+            article,
+            now=NOW,
+        )
+    detail = service.storage.cluster_detail(ids[1])
+    assert detail.summary.id == ids[0]
+    assert detail.requested_id == ids[1]
+    assert detail.summary.size == 3 == len(detail.articles)
+    assert detail.merged_from == (ids[1],)
+    assert [c.id for c in service.storage.list_clusters(limit=None)] == [ids[0]]
+
+
+def test_bad_database_url_is_a_clear_error() -> None:
+    with pytest.raises(StorageError):
+        Storage("postgresql+psycopg://nobody@127.0.0.1:1/none").upgrade()
