@@ -1,4 +1,12 @@
-"""A small HTTP endpoint for the daemon: /healthz, /readyz and /metrics."""
+"""A small HTTP endpoint for the daemon: /healthz, /readyz and /metrics.
+
+* ``/healthz`` — the process answers (liveness: restart me if this fails);
+* ``/readyz`` — the database answers with our schema, the scheduler runs and a
+  poll cycle ended recently (readiness: 503 with the failing check otherwise);
+* ``/metrics`` — Prometheus text format from ``newsfold.metrics``.
+
+It reads the daemon through ``Probe`` and never writes anything.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +14,77 @@ import json
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from newsfold.errors import ConfigError, NewsfoldError
 
 if TYPE_CHECKING:
-    from newsfold.scheduler import Daemon
-
-# /readyz fails when no poll cycle ended within this many ticks.
-STALE_CYCLES = 12
+    from newsfold.config import Settings
 
 
-def readiness(daemon: Daemon) -> tuple[bool, dict[str, object]]:
-    from newsfold.scheduler import TICK_S
+class _Storage(Protocol):
+    def check(self) -> None: ...
 
+
+class _Service(Protocol):
+    @property
+    def storage(self) -> _Storage: ...
+
+
+class Probe(Protocol):
+    """What readiness looks at (``newsfold.scheduler.Daemon`` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def service(self) -> _Service: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def last_cycle_at(self) -> datetime | None: ...
+
+
+# /readyz fails when no poll cycle ended within this many ticks (plus a minute of slack,
+# since one cycle may legitimately wait on slow feeds up to the fetch timeout).
+STALE_TICKS = 12
+STALE_SLACK_S = 60.0
+
+
+def readiness(probe: Probe, *, now: datetime | None = None) -> tuple[bool, dict[str, object]]:
+    """Run the readiness checks; returns (ready, details for the response body)."""
+    now = now or datetime.now(UTC)
     checks: dict[str, object] = {}
     try:
-        daemon.service.storage.check()
+        probe.service.storage.check()
         checks["database"] = "ok"
     except NewsfoldError as e:
         checks["database"] = f"unreachable: {e}"
-    running = daemon.scheduler.running and not daemon.stopping.is_set()
-    checks["scheduler"] = "running" if running else "stopped"
-    last = daemon.last_cycle_at
-    age = (datetime.now(UTC) - last).total_seconds() if last else None
-    recent = age is not None and age < TICK_S * STALE_CYCLES + 60
+    checks["scheduler"] = "running" if probe.running else "stopped"
+    last = probe.last_cycle_at
+    age = (now - last).total_seconds() if last else None
+    limit = probe.settings.daemon.tick_s * STALE_TICKS + STALE_SLACK_S
+    recent = age is not None and age < limit
     checks["last_cycle_age_s"] = None if age is None else round(age, 1)
-    ok = checks["database"] == "ok" and running and recent
+    ok = checks["database"] == "ok" and probe.running and recent
     return ok, checks
 
 
-def start_health_server(listen: str, daemon: Daemon) -> ThreadingHTTPServer:
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'127.0.0.1:8080' / '[::1]:8080' / '0.0.0.0:8080' → (host, port)."""
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"--http wants HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def start_health_server(listen: str, probe: Probe) -> ThreadingHTTPServer:
+    """Serve the endpoints from a daemon thread; ``.shutdown()`` stops it."""
+    host, port = parse_listen(listen)
 
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
+        def log_message(self, *args: object) -> None:  # probes every few seconds: not news
             pass
 
         def do_GET(self) -> None:
@@ -52,7 +92,7 @@ def start_health_server(listen: str, daemon: Daemon) -> ThreadingHTTPServer:
             if path == "/healthz":
                 self._send(200, b'{"status": "ok"}\n', "application/json")
             elif path == "/readyz":
-                ok, checks = readiness(daemon)
+                ok, checks = readiness(probe)
                 body = json.dumps({"ready": ok, **checks}).encode() + b"\n"
                 self._send(200 if ok else 503, body, "application/json")
             elif path == "/metrics":
@@ -67,7 +107,10 @@ def start_health_server(listen: str, daemon: Daemon) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {listen}: {e}") from e
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
     return server

@@ -3,12 +3,15 @@
 The schedule itself lives in the database (``feeds.next_fetch_at``), not in
 APScheduler: the scheduler only drives a short periodic *poll cycle*, so feeds
 added, changed or removed by another process are picked up at the next tick,
-and several daemons share the work through leases (see ``Storage.claim_due``).
+and several daemons share the work through leases (``Storage.claim_due``:
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a lease that expires after
+``daemon.lease_s`` so a crashed worker's feeds are claimed again).
 
 Stopping: the first SIGTERM/SIGINT stops taking new work and lets the running
-cycle finish within ``grace_s``; what is still in flight then is abandoned —
-its transaction never committed, so the feed is simply polled again later. A
-second signal exits at once.
+cycle finish within ``daemon.grace_s``; what is still in flight then is
+abandoned — each feed's writes are one transaction, so an abandoned feed has
+written nothing, its lease is released, and it is simply polled again. A second
+signal exits at once (status 128 + signal number).
 """
 
 from __future__ import annotations
@@ -23,26 +26,32 @@ import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from newsfold import metrics
 from newsfold.config import load_settings
 from newsfold.errors import NewsfoldError, StorageError
+from newsfold.health import start_health_server
 from newsfold.logs import setup_logging
 from newsfold.service import Service
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from newsfold.config import Settings
+    from newsfold.types import FeedSource
 
 log = logging.getLogger("newsfold.daemon")
 
-TICK_S = 5.0  # how often due feeds are looked for
-LEASE_S = 600.0  # a crashed worker's claimed feeds become claimable again after this
-GRACE_S = 20.0
+# After the grace period the cycle is cancelled; this is how long cancellation may take.
+ABANDON_WAIT_S = 5.0
 
 
 class Daemon:
+    """One worker: claims due feeds each tick and polls them with bounded concurrency."""
+
     def __init__(self, settings: Settings, *, config_path: Path | None = None) -> None:
         self.settings = settings
         self.config_path = config_path
@@ -54,58 +63,97 @@ class Daemon:
         self.cycle_idle.set()
         self.last_cycle_at: datetime | None = None
         self.last_cycle_ok = False
+        self.abandoned = False  # the last stop had to cancel in-flight work
+        # Guards the hand-over between a starting cycle and a stop request, and the loop.
+        self._state = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._task: asyncio.Task[Any] | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running) and not self.stopping.is_set()
 
     # --- one poll cycle ----------------------------------------------------------------------
 
     def cycle(self) -> int:
         """Claim due feeds and poll them; returns how many were polled."""
-        if self.stopping.is_set():
-            return 0
-        self.cycle_idle.clear()
+        with self._state:
+            if self.stopping.is_set():
+                return 0
+            self.cycle_idle.clear()
+        claimed: list[FeedSource] = []
         try:
             self._reload_config()
-            claimed = self.service.storage.claim_due(
-                now=self.service.clock(), owner=self.worker_id, lease_s=LEASE_S
+            now = self.service.clock()
+            storage = self.service.storage
+            metrics.POLL_LAG.set(_lag_s(storage.next_due_at(), now))
+            claimed = storage.claim_due(
+                now=now,
+                owner=self.worker_id,
+                lease_s=self.settings.daemon.lease_s,
+                limit=self.settings.fetch.concurrency * 4,
             )
             if claimed:
-                loop = asyncio.new_event_loop()
-                self._loop = loop
-                try:
-                    task = loop.create_task(self.service.poll_sources(claimed))
-                    self._tasks = {task}
-                    summary = loop.run_until_complete(task)
-                finally:
-                    self._loop = None
-                    loop.close()
-                log.info(
-                    "poll cycle done",
-                    extra={
-                        "event": "cycle",
-                        "feeds": len(summary.feeds),
-                        "new_items": summary.new_articles,
-                        "errors": summary.errors,
-                        "duration_ms": round(summary.duration_s * 1000),
-                    },
-                )
+                self._poll(claimed)
+                metrics.FEEDS_ERRORING.set(storage.stats().feeds_erroring)
             self.last_cycle_ok = True
             return len(claimed)
         except asyncio.CancelledError:
-            log.warning("poll cycle abandoned at shutdown; its feeds will be polled again")
+            log.warning(
+                "poll cycle abandoned at shutdown; its feeds will be polled again",
+                extra={"event": "abandon", "feeds": len(claimed)},
+            )
+            self._release(claimed)
             return 0
         except NewsfoldError as e:
             self.last_cycle_ok = False
-            log.error("poll cycle failed: %s", e)
+            log.error("poll cycle failed: %s", e, extra={"event": "cycle_error"})
+            self._release(claimed)
             return 0
         except Exception:
             self.last_cycle_ok = False
-            log.exception("poll cycle crashed")
+            log.exception("poll cycle crashed", extra={"event": "cycle_error"})
+            self._release(claimed)
             return 0
         finally:
             self.last_cycle_at = datetime.now(UTC)
+            metrics.LAST_CYCLE.set(self.last_cycle_at.timestamp())
             self.cycle_idle.set()
+
+    def _poll(self, claimed: list[FeedSource]) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            with self._state:
+                self._loop = loop
+                self._task = loop.create_task(self.service.poll_sources(claimed))
+                task = self._task
+            summary = loop.run_until_complete(task)
+        finally:
+            with self._state:
+                self._loop = None
+                self._task = None
+            loop.close()
+        log.info(
+            "poll cycle done",
+            extra={
+                "event": "cycle",
+                "worker": self.worker_id,
+                "feeds": len(summary.feeds),
+                "new_items": summary.new_articles,
+                "errors": summary.errors,
+                "duration_ms": round(summary.duration_s * 1000),
+            },
+        )
+
+    def _release(self, claimed: list[FeedSource]) -> None:
+        """Give back leases of feeds this cycle did not finish (finished ones are already free)."""
+        if not claimed:
+            return
+        try:
+            self.service.storage.release((s.id for s in claimed), owner=self.worker_id)
+        except StorageError as e:  # the lease then simply expires after lease_s
+            log.error("could not release leases: %s", e)
 
     def _reload_config(self) -> None:
         """Pick up feeds added to or changed in the settings file, without a restart."""
@@ -123,42 +171,57 @@ class Daemon:
             now=self.service.clock(),
             default_interval_s=fresh.schedule.default_interval_s,
         )
-        log.info("settings file reloaded", extra={"feeds_added": added})
+        log.info("settings file reloaded", extra={"event": "reload", "feeds_added": added})
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def request_stop(self) -> None:
-        self.stopping.set()
+        with self._state:
+            self.stopping.set()
 
     def abandon_in_flight(self) -> None:
-        loop = self._loop
-        if loop is not None:
-            for task in list(self._tasks):
-                loop.call_soon_threadsafe(task.cancel)
+        with self._state:
+            loop, task = self._loop, self._task
+            if loop is not None and task is not None:
+                # The loop may close between our look and the call: nothing left to cancel then.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(task.cancel)
 
     def serve(self, *, once: bool = False) -> int:
+        """Run until ``request_stop``; returns the exit status."""
         if once:
             self.cycle()
+            self.service.close()
             return 0 if self.last_cycle_ok else 1
+        daemon = self.settings.daemon
         self.scheduler.add_job(
             self.cycle,
             "interval",
-            seconds=TICK_S,
+            seconds=daemon.tick_s,
             next_run_time=datetime.now(UTC),
             max_instances=1,
             coalesce=True,
+            misfire_grace_time=None,
             id="poll-cycle",
         )
         self.scheduler.start()
-        log.info("daemon started", extra={"worker": self.worker_id})
+        log.info(
+            "daemon started",
+            extra={"event": "start", "worker": self.worker_id, "tick_s": daemon.tick_s},
+        )
         self.stopping.wait()
-        log.info("stopping: no new work; waiting up to %.0fs for in-flight fetches", GRACE_S)
+        log.info(
+            "stopping: no new work; waiting up to %.0fs for in-flight fetches",
+            daemon.grace_s,
+            extra={"event": "stopping"},
+        )
         self.scheduler.shutdown(wait=False)
-        if not self.cycle_idle.wait(GRACE_S):
+        if not self.cycle_idle.wait(daemon.grace_s):
+            self.abandoned = True
             self.abandon_in_flight()
-            self.cycle_idle.wait(5.0)
+            self.cycle_idle.wait(ABANDON_WAIT_S)
         self.service.close()
-        log.info("daemon stopped")
+        log.info("daemon stopped", extra={"event": "stop", "abandoned": self.abandoned})
         return 0
 
 
@@ -170,35 +233,42 @@ def run_daemon(
     once: bool = False,
 ) -> int:
     setup_logging(settings.log_level, settings.log_format)
-    lock = _single_writer_lock(settings.database_url)
+    lock = single_writer_lock(settings.database_url)
     daemon = Daemon(settings, config_path=config_path)
     signals = {"count": 0}
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         signals["count"] += 1
         if signals["count"] > 1:
-            log.warning("second signal: exiting at once")
-            os._exit(1)
+            log.warning("second signal: exiting at once", extra={"event": "kill"})
+            logging.shutdown()
+            os._exit(128 + signum)
+        log.info("signal %s received", signal.Signals(signum).name, extra={"event": "signal"})
         daemon.request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     listen = http or settings.http.listen
     server = None
-    if listen:
-        from newsfold.health import start_health_server
-
+    if listen and not once:
         server = start_health_server(listen, daemon)
     try:
-        return daemon.serve(once=once)
+        code = daemon.serve(once=once)
     finally:
         if server is not None:
             server.shutdown()
         if lock is not None:
             lock.close()
+    if daemon.abandoned and not daemon.cycle_idle.is_set():
+        # A worker thread is still stuck in a call that cannot be cancelled (a database
+        # write, a parse). Its transaction is not committed, so leaving now loses nothing,
+        # while waiting for it would break the grace period promised to the supervisor.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
-def _single_writer_lock(database_url: str) -> Any:
+def single_writer_lock(database_url: str) -> TextIO | None:
     """SQLite has one writer: a second daemon on the same file refuses to start."""
     if not database_url.startswith("sqlite") or ":memory:" in database_url:
         return None
@@ -214,6 +284,15 @@ def _single_writer_lock(database_url: str) -> Any:
             "(use PostgreSQL to run several workers)"
         ) from e
     return handle
+
+
+def _lag_s(next_due: datetime | None, now: datetime) -> float:
+    """How long the most overdue feed has been waiting (0 when nothing is due)."""
+    if next_due is None:
+        return 0.0
+    if next_due.tzinfo is None:
+        next_due = next_due.replace(tzinfo=UTC)
+    return max(0.0, (now - next_due).total_seconds())
 
 
 def _mtime(path: Path | None) -> float | None:

@@ -535,3 +535,15 @@ def test_user_agent_is_descriptive_and_configurable(server: FeedServer) -> None:
     )
     one(server, "/ua", custom)
     assert server.requests[-1].headers["user-agent"] == "example-bot/2 (+https://example.org/bot)"
+
+
+def test_environment_proxies_are_ignored(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy would connect on our behalf, past the address checks: never use one.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = one(server, "/feed.xml")
+    assert isinstance(result, FetchResult) and result.content == FEED

@@ -164,7 +164,9 @@ class Deduplicator:
             matched = int(table.article[slot])
             copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
             story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
-        elif (near := self._near(sig, card, lang, terms, weights, ts)) is not None:
+        elif (
+            near := self._near(sig=sig, card=card, lang=lang, terms=terms, weights=weights, ts=ts)
+        ) is not None:
             copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
             story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
         elif (found := self.stories.match(terms, weights, ts, lang)) is not None:
@@ -202,6 +204,7 @@ class Deduplicator:
 
     def _near(
         self,
+        *,
         sig: NDArray[np.uint32],
         card: int,
         lang: int,

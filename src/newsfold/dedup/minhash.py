@@ -28,8 +28,8 @@ SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: no shingle seen
 _HEADER = struct.Struct("<I")  # distinct-shingle count, for containment
 _U32 = np.uint32
-# Rows per chunk in ``signatures``: bounds the temporary matrix to ~16 MB.
-_CHUNK_ROWS = 1 << 15
+# Rows per chunk in ``signatures``: a 1 MB temporary matrix stays in cache.
+_CHUNK_ROWS = 1 << 11
 
 
 @lru_cache(maxsize=8)

@@ -192,6 +192,9 @@ def normalise_entry(
     content = entry.content_html or ""
     summary_html = entry.summary_html or ""
     body, deck = (content, summary_html) if content.strip() else (summary_html, "")
+    if page is not None and page.text:
+        # The page is the body now, so the feed's description can only be a deck.
+        deck = summary_html
     sources: tuple[str, ...] = ()
     if body:
         body, sources = unwrap_aggregator(body)

@@ -50,9 +50,12 @@ def clean_lines(
         if name not in fired:
             fired.append(name)
 
-    if lines and title and rules.same_text(lines[0], title):
-        lines = lines[1:]
-        fire("title_repeat")
+    # The headline repeated at the top of the body (often under a banner line).
+    for index, line in enumerate(lines[:3]):
+        if title and rules.same_text(line, title):
+            lines = lines[:index] + lines[index + 1 :]
+            fire("title_repeat")
+            break
     kept: list[str] = []
     last = len(lines) - 1
     for index, line in enumerate(lines):
@@ -63,10 +66,7 @@ def clean_lines(
                 fire("read_more")
             kept.append(stripped)
             continue
-        # Banners sit at the top or the bottom of the body, never in the middle.
-        if (index <= 2 or index >= last - 1) and rules.is_site_banner(line, site):
-            fire("site_banner")
-        elif rules.is_residue(line):
+        if rules.is_residue(line):
             fire("residue")
         elif rules.is_photo_credit(line):
             fire("photo_credit")
@@ -76,6 +76,9 @@ def clean_lines(
             fire("call_to_action")
         elif rules.is_copyright(line):
             fire("copyright")
+        # Banners sit at the top or the bottom of the body, never in the middle.
+        elif (index <= 2 or index >= last - 1) and rules.is_site_banner(line, site):
+            fire("site_banner")
         else:
             stripped = rules.strip_read_more(line)
             if stripped != line:

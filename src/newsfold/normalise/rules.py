@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from newsfold.normalise.urls import site_key
+from newsfold.normalise.urls import site_key, urlsplit_host
 
 # A "short" line: banners, bylines and credits are never longer.
 SHORT_WORDS = 12
@@ -29,7 +29,9 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 _TITLE_SPLIT = re.compile(r"\s+[—–|:·•»/-]+\s+|\s*[|·•»]\s*")
 # Domain labels too generic to mark a banner on their own.
-_GENERIC_LABELS = frozenset({"news", "www", "the", "blog", "blogs", "feed", "feeds", "rss", "home"})
+_GENERIC_LABELS = frozenset(
+    {"news", "www", "the", "blog", "blogs", "feed", "feeds", "rss", "home", "amp", "mobile", "api"}
+)
 
 _AGENCY = (
     r"AFP|AP|Reuters|EPA|EFE|EPA-EFE|dpa|ANSA|UPI|Getty Images|Getty|Shutterstock|iStock|Alamy|"
@@ -196,9 +198,12 @@ def site_names(title: str | None, *urls: str | None) -> SiteNames:
         if key is None:
             continue
         names.add(key)
-        label = key.split(".")[0]
-        if len(label) >= 3 and label not in _GENERIC_LABELS:
-            labels.add(label)
+        # Every label left of the public suffix: "metro.example.co.uk" names
+        # both "metro" and "example" (a subdomain is often the brand).
+        host_labels = (urlsplit_host(url) or key).split(".")
+        for label in host_labels[: -key.count(".")]:
+            if len(label) >= 3 and label not in _GENERIC_LABELS:
+                labels.add(label)
     names |= labels
     if title:
         for segment in _TITLE_SPLIT.split(title):

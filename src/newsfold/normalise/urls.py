@@ -226,6 +226,14 @@ def site_key(url: str | None) -> str | None:
     return ".".join(labels[-keep:])
 
 
+def urlsplit_host(url: str | None) -> str | None:
+    """The lower-cased host of a URL, ``None`` when there is none."""
+    try:
+        return (urlsplit(url or "").hostname or "").rstrip(".") or None
+    except ValueError:
+        return None
+
+
 def same_site(a: str | None, b: str | None) -> bool:
     key = site_key(a)
     return key is not None and key == site_key(b)

@@ -1,0 +1,1 @@
+"""Publishing: output feeds, the read-only JSON API and the web page."""

@@ -1,0 +1,260 @@
+"""The HTTP face of newsfold: a read-only JSON API, the output feeds and the web page.
+
+    /api/clusters, /api/clusters/{id}, /api/articles/{id}, /api/feeds   JSON (optional bearer token)
+    /feeds/stories.atom, /feeds/stories.json                            deduplicated output feeds
+    /, /stories/{id}                                                    server-rendered pages
+    /openapi.json, /docs                                                the schema
+
+Nothing here writes to the database. Routes are plain ``def`` so FastAPI runs
+the (synchronous) storage calls in its thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from newsfold import __version__
+from newsfold.api import schemas
+from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
+from newsfold.api.web import web_router
+from newsfold.errors import NewsfoldError, NotFoundError, StorageError
+from newsfold.service import Service
+from newsfold.storage.published import PublishedMixin, StoryFilter
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from sqlalchemy.orm import Session
+
+    from newsfold.config import Settings
+    from newsfold.storage import Storage
+
+# Ids are 64-bit signed in both databases: a larger one is a client error, not a 5xx.
+MAX_ID = 2**63 - 1
+MAX_OFFSET = 1_000_000
+# Query text reaches SQL as a bound value; PostgreSQL refuses NUL, so controls are rejected early.
+SAFE_TEXT = r"^[^\x00-\x1f\x7f]*$"
+_DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+IdParam = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+WhenQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        pattern=SAFE_TEXT,
+        description="A duration back from now (24h, 7d) or an ISO 8601 date.",
+    ),
+]
+MinSizeQuery = Annotated[int, Query(ge=1, le=MAX_OFFSET, description="At least N articles.")]
+TagQuery = Annotated[
+    list[str] | None,
+    Query(max_length=20, description="Feed tag (repeatable: any of them)."),
+]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+
+
+class _Reader(PublishedMixin):
+    """Published-story queries over a ``Storage`` that does not mix them in itself."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def session(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]:
+        return self._storage.session(write=write)
+
+
+def published(storage: Storage) -> PublishedMixin:
+    return storage if isinstance(storage, PublishedMixin) else _Reader(storage)
+
+
+def parse_when(text: str | None, *, now: datetime) -> datetime | None:
+    """'24h'/'7d' (back from ``now``) or an ISO date (naive means UTC); ValueError otherwise."""
+    if not text:
+        return None
+    m = _DURATION.match(text)
+    try:
+        if m:
+            return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2).lower()])
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"not a duration (24h) or an ISO date: {text!r}") from e
+
+
+def story_filter(
+    since: str | None, until: str | None, min_size: int, tags: list[str] | None
+) -> StoryFilter:
+    now = datetime.now(UTC)
+    clean = tuple(t.strip() for t in tags or () if t.strip())
+    if any(len(t) > 100 or not re.match(SAFE_TEXT, t) for t in clean):
+        raise HTTPException(status_code=422, detail="a tag is at most 100 printable characters")
+    try:
+        return StoryFilter(
+            since=parse_when(since, now=now),
+            until=parse_when(until, now=now),
+            min_size=min_size,
+            tags=clean,
+        )
+    except ValueError as e:
+        raise HTTPException(status_code=422, detail=str(e)) from e
+
+
+def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI:
+    """The app over ``service`` (opened from ``settings`` and closed with the app when None)."""
+    owned = service is None
+    svc = service or Service.open(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            svc.close()
+
+    app = FastAPI(
+        title="newsfold",
+        version=__version__,
+        description="Deduplicated news stories: each story once, crediting every outlet.",
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.state.settings = settings
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(StorageError)
+    def _unavailable(_request: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(NewsfoldError)
+    def _bad_request(_request: Request, exc: NewsfoldError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    app.include_router(_api_router(settings, svc))
+    app.include_router(_feeds_router(settings, svc))
+    app.include_router(web_router(settings, svc, reader=published(svc.storage)))
+    return app
+
+
+_bearer = HTTPBearer(auto_error=False, description="Set api.token in the settings to require it.")
+
+
+def _token_check(token: str | None) -> Callable[[HTTPAuthorizationCredentials | None], None]:
+    def check(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials else ""
+        # Constant-time comparison: the token must not leak through response timing.
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
+def _api_router(settings: Settings, svc: Service) -> APIRouter:
+    router = APIRouter(
+        prefix="/api", tags=["api"], dependencies=[Depends(_token_check(settings.api.token))]
+    )
+    reader = published(svc.storage)
+    page_size = settings.api.page_size
+
+    @router.get("/clusters", response_model=schemas.ClusterPage)
+    def list_clusters(
+        *,
+        limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+        offset: OffsetQuery = 0,
+        since: WhenQuery = None,
+        until: WhenQuery = None,
+        min_size: MinSizeQuery = 1,
+        tag: TagQuery = None,
+    ) -> schemas.ClusterPage:
+        """Stories newest first (by last article seen), with their sources and members."""
+        flt = story_filter(since, until, min_size, tag)
+        size = limit or page_size
+        total = reader.count_published_stories(flt)
+        stories = reader.published_stories(flt, limit=size, offset=offset)
+        nxt = offset + len(stories)
+        return schemas.ClusterPage(
+            total=total,
+            limit=size,
+            offset=offset,
+            next_offset=nxt if nxt < total and stories else None,
+            items=[schemas.cluster_out(s) for s in stories],
+        )
+
+    @router.get("/clusters/{cluster_id}", response_model=schemas.ClusterDetailOut)
+    def get_cluster(cluster_id: IdParam) -> schemas.ClusterDetailOut:
+        """One story with every member and the evidence for each join; merged ids resolve."""
+        return schemas.cluster_detail_out(svc.storage.cluster_detail(cluster_id))
+
+    @router.get("/articles/{article_id}", response_model=schemas.ArticleOut)
+    def get_article(article_id: IdParam) -> schemas.ArticleOut:
+        return schemas.article_out(svc.storage.get_article(article_id))
+
+    @router.get("/feeds", response_model=list[schemas.FeedOut])
+    def list_feeds() -> list[schemas.FeedOut]:
+        """Subscribed feeds with their health."""
+        flag = settings.schedule.flag_after_errors
+        return [schemas.feed_out(f, flag_after_errors=flag) for f in svc.storage.list_feeds()]
+
+    return router
+
+
+def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
+    router = APIRouter(prefix="/feeds", tags=["feeds"])
+    reader = published(svc.storage)
+
+    def meta(request: Request, name: str) -> FeedMeta:
+        base = str(request.base_url).rstrip("/")
+        return FeedMeta(
+            feed_url=f"{base}/feeds/{name}", home_url=f"{base}/", story_url=f"{base}/stories/{{id}}"
+        )
+
+    @router.get("/stories.atom", response_class=Response)
+    def atom(
+        request: Request,
+        since: WhenQuery = None,
+        min_size: MinSizeQuery = 1,
+        tag: TagQuery = None,
+        limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    ) -> Response:
+        """The deduplicated Atom feed: one entry per story, crediting every source."""
+        flt = story_filter(since, None, min_size, tag)
+        stories = reader.published_stories(flt, limit=limit or settings.api.page_size)
+        body = render_atom(stories, meta(request, "stories.atom"), now=datetime.now(UTC))
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @router.get("/stories.json", response_class=Response)
+    def json_feed(
+        request: Request,
+        since: WhenQuery = None,
+        min_size: MinSizeQuery = 1,
+        tag: TagQuery = None,
+        limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    ) -> Response:
+        """The deduplicated JSON Feed 1.1."""
+        flt = story_filter(since, None, min_size, tag)
+        stories = reader.published_stories(flt, limit=limit or settings.api.page_size)
+        doc = render_json_feed(stories, meta(request, "stories.json"), now=datetime.now(UTC))
+        body = json.dumps(doc, ensure_ascii=False).encode()
+        return Response(body, media_type="application/feed+json; charset=utf-8")
+
+    return router

@@ -1,0 +1,200 @@
+"""Response models of the JSON API (they are the published OpenAPI schema) and their builders."""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 - pydantic resolves field types at runtime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from newsfold.api.feeds_out import representative, story_summary
+
+if TYPE_CHECKING:
+    from newsfold.storage.published import PublishedStory
+    from newsfold.storage.records import ArticleInfo, ClusterDetail, FeedInfo
+
+
+class MemberBrief(BaseModel):
+    id: int
+    title: str
+    url: str | None
+    source: str
+    published: datetime
+
+
+class ClusterOut(BaseModel):
+    id: int
+    title: str  # the representative (earliest-published) member's title
+    summary: str
+    size: int
+    first_seen: datetime
+    last_seen: datetime
+    sources: list[str]
+    members: list[MemberBrief]
+
+
+class ClusterPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None  # None on the last page
+    items: list[ClusterOut]
+
+
+class Evidence(BaseModel):
+    """Why an article sits in the story: the tier of the join and what it matched."""
+
+    id: int
+    title: str
+    url: str | None
+    feed_id: int
+    source: str
+    published: datetime
+    tier: str
+    similarity: float
+    matched_article_id: int | None
+    copy_group: int | None
+
+
+class ClusterDetailOut(BaseModel):
+    id: int
+    requested_id: int  # differs from id when the requested story was merged into this one
+    merged_from: list[int]
+    title: str
+    size: int
+    first_seen: datetime
+    last_seen: datetime
+    sources: list[str]
+    members: list[Evidence]
+
+
+class ArticleOut(BaseModel):
+    id: int
+    feed_id: int
+    source: str
+    title: str
+    url: str | None
+    author: str | None
+    published: datetime
+    date_source: str
+    fetched_at: datetime
+    language: str | None
+    story_id: int | None
+    copy_group: int | None
+    revision: int
+    summary: str
+    text: str
+
+
+class FeedOut(BaseModel):
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    tags: list[str]
+    article_count: int
+    status: str  # ok | erroring | failing | disabled
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    next_fetch_at: datetime
+    interval_s: int
+    error_count: int
+    error_since: datetime | None
+    last_error_kind: str | None
+    last_error: str | None
+    disabled_reason: str | None
+
+
+def cluster_out(story: PublishedStory) -> ClusterOut:
+    rep = representative(story)
+    return ClusterOut(
+        id=story.id,
+        title=rep.title,
+        summary=story_summary(rep),
+        size=story.size,
+        first_seen=story.first_seen,
+        last_seen=story.last_seen,
+        sources=list(story.sources),
+        members=[
+            MemberBrief(id=m.id, title=m.title, url=m.url, source=m.feed, published=m.published)
+            for m in story.members
+        ],
+    )
+
+
+def cluster_detail_out(detail: ClusterDetail) -> ClusterDetailOut:
+    s = detail.summary
+    return ClusterDetailOut(
+        id=s.id,
+        requested_id=detail.requested_id,
+        merged_from=list(detail.merged_from),
+        title=detail.articles[0].title if detail.articles else s.title,
+        size=s.size,
+        first_seen=s.first_seen,
+        last_seen=s.last_seen,
+        sources=list(s.sources),
+        members=[
+            Evidence(
+                id=m.id,
+                title=m.title,
+                url=m.url,
+                feed_id=m.feed_id,
+                source=m.feed,
+                published=m.published,
+                tier=m.tier,
+                similarity=m.similarity,
+                matched_article_id=m.matched_article_id,
+                copy_group=m.copy_group,
+            )
+            for m in detail.articles
+        ],
+    )
+
+
+def article_out(a: ArticleInfo) -> ArticleOut:
+    return ArticleOut(
+        id=a.id,
+        feed_id=a.feed_id,
+        source=a.feed,
+        title=a.title,
+        url=a.url,
+        author=a.author,
+        published=a.published,
+        date_source=a.date_source,
+        fetched_at=a.fetched_at,
+        language=a.language,
+        story_id=a.cluster,
+        copy_group=a.copy_group,
+        revision=a.revision,
+        summary=a.summary,
+        text=a.text,
+    )
+
+
+def feed_status(f: FeedInfo, *, flag_after_errors: int) -> str:
+    if f.disabled_reason:
+        return "disabled"
+    if f.error_count >= flag_after_errors:
+        return "failing"
+    return "erroring" if f.error_count else "ok"
+
+
+def feed_out(f: FeedInfo, *, flag_after_errors: int) -> FeedOut:
+    return FeedOut(
+        id=f.id,
+        url=f.url,
+        title=f.title,
+        site_url=f.site_url,
+        tags=list(f.tags),
+        article_count=f.article_count,
+        status=feed_status(f, flag_after_errors=flag_after_errors),
+        last_fetch_at=f.last_fetch_at,
+        last_success_at=f.last_success_at,
+        next_fetch_at=f.next_fetch_at,
+        interval_s=f.interval_s,
+        error_count=f.error_count,
+        error_since=f.error_since,
+        last_error_kind=f.last_error_kind,
+        last_error=f.last_error,
+        disabled_reason=f.disabled_reason,
+    )
