@@ -13,20 +13,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
+from urllib.parse import quote
 from typing import Any
 
-import httpx
+import feedparser
 import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
 
 from newsfold.api.app import create_app
 from newsfold.config import Settings
 from newsfold.service import Service
+from newsfold.storage.tables import ArticleRow
 from tests.conftest import SHARED
 from tests.support.server import FeedServer, Static
 
-# Feeds often double-escape: the stored title is the literal text "<script>alert(1)</script> …".
-HOSTILE = "&lt;script&gt;alert(1)&lt;/script&gt; Harbour board &amp; \"friends\" meet"
 HOSTILE_TEXT = "<script>alert(1)</script>"
+HOSTILE_TITLE = f'{HOSTILE_TEXT} Harbour board & "friends" <b>meet</b>'
+HOSTILE_SUMMARY = "<img src=x onerror=alert(3)> minutes of the meeting"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -124,7 +130,7 @@ def seed(server: FeedServer, settings: Settings) -> Seeded:
         _item("Aleppo offensive: strikes across the northwest",
               "https://gamma.example/2024/aleppo", 2, edited[:-1]),
         _item(other[1]["title"], "https://gamma.example/other", 1, other[1]["text"].split("\n")),
-        _item(HOSTILE, "javascript:alert(2)", 1.5, other[2]["text"].split("\n")),
+        _item("Harbour board meets", "javascript:alert(2)", 1.5, other[2]["text"].split("\n")),
     ]
     server.route("/alpha.xml", Static(_rss("Alpha Wire", "https://alpha.example/", alpha)))
     server.route("/beta.xml", Static(_rss("Beta Times", "https://beta.example/", beta)))
@@ -145,8 +151,16 @@ def seed(server: FeedServer, settings: Settings) -> Seeded:
     assert summary.errors == 0, summary
     stories = service.storage.list_clusters(level="stories", min_size=5, limit=None)
     assert len(stories) == 1, stories
-    hostile = [a for a in service.storage.list_articles(limit=None) if "alert(1)" in a.title]
+    hostile = [a for a in service.storage.list_articles(limit=None) if "Harbour" in a.title]
     assert len(hostile) == 1
+    # The normaliser strips markup from titles, so the hostile text is written
+    # straight to the row: the publishing layer must escape whatever is stored.
+    with service.storage.session(write=True) as s:
+        s.execute(
+            update(ArticleRow)
+            .where(ArticleRow.id == hostile[0].id)
+            .values(title=HOSTILE_TITLE, summary=HOSTILE_SUMMARY)
+        )
     return Seeded(service, settings, stories[0].id, hostile[0].id, feeds)
 
 
@@ -161,3 +175,225 @@ def seeded(
     data = seed(feed_server, settings)
     yield data
     data.service.close()
+
+
+@pytest.fixture
+def client(seeded: Seeded) -> Iterator[TestClient]:
+    with TestClient(create_app(seeded.settings, service=seeded.service)) as c:
+        yield c
+
+
+def test_the_story_appears_once_crediting_all_three_sources(
+    client: TestClient, seeded: Seeded
+) -> None:
+    page = client.get("/api/clusters").json()
+    ids = [c["id"] for c in page["items"]]
+    assert len(ids) == len(set(ids)) == page["total"]
+    story = next(c for c in page["items"] if c["id"] == seeded.story_id)
+    assert story["size"] == 5
+    assert set(story["sources"]) == {"Alpha Wire", "Beta Times", "Gamma Post"}
+    # Representative: the earliest-published member (Alpha's report, six hours ago).
+    assert story["title"] == "Russia and Syria launch massive airstrikes after jihadists seize Aleppo"
+    assert story["summary"].startswith("This Sunday, Russian and Syrian warplanes")
+    assert len(story["members"]) == 5
+    last_seen = [c["last_seen"] for c in page["items"]]
+    assert last_seen == sorted(last_seen, reverse=True)  # newest first
+
+
+def test_pagination_walks_every_story_once(client: TestClient) -> None:
+    seen: list[int] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.get("/api/clusters", params={"limit": 2, "offset": offset}).json()
+        assert len(page["items"]) <= 2
+        seen += [c["id"] for c in page["items"]]
+        offset = page["next_offset"]
+    assert len(seen) == len(set(seen)) == page["total"] == 5
+
+
+LOHAN = "Lindsay Lohan Leaves"
+COURT = "After more than thre"
+
+
+def _label(item: dict[str, Any], seeded: Seeded) -> str:
+    return "story" if item["id"] == seeded.story_id else item["title"][:20]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"min_size": 5}, {"story"}),
+        ({"min_size": 6}, set()),
+        ({"tag": "politics"}, {"story"}),
+        ({"tag": "world"}, {"story", LOHAN}),
+        ({"tag": ["politics", "nope"]}, {"story"}),
+        ({"tag": "worl"}, set()),  # whole tags only
+        ({"since": "100m"}, {COURT, HOSTILE_TITLE[:20]}),
+        ({"since": "100m", "min_size": 2}, set()),
+        ({"since": "3h", "min_size": 2}, {"story"}),
+        ({"until": "4h"}, {"story", LOHAN}),  # first seen at least 4 hours ago
+        ({"since": (NOW - timedelta(hours=3)).isoformat(), "tag": "world"}, {"story"}),
+    ],
+)
+def test_filters(
+    client: TestClient, seeded: Seeded, params: dict[str, Any], expected: set[str]
+) -> None:
+    items = client.get("/api/clusters", params=params).json()["items"]
+    assert {_label(c, seeded) for c in items} == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "yesterday"},
+        {"since": "0001-01-01T00:00:00+05:00"},
+        {"tag": "a\x00b"},
+        {"limit": 0},
+        {"limit": 501},
+        {"offset": -1},
+        {"min_size": 0},
+    ],
+)
+def test_bad_query_values_are_client_errors(client: TestClient, params: dict[str, Any]) -> None:
+    assert client.get("/api/clusters", params=params).status_code == 422
+
+
+def test_cluster_detail_has_evidence(client: TestClient, seeded: Seeded) -> None:
+    detail = client.get(f"/api/clusters/{seeded.story_id}").json()
+    assert detail["id"] == detail["requested_id"] == seeded.story_id
+    members = detail["members"]
+    assert len(members) == 5
+    ids = {m["id"] for m in members}
+    founder = [m for m in members if m["matched_article_id"] is None]
+    assert [m["id"] for m in founder] == [seeded.story_id]
+    for m in members:
+        assert m["tier"] in {"new", "exact", "near", "story"}
+        assert 0.0 <= m["similarity"] <= 1.0
+        assert m["matched_article_id"] is None or m["matched_article_id"] in ids
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/clusters/999999", 404),
+        ("/api/clusters/0", 422),
+        ("/api/clusters/99999999999999999999", 422),
+        ("/api/articles/999999", 404),
+        ("/api/articles/abc", 422),
+        ("/stories/999999", 404),
+    ],
+)
+def test_unknown_ids(client: TestClient, path: str, status: int) -> None:
+    assert client.get(path).status_code == status
+
+
+def test_article_is_returned_as_stored(client: TestClient, seeded: Seeded) -> None:
+    article = client.get(f"/api/articles/{seeded.hostile_article}").json()
+    assert article["title"] == HOSTILE_TITLE  # JSON is data: the client escapes
+    assert article["url"] is None  # the javascript: link never made it into storage
+    assert article["source"] == "Gamma Post"
+    assert article["text"]
+
+
+def test_feeds_with_health(client: TestClient) -> None:
+    feeds = {f["title"]: f for f in client.get("/api/feeds").json()}
+    assert set(feeds) == {"Alpha Wire", "Beta Times", "Gamma Post"}
+    assert feeds["Beta Times"]["tags"] == ["world", "politics"]
+    assert feeds["Alpha Wire"]["article_count"] == 3
+    for f in feeds.values():
+        assert f["status"] == "ok"
+        assert f["error_count"] == 0
+        assert f["last_success_at"] is not None
+
+
+def test_openapi_schema_lists_every_route(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/clusters",
+        "/api/clusters/{cluster_id}",
+        "/api/articles/{article_id}",
+        "/api/feeds",
+        "/feeds/stories.atom",
+        "/feeds/stories.json",
+    ):
+        assert "get" in paths[path], path
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": "Basic s3cret"}, 401),
+        ({"Authorization": "Bearer s3cret"}, 200),
+    ],
+)
+def test_bearer_token_protects_the_api(
+    seeded: Seeded, headers: dict[str, str], status: int
+) -> None:
+    settings = seeded.settings.model_copy(
+        update={"api": seeded.settings.api.model_copy(update={"token": "s3cret"})}
+    )
+    with TestClient(create_app(settings, service=seeded.service)) as c:
+        for path in ("/api/clusters", "/api/feeds", f"/api/clusters/{seeded.story_id}"):
+            reply = c.get(path, headers=headers)
+            assert reply.status_code == status, path
+            if status == 401:
+                assert reply.headers["www-authenticate"] == "Bearer"
+        # The public outputs stay public: a feed reader cannot send a token.
+        assert c.get("/feeds/stories.atom").status_code == 200
+
+
+def test_output_feeds_over_http(client: TestClient, seeded: Seeded) -> None:
+    atom = client.get("/feeds/stories.atom", params={"min_size": 2})
+    assert atom.headers["content-type"].startswith("application/atom+xml")
+    parsed = feedparser.parse(atom.content)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert len(parsed.entries) == 1
+    entry = parsed.entries[0]
+    assert entry.id == f"urn:newsfold:story:{seeded.story_id}"
+    names = {entry.author} | {c.name for c in entry.get("contributors", [])}
+    assert names == {"Alpha Wire", "Beta Times", "Gamma Post"}
+    assert parsed.feed.links[0].href.endswith("/feeds/stories.atom")
+    doc = client.get("/feeds/stories.json", params={"tag": "politics"}).json()
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    [item] = doc["items"]
+    assert {a["name"] for a in item["authors"]} == {"Alpha Wire", "Beta Times", "Gamma Post"}
+    assert len(item["_newsfold"]["members"]) == 5
+
+
+# Any printable text, numbers of every size, and the empty string.
+_values = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.sampled_from(["", "24h", "7d", "2026-11-26", "9999-12-31T23:59:59-05:00", "1e9", "-1"]),
+)
+_params = st.dictionaries(
+    st.sampled_from(["limit", "offset", "since", "until", "min_size", "tag", "hours"]),
+    _values,
+    max_size=4,
+)
+_paths = st.sampled_from(
+    [
+        "/api/clusters",
+        "/api/feeds",
+        "/feeds/stories.atom",
+        "/feeds/stories.json",
+        "/",
+        "/openapi.json",
+    ]
+)
+_id_paths = st.sampled_from(["/api/clusters/", "/api/articles/", "/stories/"])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the app is read-only
+)
+@given(path=_paths, params=_params, id_path=_id_paths, ident=_values)
+def test_no_server_errors_for_any_query(
+    client: TestClient, path: str, params: dict[str, str], id_path: str, ident: str
+) -> None:
+    assert client.get(path, params=params).status_code < 500
+    assert client.get(id_path + quote(ident, safe=""), params=params).status_code < 500

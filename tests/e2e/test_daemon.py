@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -70,11 +71,11 @@ def rss(name: str, items: Sequence[tuple[str, str, str]], *, when: datetime | No
 
 
 def words(seed: int, n: int = 120) -> str:
-    """Distinct filler prose per seed (no two seeds share a sentence)."""
-    vocab = [f"{a}{b}" for a in ("lo", "ka", "mir", "sen", "tu", "vel", "dor", "pa") for b in
-             ("ran", "tis", "mo", "qua", "lee", "zon", "bir", "fen", "gar", "hul")]
-    out = [vocab[(seed * 31 + i * (seed % 7 + 3)) % len(vocab)] for i in range(n)]
-    return " ".join(out[i] + ("." if i % 12 == 11 else "") for i in range(n))
+    """Distinct filler prose per seed: unrelated seeds share no shingles."""
+    rng = random.Random(seed)
+    syllables = ("lo", "ka", "mir", "sen", "tu", "vel", "dor", "pa", "rin", "gos", "eth", "bu")
+    out = ["".join(rng.choice(syllables) for _ in range(3)) for _ in range(n)]
+    return " ".join(w + ("." if i % 12 == 11 else "") for i, w in enumerate(out))
 
 
 def free_port() -> int:

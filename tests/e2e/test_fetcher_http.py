@@ -8,6 +8,7 @@ range, URL changed only for permanent redirects. Nothing sleeps for back-off.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import gzip
 import itertools
 import random
@@ -256,7 +257,7 @@ def test_slowloris_hits_the_total_timeout(server: FeedServer) -> None:
     elapsed = time.monotonic() - t0
     assert isinstance(err, FetchError) and err.kind is ErrorKind.TRANSIENT
     assert "total timeout" in err.message and server.url("/slowloris") in err.message
-    assert 0.9 <= elapsed < 2.5
+    assert 0.9 <= elapsed < 4
 
 
 def test_stalled_body_hits_the_read_timeout(server: FeedServer) -> None:
@@ -481,7 +482,7 @@ def test_healthy_feeds_are_unaffected_by_bad_ones_in_the_same_run(
 
 
 def test_per_host_limit_and_global_limit(server: FeedServer) -> None:
-    gate = Gated(Static(FEED), hold_s=0.15)
+    gate = Gated(Static(FEED), hold_s=0.3)
     server.route("/gated", gate)
     feeds = [FeedSource(i, server.url("/gated")) for i in range(6)]
     results = run_fetch(feeds, FetchSettings(min_host_delay_s=0, per_host=2, concurrency=16))
@@ -489,7 +490,7 @@ def test_per_host_limit_and_global_limit(server: FeedServer) -> None:
     assert gate.max_in_flight == 2  # per-host limit (default 2) reached, never exceeded
 
     # Several host names (all 127.0.0.1 here): the global limit caps the total.
-    gate2 = Gated(Static(FEED), hold_s=0.15)
+    gate2 = Gated(Static(FEED), hold_s=0.3)
     server.route("/gated2", gate2)
     port = server.url("/").split(":")[-1].rstrip("/")
 
@@ -506,11 +507,13 @@ def test_per_host_limit_and_global_limit(server: FeedServer) -> None:
 def test_min_delay_between_requests_to_one_host(server: FeedServer) -> None:
     server.route("/polite", Static(FEED))
     feeds = [FeedSource(i, server.url("/polite")) for i in range(4)]
-    results = run_fetch(feeds, FetchSettings(min_host_delay_s=0.2, per_host=4))
+    results = run_fetch(feeds, FetchSettings(min_host_delay_s=0.3, per_host=4))
     assert all(isinstance(r, FetchResult) for r in results)
     starts = sorted(r.at for r in server.requests if r.path == "/polite")
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert len(gaps) == 3 and min(gaps) >= 0.18, gaps
+    # Measured on arrival, so allow for scheduling noise on a busy machine;
+    # without the delay all four arrive within a few milliseconds.
+    assert len(gaps) == 3 and min(gaps) >= 0.15 and starts[-1] - starts[0] >= 0.7, gaps
 
 
 def test_keep_alive_reuses_one_connection(server: FeedServer) -> None:

@@ -60,10 +60,17 @@ DROP_TAGS = (
 )
 
 # Elements that end a paragraph. ``td``/``th`` only get a space (a table row is one line).
-_BLOCK_SELECTOR = (
-    "p,div,br,hr,li,dt,dd,h1,h2,h3,h4,h5,h6,blockquote,pre,tr,table,ul,ol,dl,"
-    "section,article,main,address,center,details,summary,caption"
+_FLOW_BLOCKS = (
+    "p|div|br|hr|li|dt|dd|h[1-6]|blockquote|pre|ul|ol|dl|section|article|main|address|center|"
+    "details|summary"
 )
+_BLOCK_SELECTOR = _FLOW_BLOCKS.replace("h[1-6]", "h1|h2|h3|h4|h5|h6").replace("|", ",")
+# Table parts: text between rows would be moved out of the table by the parser
+# ("foster parenting"), so their breaks are inserted into the tree instead.
+_TABLE_SELECTOR = "tr,table,caption"
+# Breaks go into the markup itself before flow block tags (open or close): one
+# regex pass instead of a tree insertion per element, which matters on huge bodies.
+_BLOCK_TAG_RE = re.compile(rf"</?(?:{_FLOW_BLOCKS})(?=[\s/>])", re.IGNORECASE)
 
 # Class/id words marking widgets and credits (matched as whole words of the
 # attribute, split on space, "-" and "_", so "shadow" or "header-image" never match "ad").
@@ -243,9 +250,13 @@ def looks_like_html(text: str) -> bool:
     )
 
 
-def parse_html(html: str) -> LexborHTMLParser:
+def parse_html(html: str, *, breaks: bool = False) -> LexborHTMLParser:
+    """Parse; with ``breaks``, mark flow block boundaries for ``tree_text(marked=True)``."""
     # U+2029 is our paragraph marker, so an input one becomes a plain space.
-    return LexborHTMLParser(sanitise_input(html).replace(_BREAK, " "))
+    html = sanitise_input(html).replace(_BREAK, " ")
+    if breaks:
+        html = _BLOCK_TAG_RE.sub(_BREAK + r"\g<0>", html)
+    return LexborHTMLParser(html)
 
 
 def _class_words(node: LexborNode) -> set[str]:
@@ -274,9 +285,13 @@ def strip_structural(root: LexborNode | LexborHTMLParser) -> None:
             node.decompose()
 
 
-def tree_text(root: LexborNode) -> str:
-    """Text of an already cleaned tree with paragraph breaks, before normalisation."""
-    for node in root.css(_BLOCK_SELECTOR):
+def tree_text(root: LexborNode, *, marked: bool = False) -> str:
+    """Text of an already cleaned tree with paragraph breaks, before normalisation.
+
+    ``marked``: the tree came from ``parse_html(..., breaks=True)``.
+    """
+    selector = _TABLE_SELECTOR if marked else f"{_BLOCK_SELECTOR},{_TABLE_SELECTOR}"
+    for node in root.css(selector):
         if node.tag == "br":
             node.insert_after(_BREAK)
         else:
@@ -288,12 +303,12 @@ def tree_text(root: LexborNode) -> str:
 
 
 def _parse_to_text(html: str) -> str:
-    tree = parse_html(html)
+    tree = parse_html(html, breaks=True)
     strip_structural(tree)
     body = tree.body
     if body is None:
         return ""
-    raw = tree_text(body)
+    raw = tree_text(body, marked=True)
     # Inside HTML, source newlines are plain spaces; only our breaks split lines.
     raw = raw.replace("\r", " ").replace("\n", " ").replace(_BREAK, "\n")
     return normalise_text(raw)

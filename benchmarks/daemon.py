@@ -1,0 +1,98 @@
+"""Daemon steady state: many feeds, a simulated clock, many claim/schedule cycles; RSS must stay flat.
+
+Each cycle does what ``Daemon.cycle`` does around the network: claim the due
+feeds (``Storage.claim_due``), decide each one's next poll with the pure
+schedule functions (mostly 304s, some new content, a few errors), write the
+feed state and the fetch log, release the lease. The clock is simulated, so a
+day of polling runs in seconds and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert
+
+from benchmarks._common import bench_settings, settled_rss, slope
+from newsfold import schedule
+from newsfold.errors import FetchError
+from newsfold.storage import Storage
+from newsfold.storage.feeds import apply_health, health_of, log_fetch
+from newsfold.storage.tables import FeedRow
+from newsfold.types import ErrorKind, FetchResult
+
+STEP = timedelta(seconds=60)
+
+
+def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[str, Any]:
+    settings = bench_settings(database_url).schedule
+    storage = Storage(database_url)
+    storage.upgrade()
+    rng = random.Random(8)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    with storage.session(write=True) as s:
+        s.execute(
+            insert(FeedRow),
+            [
+                {
+                    "url": f"https://outlet{i}.example/feed.xml",
+                    "created_at": now,
+                    # Spread first polls over one interval, as a long-running daemon has them.
+                    "next_fetch_at": now + timedelta(seconds=rng.uniform(0, 1800)),
+                    "interval_s": 1800,
+                    "error_count": 0,
+                    "redirect_seen": 0,
+                    "tags": "",
+                    "origin": "config",
+                    "full_text": False,
+                }
+                for i in range(feeds)
+            ],
+        )
+    samples: list[int] = []
+    polled = 0
+    t0 = time.perf_counter()
+    for _ in range(cycles):
+        claimed = storage.claim_due(now=now, owner="bench", lease_s=600)
+        with storage.session(write=True) as s:
+            for src in claimed:
+                row = s.get(FeedRow, src.id)
+                assert row is not None
+                draw = rng.random()
+                result = FetchResult(src.url, src.url, 304, b"", not_modified=True)
+                if draw < 0.05:
+                    err = FetchError("503 Service Unavailable", url=src.url,
+                                     kind=ErrorKind.TRANSIENT)
+                    health = schedule.after_error(
+                        health_of(row), err, now=now, settings=settings, rng=rng
+                    )
+                else:
+                    health = schedule.after_not_modified(
+                        health_of(row), now=now, settings=settings, rng=rng, result=result
+                    )
+                apply_health(row, health)
+                row.last_fetch_at = now
+                row.lease_owner = row.lease_expires_at = None
+                log_fetch(s, src.id, started_at=now, outcome="not_modified", http_status=304,
+                          nbytes=0, duration_s=0.01, new_items=0, error=None)
+        polled += len(claimed)
+        now += STEP
+        samples.append(settled_rss())
+    elapsed = time.perf_counter() - t0
+    storage.close()
+    half = samples[len(samples) // 2 :]
+    return {
+        "feeds": feeds,
+        "cycles": cycles,
+        "simulated_hours": cycles * STEP.total_seconds() / 3600,
+        "polls": polled,
+        "ms_per_cycle": 1000 * elapsed / max(cycles, 1),
+        "polls_per_s": polled / elapsed if elapsed else 0.0,
+        "rss_start_mb": samples[0] / 2**20 if samples else 0.0,
+        "rss_end_mb": samples[-1] / 2**20 if samples else 0.0,
+        # Second half only: the first cycles warm caches and the ORM.
+        "rss_slope_kb_per_100_cycles": 100 * slope(half) / 1024,
+    }
