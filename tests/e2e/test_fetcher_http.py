@@ -8,7 +8,6 @@ range, URL changed only for permanent redirects. Nothing sleeps for back-off.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import gzip
 import itertools
 import random

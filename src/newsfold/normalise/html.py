@@ -70,7 +70,9 @@ _BLOCK_SELECTOR = _FLOW_BLOCKS.replace("h[1-6]", "h1|h2|h3|h4|h5|h6").replace("|
 _TABLE_SELECTOR = "tr,table,caption"
 # Breaks go into the markup itself before flow block tags (open or close): one
 # regex pass instead of a tree insertion per element, which matters on huge bodies.
-_BLOCK_TAG_RE = re.compile(rf"</?(?:{_FLOW_BLOCKS})(?=[\s/>])", re.IGNORECASE)
+_BLOCK_TAG_RE = re.compile(rf"(?=</?(?:{_FLOW_BLOCKS})[\s/>])", re.IGNORECASE)
+_DROP_RE = re.compile(rf"<({'|'.join(DROP_TAGS)})(?=[\s/>])", re.IGNORECASE)
+_CLASS_OR_ID_RE = re.compile(r"\s(?:class|id)\s*=", re.IGNORECASE)
 
 # Class/id words marking widgets and credits (matched as whole words of the
 # attribute, split on space, "-" and "_", so "shadow" or "header-image" never match "ad").
@@ -255,7 +257,7 @@ def parse_html(html: str, *, breaks: bool = False) -> LexborHTMLParser:
     # U+2029 is our paragraph marker, so an input one becomes a plain space.
     html = sanitise_input(html).replace(_BREAK, " ")
     if breaks:
-        html = _BLOCK_TAG_RE.sub(_BREAK + r"\g<0>", html)
+        html = _BLOCK_TAG_RE.sub(_BREAK, html)
     return LexborHTMLParser(html)
 
 
@@ -268,9 +270,17 @@ def _class_words(node: LexborNode) -> set[str]:
     return words
 
 
-def strip_structural(root: LexborNode | LexborHTMLParser) -> None:
-    """Drop the structural boilerplate of issue 5 (layer 1) in place."""
-    root.strip_tags(list(DROP_TAGS))
+def strip_structural(root: LexborNode | LexborHTMLParser, html: str | None = None) -> None:
+    """Drop the structural boilerplate of issue 5 (layer 1) in place.
+
+    ``html``, the markup the tree was parsed from, lets us skip the tree walks for
+    tags and attributes it does not contain (each walk costs a pass over the tree).
+    """
+    tags = list(DROP_TAGS) if html is None else sorted({t.lower() for t in _DROP_RE.findall(html)})
+    if tags:
+        root.strip_tags(tags)
+    if html is not None and _CLASS_OR_ID_RE.search(html) is None:
+        return
     candidates = root.css("[class],[id]")
     if len(candidates) > _WIDGET_MAX_NODES:
         candidates = candidates[:_WIDGET_MAX_NODES]
@@ -304,7 +314,7 @@ def tree_text(root: LexborNode, *, marked: bool = False) -> str:
 
 def _parse_to_text(html: str) -> str:
     tree = parse_html(html, breaks=True)
-    strip_structural(tree)
+    strip_structural(tree, html)
     body = tree.body
     if body is None:
         return ""
