@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
-    p.add_argument("--feeds", type=int, help="feeds in the corpus (default 40; quick 4)")
-    p.add_argument("--items", type=int, help="items per feed (default 100; quick 10)")
+    p.add_argument("--feeds", type=int, help="feeds in the corpus (default 20; quick 4)")
+    p.add_argument("--items", type=int, help="items per feed (default 50; quick 10)")
     p.add_argument("--dup-share", type=float, default=0.3,
                    help="share of items that rewrite another feed's item (default 0.3)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
@@ -46,8 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--daemon-cycles", type=int, help="simulated cycles (default 90; quick 10)")
     args = p.parse_args(argv)
     q = args.quick
-    args.feeds = args.feeds or (4 if q else 40)
-    args.items = args.items or (10 if q else 100)
+    args.feeds = args.feeds or (4 if q else 20)
+    args.items = args.items or (10 if q else 50)
     sizes = args.lsh_sizes or ("2000,10000" if q else "100000,1000000")
     args.lsh_sizes = [int(s) for s in sizes.split(",") if s]
     args.daemon_feeds = args.daemon_feeds or (300 if q else 10_000)
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _e2e(corpus: corpus_mod.Corpus, base: str, work: Path, postgres: str) -> dict[str, Any]:
     from benchmarks import e2e
 
+    e2e.warm_up()
     out: dict[str, Any] = {
         "sqlite": e2e.run_newsfold(corpus, base, sqlite_url(work, "e2e")),
         "naive_sqlite": e2e.run_naive(corpus, base, sqlite_url(work, "naive")),

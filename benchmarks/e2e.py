@@ -51,6 +51,17 @@ _naive_articles = Table(
 )
 
 
+def warm_up() -> None:
+    """Load the language model once, as a running daemon has: both pipelines then start warm."""
+    from newsfold.config import NormaliseSettings
+    from newsfold.types import RawEntry
+
+    entry = RawEntry("g", "https://example.org/a", "Warm up",
+                     "<p>The quick brown fox jumps over the lazy dog again and again.</p>")
+    normalise_entry(entry, FeedSource(1, "https://example.org/feed"),
+                    fetched_at=datetime.now(UTC), settings=NormaliseSettings())
+
+
 def run_newsfold(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]:
     """``Service.poll`` over every feed of the corpus into a fresh database."""
     settings = bench_settings(database_url)

@@ -87,9 +87,7 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
                     {"id": c.id, "title": c.title, "size": c.size, "sources": list(c.sources)}
                     for c in stories
                 ],
-                "copy_groups": [
-                    {"id": c.id, "title": c.title, "size": c.size} for c in copies
-                ],
+                "copy_groups": [{"id": c.id, "title": c.title, "size": c.size} for c in copies],
             }
         )
         return
@@ -104,5 +102,6 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
     console.print(table)
     console.print(
         f"{len(copies)} near-duplicate copy groups; "
-        f"database: {database} (inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{database} newsfold clusters show ID)"
+        f"database: {database} "
+        f"(inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{database} newsfold clusters show ID)"
     )

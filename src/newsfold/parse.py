@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,18 @@ _FEEDPARSER_OPTIONS: dict[str, Any] = {"sanitize_html": False, "resolve_relative
 _SY_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+# A DOCTYPE is the only way into entity expansion (billion laughs) and external
+# entities (XXE: local files, network). Feeds never need one, so it is removed
+# before feedparser sees the bytes; anything still declaring an entity after that
+# (a DOCTYPE hidden by quoting tricks) is refused outright.
+_DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+_ENTITY_DECL = re.compile(rb"<!(?:ENTITY|DOCTYPE)\b", re.IGNORECASE)
+# Closing tags of RSS items / Atom entries: counted to cut a document with
+# thousands of entries before feedparser spends minutes on entries we would drop.
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+# Entries beyond the cap are still counted, but only this many past it are parsed.
+_CUT_SLACK = 16
 
 
 def parse_feed(
@@ -56,9 +69,40 @@ def _looks_like_json(content: bytes) -> bool:
     return head.lstrip()[:1] in (b"{", b"[")
 
 
+def defuse_xml(content: bytes) -> tuple[bytes, str | None]:
+    """Remove any DOCTYPE; return the bytes and a warning when one was removed.
+
+    Raises ``ParseError`` when an entity declaration survives the removal.
+    """
+    if b"<!" not in content:
+        return content, None
+    stripped, count = _DOCTYPE.subn(b"", content)
+    if _ENTITY_DECL.search(stripped):
+        raise ParseError("refused: document declares XML entities (entity expansion / XXE risk)")
+    return stripped, ("DOCTYPE removed (entities and external DTDs are not processed)" if count else None)
+
+
+def cut_entries(content: bytes, max_entries: int | None) -> tuple[bytes, int | None]:
+    """Cut the document after entry ``max_entries + slack``; return it and the entry count.
+
+    The count is ``None`` when the document was not cut (feedparser counts then).
+    """
+    if not max_entries:
+        return content, None
+    ends = [m.end() for m in _ENTRY_END.finditer(content)]
+    if len(ends) <= max_entries + _CUT_SLACK:
+        return content, None
+    cut_at, total = ends[max_entries + _CUT_SLACK - 1], len(ends)
+    # The unclosed channel/feed makes the document ill-formed; feedparser's lenient
+    # parser still returns the entries before the cut.
+    return content[:cut_at], total
+
+
 def _parse_xml_feed(
     content: bytes, *, url: str, headers: Mapping[str, str] | None, max_entries: int | None
 ) -> ParsedFeed:
+    content, defused = defuse_xml(content)
+    content, counted = cut_entries(content, max_entries)
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
     try:
@@ -67,21 +111,24 @@ def _parse_xml_feed(
         raise ParseError(f"parser failed: {type(e).__name__}: {e}") from e
     feed = d.get("feed", {})
     entries = d.get("entries", [])
-    warning = _bozo_message(d) if d.get("bozo") else None
+    # A cut document is ill-formed by construction: say why instead of the parser's complaint.
+    bozo = _bozo_message(d) if d.get("bozo") and not counted else None
+    cut = f"{counted} entries: only the first {max_entries} parsed" if counted else None
+    warning = "; ".join(w for w in (defused, cut, bozo) if w) or None
     if not d.get("version") and not entries:
         if warning:
             raise ParseError(f"not a feed: {warning}")
         raise ParseError("not a feed: no RSS, Atom or JSON Feed content found")
-    raw = [_entry(e) for e in entries]
+    raw = [_entry(e) for e in (entries[:max_entries] if max_entries else entries)]
     return ParsedFeed(
         format=str(d.get("version") or "unknown"),
         title=_text(feed.get("title")),
         link=_text(feed.get("link")),
-        entries=tuple(raw[:max_entries] if max_entries else raw),
+        entries=tuple(raw),
         ttl_minutes=_positive_int(feed.get("ttl")),
         update_period_minutes=_sy_minutes(feed),
         warning=warning,
-        total_entries=len(raw),
+        total_entries=max(counted or 0, len(entries)),
     )
 
 
@@ -161,13 +208,14 @@ def _parse_json_feed(content: bytes, *, max_entries: int | None) -> ParsedFeed:
     if not isinstance(items, list):
         raise ParseError("JSON Feed has no items list")
     version = str(data["version"]).rstrip("/").rsplit("/", 1)[-1]
-    raw = [_json_item(item, data) for item in items if isinstance(item, dict)]
+    dicts = [item for item in items if isinstance(item, dict)]
+    raw = [_json_item(item, data) for item in (dicts[:max_entries] if max_entries else dicts)]
     return ParsedFeed(
         format="json" + version.replace(".", ""),
         title=_str(data.get("title")),
         link=_str(data.get("home_page_url")),
-        entries=tuple(raw[:max_entries] if max_entries else raw),
-        total_entries=len(raw),
+        entries=tuple(raw),
+        total_entries=len(dicts),
     )
 
 

@@ -92,10 +92,7 @@ class Service:
             service.storage.upgrade()
         if settings.feeds:
             service.storage.sync_config_feeds(
-                (
-                    (f.url, f.title, f.interval_s, f.full_text, f.tags)
-                    for f in settings.feeds
-                ),
+                ((f.url, f.title, f.interval_s, f.full_text, f.tags) for f in settings.feeds),
                 now=service.clock(),
                 default_interval_s=settings.schedule.default_interval_s,
             )
@@ -247,7 +244,9 @@ class Service:
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
         with self._write_lock:
             dedup = self._ensure_dedup()
-            existing = self.storage.existing_keys(source.id, [a.entry_key for a in prepared.articles])
+            existing = self.storage.existing_keys(
+                source.id, [a.entry_key for a in prepared.articles]
+            )
             fresh = [a for a in prepared.articles if a.entry_key not in existing]
             revised = [
                 a
@@ -380,8 +379,13 @@ class Service:
             source.url,
             kind,
             error,
-            extra={"event": "fetch", "feed_id": source.id, "feed_url": source.url,
-                   "outcome": "error", "status": status},
+            extra={
+                "event": "fetch",
+                "feed_id": source.id,
+                "feed_url": source.url,
+                "outcome": "error",
+                "status": status,
+            },
         )
         metrics.FETCHES.labels("error").inc()
         metrics.FETCH_SECONDS.observe(time.perf_counter() - t0)
@@ -393,7 +397,10 @@ class Service:
                 row = s.get(FeedRow, source.id)
                 if row is not None:
                     health = schedule.after_error(
-                        health_of(row), error, now=now, settings=self.settings.schedule,
+                        health_of(row),
+                        error,
+                        now=now,
+                        settings=self.settings.schedule,
                         rng=self.rng,
                     )
                     apply_health(row, health)

@@ -100,11 +100,14 @@ def test_feed_lifecycle(
     env: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     feed_server.route("/feed.xml", Static(FEED))
-    page = f'<html><head><link rel="alternate" type="application/rss+xml" href="{feed_server.url("/feed.xml")}"></head><body>hi</body></html>'
+    link = f'<link rel="alternate" type="application/rss+xml" href="{feed_server.url("/feed.xml")}">'
+    page = f"<html><head>{link}</head><body>hi</body></html>"
     feed_server.route("/", Static(page.encode(), content_type="text/html"))
 
     # Autodiscovery: subscribing to the site's page subscribes to the feed it advertises.
-    added = as_json(capsys, "feeds", "add", feed_server.url("/"), "--interval", "15m", "--tag", "local")
+    added = as_json(
+        capsys, "feeds", "add", feed_server.url("/"), "--interval", "15m", "--tag", "local"
+    )
     assert added["url"] == feed_server.url("/feed.xml")
     assert added["configured_interval_s"] == 900 and added["tags"] == ["local"]
 
@@ -195,7 +198,15 @@ def test_extract_on_a_page(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_demo_runs_as_documented(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "newsfold.cli", "demo", "--json", "--database", str(tmp_path / "d.db")],
+        [
+            sys.executable,
+            "-m",
+            "newsfold.cli",
+            "demo",
+            "--json",
+            "--database",
+            str(tmp_path / "d.db"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -204,9 +215,7 @@ def test_demo_runs_as_documented(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["articles"] == 14 and data["errors"] == 0 and data["second_poll_new_articles"] == 0
-    manifest = json.loads(
-        (REPO / "src" / "newsfold" / "demo_data" / "MANIFEST.json").read_text()
-    )
+    manifest = json.loads((REPO / "src" / "newsfold" / "demo_data" / "MANIFEST.json").read_text())
     sizes = sorted(s["size"] for s in data["stories"])
     expected = sorted(
         [len(g) for g in manifest["expected"]["stories"]]

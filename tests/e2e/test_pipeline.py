@@ -28,7 +28,9 @@ EXPECTED = json.loads((SHARED / "fixtures" / "seed-article.expected.json").read_
 
 def _seed_paragraphs() -> list[str]:
     lines = (SHARED / "fixtures" / "seed-article.txt").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(EXPECTED["text_starts_with"][:20]))
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith(EXPECTED["text_starts_with"][:20])
+    )
     end = next(i for i, line in enumerate(lines) if line.endswith(EXPECTED["text_ends_with"]))
     # Body paragraphs only (long lines); subheads are short.
     return [line for line in lines[start : end + 1] if len(line) > 80]
@@ -53,7 +55,7 @@ def _unrelated(n: int, skip_topics: int = 0) -> list[dict[str, Any]]:
 def _rss(title: str, site: str, items: list[dict[str, str]]) -> bytes:
     body = "".join(
         f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-        f"<guid isPermaLink=\"false\">{escape(i['guid'])}</guid><pubDate>{i['date']}</pubDate>"
+        f'<guid isPermaLink="false">{escape(i["guid"])}</guid><pubDate>{i["date"]}</pubDate>'
         f"<description>{escape(i['html'])}</description></item>"
         for i in items
     )
@@ -126,15 +128,31 @@ def world(feed_server: FeedServer) -> FeedServer:
     feed_server.route("/voz.xml", Static(SEED_FEED))
     feed_server.route(
         "/ledger.xml",
-        Static(_rss("The Daily Ledger", "https://ledger.example", [
-            _copy_b(paragraphs), _ecb_item(unrelated[0], "https://ledger.example"),
-            _ecb_item(unrelated[1], "https://ledger.example")])),
+        Static(
+            _rss(
+                "The Daily Ledger",
+                "https://ledger.example",
+                [
+                    _copy_b(paragraphs),
+                    _ecb_item(unrelated[0], "https://ledger.example"),
+                    _ecb_item(unrelated[1], "https://ledger.example"),
+                ],
+            )
+        ),
     )
     feed_server.route(
         "/courier.xml",
-        Static(_rss("Courier Online", "https://courier.example", [
-            _copy_c(paragraphs), _ecb_item(unrelated[2], "https://courier.example"),
-            _ecb_item(unrelated[3], "https://courier.example")])),
+        Static(
+            _rss(
+                "Courier Online",
+                "https://courier.example",
+                [
+                    _copy_c(paragraphs),
+                    _ecb_item(unrelated[2], "https://courier.example"),
+                    _ecb_item(unrelated[3], "https://courier.example"),
+                ],
+            )
+        ),
     )
     feed_server.route("/garbage.xml", Static(bytes(range(256)) * 20, content_type="text/xml"))
     feed_server.route("/slow.xml", Slow())
@@ -189,7 +207,9 @@ def test_pipeline_end_to_end(
     for needle in EXPECTED["text_must_not_contain"]:
         assert needle not in text
     assert "<" not in text
-    assert all("utm_" not in (a["url"] or "") and "fbclid" not in (a["url"] or "") for a in articles)
+    assert all(
+        "utm_" not in (a["url"] or "") and "fbclid" not in (a["url"] or "") for a in articles
+    )
 
     # The three reports of the seed story share one story and one copy group; the rest stand alone.
     story = cli(capsys, "clusters", "show", str(seed["cluster"]))

@@ -95,7 +95,10 @@ def test_ingest_is_idempotent_and_revisions_update(service: Service) -> None:
     assert len(service.storage.list_articles(limit=None)) == 2
 
     # A changed body is a revision of the same article, not a new one.
-    assert _ingest(service, feed.id, _rss([("1", "One", a + " Updated at noon."), ("3", "Three", c)])) == 1
+    assert (
+        _ingest(service, feed.id, _rss([("1", "One", a + " Updated at noon."), ("3", "Three", c)]))
+        == 1
+    )
     arts = {x.title: x for x in service.storage.list_articles(limit=None)}
     assert len(arts) == 3
     revised = service.storage.get_article(arts["One"].id)

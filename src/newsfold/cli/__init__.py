@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-
 from typing import Annotated
 
 import typer
@@ -38,7 +37,9 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     config: ConfigOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -94,5 +95,3 @@ def entrypoint() -> None:
 
 
 __all__ = ["app", "main"]
-
-

@@ -51,8 +51,12 @@ def cluster_json(c: ClusterSummary) -> dict[str, object]:
 @clusters_app.command("list")
 def clusters_list(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option(help="Only clusters seen within (24h, 7d) or since an ISO date.")] = None,
-    min_size: Annotated[int, typer.Option(min=1, help="Only clusters with at least N articles.")] = 1,
+    since: Annotated[
+        str | None, typer.Option(help="Only clusters seen within (24h, 7d) or since an ISO date.")
+    ] = None,
+    min_size: Annotated[
+        int, typer.Option(min=1, help="Only clusters with at least N articles.")
+    ] = 1,
     level: LevelOpt = Level.stories,
     limit: Annotated[int, typer.Option(min=0, help="At most N clusters (0: all).")] = 100,
     json_out: JsonOpt = False,
@@ -75,7 +79,9 @@ def clusters_list(
 @clusters_app.command("show")
 def clusters_show(
     ctx: typer.Context,
-    cluster_id: Annotated[int, typer.Argument(help="Cluster id (a merged id resolves to its survivor).")],
+    cluster_id: Annotated[
+        int, typer.Argument(help="Cluster id (a merged id resolves to its survivor).")
+    ],
     level: LevelOpt = Level.stories,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,

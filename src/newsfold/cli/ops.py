@@ -93,7 +93,9 @@ def run(
     ctx: typer.Context,
     http: Annotated[
         str | None,
-        typer.Option(help="Serve /healthz, /readyz and /metrics on HOST:PORT (e.g. 127.0.0.1:8080)."),
+        typer.Option(
+            help="Serve /healthz, /readyz and /metrics on HOST:PORT (e.g. 127.0.0.1:8080)."
+        ),
     ] = None,
     once: Annotated[bool, typer.Option(help="Run one poll cycle of due feeds, then exit.")] = False,
     config: ConfigOpt = None,

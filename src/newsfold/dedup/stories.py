@@ -46,6 +46,7 @@ class _Story:
     last_ts: float
     lang: int
     members: list[tuple[float, int]] = field(default_factory=list)  # (ts, article id), sorted
+    slots: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class _Doc:
     terms: NDArray[np.uint32]
     weights: NDArray[np.int64]
     ts: float
+    slots: NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +82,29 @@ class StoryIndex:
         self.query_terms = query_terms
         self.max_candidates = max_candidates
         self.df: dict[int, int] = {}
+        # Document frequencies mirrored in an array (term → slot) so IDF of a
+        # whole story vector is one gather; a slot is reused once its df is 0.
+        self._slot: dict[int, int] = {}
+        self._dfa: NDArray[np.int64] = np.zeros(1024, dtype=np.int64)
+        self._free: list[int] = []
         self.n_docs = 0
         self.stories: dict[int, _Story] = {}
         self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
         self.docs: dict[int, _Doc] = {}
 
     # ----------------------------------------------------------------- scoring
+    def slots(self, terms: NDArray[np.uint32]) -> NDArray[np.int64]:
+        """Array slots of counted terms (every term of a live document or story)."""
+        get = self._slot.__getitem__
+        return np.fromiter(map(get, terms.tolist()), np.int64, len(terms))
+
+    def _idf_slots(self, slots: NDArray[np.int64]) -> NDArray[np.float64]:
+        # Smoothed IDF; the document being placed counts itself (df ≥ 1).
+        return np.log((self.n_docs + 2) / (self._dfa[slots] + 1.0)) + 1.0  # type: ignore[no-any-return]
+
     def _idf(self, terms: NDArray[np.uint32]) -> NDArray[np.float64]:
         df = np.fromiter((self.df.get(t, 0) for t in terms.tolist()), np.float64, len(terms))
-        # Smoothed IDF; the document being placed counts itself (df ≥ 1).
-        return np.log((self.n_docs + 2) / (df + 1)) + 1.0
+        return np.log((self.n_docs + 2) / (df + 1)) + 1.0  # type: ignore[no-any-return]
 
     def _cosine(
         self,
@@ -97,11 +112,12 @@ class StoryIndex:
         vec: NDArray[np.float64],
         other_terms: NDArray[np.uint32],
         other_weights: NDArray[np.int64],
+        other_slots: NDArray[np.int64],
     ) -> float:
         _, i, j = np.intersect1d(terms, other_terms, assume_unique=True, return_indices=True)
         if not len(i):
             return 0.0
-        other = other_weights * self._idf(other_terms)
+        other = other_weights * self._idf_slots(other_slots)
         norm = float(np.sqrt(other @ other) * np.sqrt(vec @ vec))
         return float(vec[i] @ other[j]) / norm if norm else 0.0
 
@@ -116,7 +132,7 @@ class StoryIndex:
         scored: list[tuple[float, int]] = []
         for story_id in ranked:
             story = self.stories[story_id]
-            sim = self._cosine(terms, vec, story.terms, story.weights)
+            sim = self._cosine(terms, vec, story.terms, story.weights, story.slots)
             if sim >= self.threshold:
                 scored.append((sim, story_id))
         if not scored:
@@ -160,8 +176,8 @@ class StoryIndex:
 
     def _story_cosine(self, a: int, b: int) -> float:
         sa, sb = self.stories[a], self.stories[b]
-        vec = sa.weights * self._idf(sa.terms)
-        return self._cosine(sa.terms, vec, sb.terms, sb.weights)
+        vec = sa.weights * self._idf_slots(sa.slots)
+        return self._cosine(sa.terms, vec, sb.terms, sb.weights, sb.slots)
 
     def _closest_member(
         self, story_id: int, terms: NDArray[np.uint32], vec: NDArray[np.float64]
@@ -171,7 +187,9 @@ class StoryIndex:
         best = max(
             members,
             key=lambda m: (
-                self._cosine(terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights),
+                self._cosine(
+                    terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights, self.docs[m[1]].slots
+                ),
                 -m[1],
             ),
         )
@@ -181,13 +199,31 @@ class StoryIndex:
     def count(self, terms: NDArray[np.uint32], sign: int = 1) -> None:
         """Add (or remove) one document to the document frequencies."""
         self.n_docs += sign
-        df = self.df
+        df, slot, dfa = self.df, self._slot, self._dfa
         for t in terms.tolist():
             n = df.get(t, 0) + sign
             if n:
                 df[t] = n
+                k = slot.get(t)
+                if k is None:
+                    k = self._new_slot(t)
+                    dfa = self._dfa
+                dfa[k] = n
             else:
                 del df[t]
+                k = slot.pop(t)
+                dfa[k] = 0
+                self._free.append(k)
+
+    def _new_slot(self, term: int) -> int:
+        if self._free:
+            k = self._free.pop()
+        else:
+            k = len(self._slot)
+            if k >= len(self._dfa):
+                self._dfa = np.concatenate((self._dfa, np.zeros_like(self._dfa)))
+        self._slot[term] = k
+        return k
 
     def add(
         self,
@@ -200,13 +236,15 @@ class StoryIndex:
         lang: int,
     ) -> None:
         """Attach a document (already counted in ``df``) to a story, founding it if new."""
-        self.docs[article_id] = _Doc(story_id, terms, weights, ts)
+        slots = self.slots(terms)
+        self.docs[article_id] = _Doc(story_id, terms, weights, ts, slots)
         story = self.stories.get(story_id)
         if story is None:
-            story = _Story(terms.copy(), weights.copy(), ts, lang)
+            story = _Story(terms.copy(), weights.copy(), ts, lang, slots=slots)
             self.stories[story_id] = story
         else:
             story.terms, story.weights = _sum(story.terms, story.weights, terms, weights)
+            story.slots = self.slots(story.terms)
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
         for t in terms.tolist():
@@ -216,6 +254,7 @@ class StoryIndex:
     def merge(self, survivor: int, absorbed: int) -> None:
         keep, gone = self.stories[survivor], self.stories.pop(absorbed)
         keep.terms, keep.weights = _sum(keep.terms, keep.weights, gone.terms, gone.weights)
+        keep.slots = self.slots(keep.terms)
         keep.last_ts = max(keep.last_ts, gone.last_ts)
         keep.members = sorted(keep.members + gone.members)
         for _, article_id in gone.members:
@@ -245,6 +284,7 @@ class StoryIndex:
             del self.stories[doc.story]
             return
         story.terms, story.weights = _sum(story.terms, story.weights, doc.terms, -doc.weights)
+        story.slots = self.slots(story.terms)
         # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
         story.last_ts = story.members[-1][0]
 

@@ -158,7 +158,7 @@ def _host(netloc_host: str) -> str | None:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             return None
-    if any(c in host for c in " /\\?#@<>\"'`{}|^"):
+    if any(c in host for c in " /\\?#@<>\"'`{}|^") or ".." in host or host.startswith("."):
         return None
     return host
 

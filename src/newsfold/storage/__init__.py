@@ -96,7 +96,9 @@ class Storage(FeedsMixin, QueriesMixin):
                 command.upgrade(cfg, "head")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         except (SQLAlchemyError, OSError) as e:
-            raise StorageError(f"database {_redact(self.url)}: migration failed: {_short(e)}") from e
+            raise StorageError(
+                f"database {_redact(self.url)}: migration failed: {_short(e)}"
+            ) from e
         return str(rev)
 
     def check(self) -> None:

@@ -6,7 +6,6 @@ cluster-assignment lock — so a crash at any point leaves no half-placed articl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -15,7 +14,7 @@ from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipR
 from newsfold.types import Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -205,12 +204,16 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
     """Articles inside the clustering window with their sketches and cluster ids."""
     from newsfold.dedup import StoredDoc
 
-    copy_m = select(MembershipRow.article_id, MembershipRow.cluster_id).where(
-        MembershipRow.level == COPIES
-    ).subquery()
-    story_m = select(MembershipRow.article_id, MembershipRow.cluster_id).where(
-        MembershipRow.level == STORIES
-    ).subquery()
+    copy_m = (
+        select(MembershipRow.article_id, MembershipRow.cluster_id)
+        .where(MembershipRow.level == COPIES)
+        .subquery()
+    )
+    story_m = (
+        select(MembershipRow.article_id, MembershipRow.cluster_id)
+        .where(MembershipRow.level == STORIES)
+        .subquery()
+    )
     stmt = (
         select(
             ArticleRow.id,

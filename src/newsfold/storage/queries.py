@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
@@ -104,9 +104,7 @@ class QueriesMixin:
                 select(ArticleRow, FeedRow.title, FeedRow.url, MembershipRow, copy_m.cluster_id)
                 .join(MembershipRow, MembershipRow.article_id == ArticleRow.id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-                .outerjoin(
-                    copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == COPIES)
-                )
+                .outerjoin(copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == COPIES))
                 .where(MembershipRow.level == level, MembershipRow.cluster_id == cid)
                 .order_by(ArticleRow.published, ArticleRow.id)
             )
@@ -163,7 +161,7 @@ class QueriesMixin:
             return _article(*row, with_text=True)
 
     @staticmethod
-    def _article_select():  # type: ignore[no-untyped-def]
+    def _article_select() -> Any:  # Select's generics differ between SQLAlchemy 2.0 and 2.1
         story = aliased(MembershipRow)
         copy = aliased(MembershipRow)
         return (
