@@ -1,8 +1,8 @@
 """``python -m benchmarks``: run the suite, print a table, write JSON.
 
-    python -m benchmarks [--quick] [--feeds N] [--items M] [--dup-share F]
-                         [--out FILE.json] [--only e2e,stages,signatures,lsh,rebuild,daemon]
-                         [--postgres URL] [--lsh-sizes 100000,1000000]
+python -m benchmarks [--quick] [--feeds N] [--items M] [--dup-share F]
+                     [--out FILE.json] [--only e2e,stages,signatures,lsh,rebuild,daemon]
+                     [--postgres URL] [--lsh-sizes 100000,1000000]
 """
 
 from __future__ import annotations
@@ -28,20 +28,31 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     p.add_argument("--feeds", type=int, help="feeds in the corpus (default 20; quick 4)")
     p.add_argument("--items", type=int, help="items per feed (default 50; quick 10)")
-    p.add_argument("--dup-share", type=float, default=0.3,
-                   help="share of items that rewrite another feed's item (default 0.3)")
+    p.add_argument(
+        "--dup-share",
+        type=float,
+        default=0.3,
+        help="share of items that rewrite another feed's item (default 0.3)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     p.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
-    p.add_argument("--postgres", default=os.environ.get("NEWSFOLD_BENCH_POSTGRES_URL",
-                                                        DEFAULT_POSTGRES),
-                   help="PostgreSQL database for e2e (a scratch schema is made); 'none' skips")
-    p.add_argument("--lsh-sizes", help="indexed documents for the LSH benchmark "
-                   "(default 100000,1000000; quick 2000,10000)")
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("NEWSFOLD_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+        help="PostgreSQL database for e2e (a scratch schema is made); 'none' skips",
+    )
+    p.add_argument(
+        "--lsh-sizes",
+        help="indexed documents for the LSH benchmark (default 100000,1000000; quick 2000,10000)",
+    )
     p.add_argument("--daemon-feeds", type=int, help="feeds scheduled (default 10000; quick 300)")
     p.add_argument("--daemon-cycles", type=int, help="simulated cycles (default 90; quick 10)")
     args = p.parse_args(argv)
@@ -67,8 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "load_average_at_start": list(os.getloadavg()),
         },
-        "corpus": {"feeds": args.feeds, "items_per_feed": args.items,
-                   "dup_share": args.dup_share},
+        "corpus": {"feeds": args.feeds, "items_per_feed": args.items, "dup_share": args.dup_share},
     }
     t_all = time.perf_counter()
     corpus = corpus_mod.generate(args.feeds, args.items, dup_share=args.dup_share)
@@ -91,13 +101,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.only & {"lsh", "rebuild"}:
             from benchmarks import lsh
 
-            results["lsh"] = {str(n): lsh.run(n, queries=200 if args.quick else 2000)
-                              for n in args.lsh_sizes}
+            results["lsh"] = {
+                str(n): lsh.run(n, queries=200 if args.quick else 2000) for n in args.lsh_sizes
+            }
         if "daemon" in args.only:
             from benchmarks import daemon
 
-            results["daemon"] = daemon.run(sqlite_url(work, "daemon"), feeds=args.daemon_feeds,
-                                           cycles=args.daemon_cycles)
+            results["daemon"] = daemon.run(
+                sqlite_url(work, "daemon"), feeds=args.daemon_feeds, cycles=args.daemon_cycles
+            )
     results["seconds"] = time.perf_counter() - t_all
     results["machine"]["load_average_at_end"] = list(os.getloadavg())
     results["targets"] = report.targets(results)

@@ -7,6 +7,7 @@ import gc
 import os
 import statistics
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, text
@@ -15,7 +16,6 @@ from newsfold.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from pathlib import Path
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -60,15 +60,14 @@ def postgres_available(base_url: str) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as e:  # noqa: BLE001 - any failure means "skip PostgreSQL"
+    except Exception as e:
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return None
 
 
 def rss_bytes() -> int:
     """Resident set size now (from /proc: no extra dependency)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * _PAGE
+    return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE
 
 
 def settled_rss() -> int:

@@ -19,8 +19,38 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
-_ONSETS = ("b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v",
-           "w", "z", "br", "ch", "cl", "dr", "fl", "gr", "pl", "pr", "sh", "st", "tr", "th")
+_ONSETS = (
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "ch",
+    "cl",
+    "dr",
+    "fl",
+    "gr",
+    "pl",
+    "pr",
+    "sh",
+    "st",
+    "tr",
+    "th",
+)
 _VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ou", "io")
 _CODAS = ("", "", "n", "r", "s", "t", "l", "m", "nd", "st", "ck")
 
@@ -114,7 +144,11 @@ class WordModel:
 
 
 def generate(
-    feeds: int, items_per_feed: int, *, dup_share: float = 0.3, seed: int = 8,
+    feeds: int,
+    items_per_feed: int,
+    *,
+    dup_share: float = 0.3,
+    seed: int = 8,
     now: datetime | None = None,
 ) -> Corpus:
     """The same arguments always give the same corpus."""
@@ -133,13 +167,21 @@ def generate(
         pool = [o for o in originals[-200:] if o.feed != feed]
         if pool and rng.random() < dup_share:
             src = rng.choice(pool)
-            item = Item(feed, guid, guid, f"{src.title.split(' | ')[0]} | Outlet {feed}",
-                        model.rewrite(src.body), published, src.guid)
+            item = Item(
+                feed,
+                guid,
+                guid,
+                f"{src.title.split(' | ')[0]} | Outlet {feed}",
+                model.rewrite(src.body),
+                published,
+                src.guid,
+            )
         else:
             names = rng.sample(model.names, 4)
             title = " ".join([names[0], *(model.word() for _ in range(rng.randint(4, 8)))])
-            item = Item(feed, guid, guid, f"{title} | Outlet {feed}",
-                        model.article(names), published, None)
+            item = Item(
+                feed, guid, guid, f"{title} | Outlet {feed}", model.article(names), published, None
+            )
             originals.append(item)
         items.append(item)
     return Corpus(feeds, items_per_feed, dup_share, tuple(items))

@@ -1,4 +1,4 @@
-"""Daemon steady state: many feeds, a simulated clock, many claim/schedule cycles; RSS must stay flat.
+"""Daemon steady state: many feeds, a simulated clock, many cycles; RSS must stay flat.
 
 Each cycle does what ``Daemon.cycle`` does around the network: claim the due
 feeds (``Storage.claim_due``), decide each one's next poll with the pure
@@ -64,8 +64,9 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
                 draw = rng.random()
                 result = FetchResult(src.url, src.url, 304, b"", not_modified=True)
                 if draw < 0.05:
-                    err = FetchError("503 Service Unavailable", url=src.url,
-                                     kind=ErrorKind.TRANSIENT)
+                    err = FetchError(
+                        "503 Service Unavailable", url=src.url, kind=ErrorKind.TRANSIENT
+                    )
                     health = schedule.after_error(
                         health_of(row), err, now=now, settings=settings, rng=rng
                     )
@@ -76,8 +77,17 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
                 apply_health(row, health)
                 row.last_fetch_at = now
                 row.lease_owner = row.lease_expires_at = None
-                log_fetch(s, src.id, started_at=now, outcome="not_modified", http_status=304,
-                          nbytes=0, duration_s=0.01, new_items=0, error=None)
+                log_fetch(
+                    s,
+                    src.id,
+                    started_at=now,
+                    outcome="not_modified",
+                    http_status=304,
+                    nbytes=0,
+                    duration_s=0.01,
+                    new_items=0,
+                    error=None,
+                )
         polled += len(claimed)
         now += STEP
         samples.append(settled_rss())

@@ -20,6 +20,8 @@ from newsfold.dedup import DedupDoc, Deduplicator, minhash
 from newsfold.dedup.shingles import shingle_hash_bytes, shingle_hashes, shingle_strings, words
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from benchmarks.corpus import Corpus
 
 REFERENCE_DOCS = 400  # datasketch's default path is slow: a sample gives its rate
@@ -76,8 +78,9 @@ def run(corpus: Corpus) -> dict[str, Any]:
     }
 
 
-def _reference(text: str, k: int, num_perm: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
+def _reference(text: str, k: int, num_perm: int) -> NDArray[np.uint64]:
     m = MinHash(num_perm=num_perm, hashfunc=shingle_hash_bytes)
     for shingle in set(shingle_strings(words(text), k)):
         m.update(shingle)
-    return m.hashvalues
+    values: NDArray[np.uint64] = m.hashvalues
+    return values

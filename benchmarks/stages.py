@@ -65,8 +65,9 @@ def run(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]:
         model = BoilerplateModel()
         articles.append(
             [
-                normalise_entry(e, src, fetched_at=now, settings=settings.normalise,
-                                boilerplate=model)
+                normalise_entry(
+                    e, src, fetched_at=now, settings=settings.normalise, boilerplate=model
+                )
                 for e in feed.entries
             ]
         )

@@ -45,6 +45,9 @@ _ENTITY_DECL = re.compile(rb"<!(?:ENTITY|DOCTYPE)\b", re.IGNORECASE)
 _ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
 # Entries beyond the cap are still counted, but only this many past it are parsed.
 _CUT_SLACK = 16
+# An entry's HTML beyond this is cut: no article is this long, and cleaning and
+# sketching a multi-megabyte body costs ~50x its size in memory.
+MAX_ENTRY_HTML = 1 << 20
 
 
 def parse_feed(
@@ -143,7 +146,7 @@ def _entry(e: Any) -> RawEntry:
     # Prefer an HTML/XHTML body over plain text when a feed offers several.
     for c in sorted(contents, key=lambda c: "html" not in str(c.get("type", ""))):
         if c.get("value"):
-            content_html = str(c["value"])
+            content_html = str(c["value"])[:MAX_ENTRY_HTML]
             break
     summary = e.get("summary")
     if summary and content_html and summary == content_html:
@@ -152,7 +155,7 @@ def _entry(e: Any) -> RawEntry:
         guid=_text(e.get("id")),
         link=_text(e.get("link")),
         title=_text(e.get("title")),
-        summary_html=_text(summary),
+        summary_html=_html(summary),
         content_html=content_html,
         author=_text(e.get("author")),
         published=_struct_to_utc(e.get("published_parsed")),
@@ -185,6 +188,11 @@ def _positive_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 < number < 10**7 else None
+
+
+def _html(value: Any) -> str | None:
+    text = _text(value)
+    return text[:MAX_ENTRY_HTML] if text else None
 
 
 def _text(value: Any) -> str | None:
@@ -227,7 +235,8 @@ def _str(value: Any) -> str | None:
 def _json_item(item: dict[str, Any], feed: dict[str, Any]) -> RawEntry:
     content_html = _str(item.get("content_html"))
     if content_html is None and _str(item.get("content_text")):
-        content_html = _plain_to_html(str(item["content_text"]))
+        content_html = _plain_to_html(str(item["content_text"])[:MAX_ENTRY_HTML])
+    content_html = content_html[:MAX_ENTRY_HTML] if content_html else None
     raw_id = item.get("id")
     # Ids must be strings, but numbers are common in the wild and still unique.
     guid = _text(raw_id) if isinstance(raw_id, str | int | float) and raw_id is not True else None
@@ -235,7 +244,7 @@ def _json_item(item: dict[str, Any], feed: dict[str, Any]) -> RawEntry:
         guid=guid,
         link=_str(item.get("url")) or _str(item.get("external_url")),
         title=_str(item.get("title")),
-        summary_html=_str(item.get("summary")),
+        summary_html=_html(_str(item.get("summary"))),
         content_html=content_html,
         author=_json_author(item) or _json_author(feed),
         published=_iso_to_utc(item.get("date_published")),

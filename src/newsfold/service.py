@@ -26,7 +26,7 @@ from newsfold.errors import FetchError, NewsfoldError, NotFoundError, ParseError
 from newsfold.fetch import Fetcher
 from newsfold.normalise import BoilerplateModel, extract_page, normalise_entry
 from newsfold.parse import parse_feed
-from newsfold.storage import Storage
+from newsfold.storage import Batch, Storage
 from newsfold.storage.feeds import apply_health, health_of, log_fetch
 from newsfold.types import (
     Article,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from newsfold.types import RawEntry
 
 log = logging.getLogger("newsfold.service")
+
+EVICT_EVERY_S = 300.0
 
 
 def utcnow() -> datetime:
@@ -81,6 +83,8 @@ class Service:
         self.rng = rng or random.Random()
         self._dedup: Deduplicator | None = None
         self._dedup_max_id = 0
+        self._last_evict = time.monotonic()
+        self._known_merges = 0  # story merges in the database when the index was last in step
         self._boilerplate: dict[int, BoilerplateModel] = {}
         self._write_lock = threading.Lock()
 
@@ -244,6 +248,7 @@ class Service:
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
         with self._write_lock:
             dedup = self._ensure_dedup()
+            self._evict_old(dedup)
             existing = self.storage.existing_keys(
                 source.id, [a.entry_key for a in prepared.articles]
             )
@@ -253,67 +258,36 @@ class Service:
                 for a in prepared.articles
                 if a.entry_key in existing and existing[a.entry_key][1] != a.content_hash
             ]
-            docs = [_doc(0, a) for a in fresh + revised]
+            docs = [_doc(0, a, self.settings) for a in fresh]
             sketches = dedup.sketch_many(docs) if docs else []
             now = self.clock()
             placements = []
             try:
                 with self.storage.batch() as batch:
-                    self._catch_up(batch)
-                    ids = batch.insert_articles(source.id, fresh, sketches[: len(fresh)])
-                    for aid, article, sketch in zip(ids, fresh, sketches, strict=False):
-                        placement = dedup.place(_doc(aid, article), sketch)
+                    dedup = self._catch_up(batch)
+                    ids = batch.insert_articles(
+                        source.id,
+                        fresh,
+                        sketches,
+                        [d.published for d in docs],
+                    )
+                    for aid, article, sketch in zip(ids, fresh, sketches, strict=True):
+                        placement = dedup.place(_doc(aid, article, self.settings), sketch)
                         batch.record_placement(placement, article, now=now)
                         placements.append(placement)
-                    for article, sketch in zip(revised, sketches[len(fresh) :], strict=True):
-                        batch.revise_article(existing[article.entry_key][0], article, sketch)
+                    # A revised entry keeps its signature and its place: the stored sketch
+                    # stays the one the index holds, so a restart rebuilds the same index.
+                    for article in revised:
+                        batch.revise_article(existing[article.entry_key][0], article)
                     if ids:
                         self._dedup_max_id = max(self._dedup_max_id, *ids)
+                    if any(p.merged_stories for p in placements):
+                        self._known_merges = batch.merge_count()
                     model = self._boilerplate_for(source.id)
                     for article in fresh:
                         model.observe(article.text)
-                    row = batch.feed(source.id)
-                    health = health_of(row)
-                    if parsed is None:  # 304, or the very same bytes as last time
-                        health = schedule.after_not_modified(
-                            health,
-                            now=now,
-                            settings=self.settings.schedule,
-                            result=result,
-                            configured_interval_s=row.configured_interval_s,
-                            rng=self.rng,
-                        )
-                    else:
-                        health = schedule.after_success(
-                            health,
-                            now=now,
-                            settings=self.settings.schedule,
-                            result=result,
-                            ttl_minutes=parsed.ttl_minutes if parsed else None,
-                            update_period_minutes=parsed.update_period_minutes if parsed else None,
-                            entry_times=[a.published for a in prepared.articles],
-                            configured_interval_s=row.configured_interval_s,
-                            rng=self.rng,
-                        )
-                    health, new_url = schedule.permanent_redirect_target(health, result)
-                    if new_url and not batch.url_taken(new_url, source.id):
-                        log.info("feed %s moved permanently to %s", row.url, new_url)
-                        row.url = new_url
-                    apply_health(row, health)
-                    row.last_fetch_at = started_at
-                    row.last_success_at = now
-                    if not result.not_modified:
-                        row.etag = result.etag
-                        row.last_modified = result.last_modified
-                        row.last_body_hash = result.body_hash
-                    if parsed is not None:
-                        row.title = row.title or parsed.title
-                        row.site_url = parsed.link or row.site_url
-                        row.boilerplate = model.to_json()
-                    row.lease_owner = None
-                    row.lease_expires_at = None
-                    log_fetch(
-                        batch.session,
+                    self._update_feed(batch, prepared, started_at=started_at, now=now)
+                    batch.log(
                         source.id,
                         started_at=started_at,
                         outcome=_outcome(result, parsed),
@@ -368,6 +342,55 @@ class Service:
             },
         )
         return summary
+
+    def _update_feed(
+        self, batch: Batch, prepared: _Prepared, *, started_at: datetime, now: datetime
+    ) -> None:
+        """The feed's new state after a successful fetch: validators, health, next poll, URL."""
+        source, result, parsed = prepared.source, prepared.result, prepared.parsed
+        row = batch.feed(source.id)
+        health = health_of(row)
+        # Cadence from the feed's own stored dates (not dates we stamped at first sight).
+        entry_times = batch.recent_published(source.id)
+        if parsed is None:  # 304, or the very same bytes as last time
+            health = schedule.after_not_modified(
+                health,
+                now=now,
+                settings=self.settings.schedule,
+                result=result,
+                entry_times=entry_times,
+                configured_interval_s=row.configured_interval_s,
+                rng=self.rng,
+            )
+        else:
+            health = schedule.after_success(
+                health,
+                now=now,
+                settings=self.settings.schedule,
+                result=result,
+                ttl_minutes=parsed.ttl_minutes,
+                update_period_minutes=parsed.update_period_minutes,
+                entry_times=entry_times,
+                configured_interval_s=row.configured_interval_s,
+                rng=self.rng,
+            )
+        health, new_url = schedule.permanent_redirect_target(health, result)
+        if new_url and not batch.url_taken(new_url, source.id):
+            log.info("feed %s moved permanently to %s", row.url, new_url)
+            row.url = new_url
+        apply_health(row, health)
+        row.last_fetch_at = started_at
+        row.last_success_at = now
+        if not result.not_modified:
+            row.etag = result.etag
+            row.last_modified = result.last_modified
+            row.last_body_hash = result.body_hash
+        if parsed is not None:
+            row.title = row.title or parsed.title
+            row.site_url = parsed.link or row.site_url
+            row.boilerplate = self._boilerplate_for(source.id).to_json()
+        row.lease_owner = None
+        row.lease_expires_at = None
 
     def _record_error(
         self, source: FeedSource, error: FetchError | ParseError, started_at: datetime, t0: float
@@ -430,11 +453,22 @@ class Service:
     def _ensure_dedup(self) -> Deduplicator:
         if self._dedup is None:
             dedup = Deduplicator(self.settings.dedup)
+            self._known_merges = self.storage.merge_count()
             docs = list(self.storage.load_window(since=self.window_start()))
             dedup.load(docs)
             self._dedup_max_id = max((d.article_id for d in docs), default=0)
             self._dedup = dedup
         return self._dedup
+
+    def _evict_old(self, dedup: Deduplicator) -> None:
+        """Keep the index to the window, as a rebuild would (checked at most every few minutes)."""
+        now = time.monotonic()
+        if now - self._last_evict < EVICT_EVERY_S:
+            return
+        self._last_evict = now
+        evicted = dedup.evict_before(self.window_start())
+        if evicted:
+            log.info("evicted %d articles older than the window from the index", evicted)
 
     def rebuild_index(self) -> int:
         """Drop and rebuild the in-memory index from stored signatures; returns its size."""
@@ -442,15 +476,28 @@ class Service:
             self._dedup = None
             return len(self._ensure_dedup())
 
-    def _catch_up(self, batch: object) -> None:
-        """Index articles that other workers committed since we last looked."""
-        from newsfold.storage import Batch
+    def _catch_up(self, batch: Batch) -> Deduplicator:
+        """Index what other workers committed since we last looked; returns the live index.
 
-        assert isinstance(batch, Batch) and self._dedup is not None
+        New articles are added incrementally. A story merge made elsewhere changes
+        ids already in our index, so then (rarely) the index is rebuilt from the
+        database, inside this transaction and under the cluster lock.
+        """
+        assert self._dedup is not None
+        merges = batch.merge_count()
+        if merges != self._known_merges:
+            dedup = Deduplicator(self.settings.dedup)
+            docs = batch.docs_after(0, since=self.window_start())
+            dedup.load(docs)
+            self._dedup = dedup
+            self._dedup_max_id = max((d.article_id for d in docs), default=0)
+            self._known_merges = merges
+            return dedup
         docs = batch.docs_after(self._dedup_max_id, since=self.window_start())
         if docs:
             self._dedup.load(docs)
             self._dedup_max_id = max(d.article_id for d in docs)
+        return self._dedup
 
     def _boilerplate_for(self, feed_id: int) -> BoilerplateModel:
         model = self._boilerplate.get(feed_id)
@@ -461,11 +508,25 @@ class Service:
         return model
 
 
-def _doc(article_id: int, a: Article) -> DedupDoc:
+def stream_time(article: Article, *, lookback: timedelta) -> datetime:
+    """When an article entered the stream: the clock dedup's windows run on.
+
+    Normally its publication time. An entry first seen long after it was
+    published (a backfill, a feed re-publishing its archive) is placed just
+    inside ``lookback`` of its fetch, so it still meets the copies fetched with
+    it; a publication time after the fetch (clock skew) becomes the fetch time.
+    Stored with the article, so a restart rebuilds exactly the same window.
+    """
+    seen = article.fetched_at
+    return min(max(article.published, seen - lookback), seen)
+
+
+def _doc(article_id: int, a: Article, settings: Settings) -> DedupDoc:
+    lookback = timedelta(days=settings.dedup.story_window_days)
     return DedupDoc(
         article_id=article_id,
         feed_id=a.feed_id,
-        published=a.published,
+        published=stream_time(a, lookback=lookback),
         title=a.title,
         text=a.comparison_text,
         url=a.url,

@@ -1,4 +1,4 @@
-"""The JSON API over the real app (httpx ASGITransport) and a real database, SQLite and PostgreSQL.
+"""The JSON API over the real app (uvicorn on loopback) and a real database, SQLite and PostgreSQL.
 
 The data comes through the real pipeline: three outlets served from the local
 feed server carry one story five times (two reports each from Alpha and Beta,
@@ -10,31 +10,35 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from typing import Any
 
 import feedparser
-import pytest
 import httpx
+import pytest
 import uvicorn
-from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
 from newsfold.api.app import create_app
-from newsfold.config import Settings
+from newsfold.config import Settings, load_settings
 from newsfold.service import Service
 from newsfold.storage.tables import ArticleRow
-from tests.conftest import SHARED
+from tests.conftest import SHARED, _postgres_schema_url
 from tests.support.server import FeedServer, Static
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fastapi import FastAPI
 
 HOSTILE_TEXT = "<script>alert(1)</script>"
 HOSTILE_TITLE = f'{HOSTILE_TEXT} Harbour board & "friends" <b>meet</b>'
@@ -194,17 +198,32 @@ def seed(server: FeedServer, settings: Settings) -> Seeded:
     return Seeded(service, settings, stories[0].id, hostile[0].id, feeds)
 
 
-SettingsFactory = Callable[..., Settings]
-
-
-@pytest.fixture
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def seeded(
-    feed_server: FeedServer, database_url: str, make_settings: SettingsFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Seeded]:
-    settings = make_settings(database_url, fetch={"min_host_delay_s": 0})
-    data = seed(feed_server, settings)
-    yield data
-    data.service.close()
+    """Seeded once per module and database: every test here only reads."""
+    tmp = tmp_path_factory.mktemp("api")
+    with contextlib.ExitStack() as stack:
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        # The function-scoped isolation fixture has not run yet at module scope.
+        for key in list(os.environ):
+            if key.startswith("NEWSFOLD_") and key != "NEWSFOLD_TEST_POSTGRES_URL":
+                mp.delenv(key)
+        mp.chdir(tmp)
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp / 'newsfold.db'}"
+        else:
+            urls = _postgres_schema_url()
+            url = next(urls)
+            stack.callback(urls.close)
+        server = stack.enter_context(FeedServer())
+        settings = load_settings(
+            None, database_url=url, allow_private_networks=True, fetch={"min_host_delay_s": 0}
+        )
+        data = seed(server, settings)
+        stack.callback(data.service.close)
+        yield data
 
 
 @contextlib.contextmanager
@@ -228,7 +247,7 @@ def serve_app(app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(seeded: Seeded) -> Iterator[httpx.Client]:
     with (
         serve_app(create_app(seeded.settings, service=seeded.service)) as base,

@@ -7,6 +7,7 @@ SQLite single-daemon lock, JSON logs and the health/metrics endpoint.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -162,7 +163,9 @@ def start_daemon(
     """Start ``python -m newsfold run``; ``feeds`` are (url, interval_s) for the settings file."""
     config = tmp_path / f"{name}.toml"
     config.write_text(
-        "".join(f'[[feeds]]\nurl = "{url}"\ninterval_s = {interval}\n\n' for url, interval in feeds),
+        "".join(
+            f'[[feeds]]\nurl = "{url}"\ninterval_s = {interval}\n\n' for url, interval in feeds
+        ),
         encoding="utf-8",
     )
     listen = f"127.0.0.1:{free_port()}" if http else None
@@ -206,7 +209,7 @@ def test_polls_on_schedule_with_json_fetch_events(
     finally:
         assert daemon.stop() == 0
     times = [r.at for r in feed_server.requests if r.path == "/a.xml"]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # Polled again when due (1 s), never hammered at the 0.2 s tick.
     assert all(gap >= 0.8 for gap in gaps), gaps
     # Structured logs: every stderr line is one JSON object; one event per fetch.
@@ -215,7 +218,11 @@ def test_polls_on_schedule_with_json_fetch_events(
     assert len(fetches) >= 3
     first = fetches[0]
     assert {"feed_id", "status", "duration_ms", "bytes", "new_items", "ts", "level"} <= set(first)
-    assert (first["status"], first["new_items"], first["bytes"]) == (200, 3, len(rss("alpha", items)))
+    assert (first["status"], first["new_items"], first["bytes"]) == (
+        200,
+        3,
+        len(rss("alpha", items)),
+    )
     assert [f["new_items"] for f in fetches[1:]] == [0] * (len(fetches) - 1)
     assert sql(sqlite_url, "SELECT count(*) FROM articles") == [(3,)]
 
@@ -243,8 +250,9 @@ def test_sigterm_during_slow_fetch_then_restart(
     def trickled(request: Request) -> Reply:
         # The whole document, spread over body_s seconds: a slow but honest server.
         chunks = [slow_doc[i : i + 64] for i in range(0, len(slow_doc), 64)]
-        return Reply(200, chunks, {"Content-Type": "application/rss+xml"},
-                     delay_s=body_s / len(chunks))
+        return Reply(
+            200, chunks, {"Content-Type": "application/rss+xml"}, delay_s=body_s / len(chunks)
+        )
 
     feed_server.route("/slow.xml", trickled)
     env = daemon_env(sqlite_url, daemon__grace_s=grace_s)

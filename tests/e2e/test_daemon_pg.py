@@ -7,6 +7,7 @@ clusters must be exactly those one daemon builds from the same feeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -112,8 +113,7 @@ def test_two_daemons_share_feeds_without_duplicates(
 
     # Reference: one daemon, one cycle over all feeds.
     _add_feeds(reference_url, urls)
-    single = start_daemon(tmp_path, daemon_env(reference_url, **settings),
-                          extra=["--once"], name="single")
+    single = start_daemon(tmp_path, daemon_env(reference_url), extra=["--once"], name="single")
     assert single.proc.wait(120) == 0
     hits_before = {p: feed_server.hits(p) for p in (f"/outlet{i}.xml" for i in range(N_FEEDS))}
     assert set(hits_before.values()) == {1}
@@ -211,20 +211,20 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def stop(self) -> None:
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not, and
+            # the kernel would go on accepting connections for it.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         for s in self._socks:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
         self._socks.clear()
 

@@ -6,10 +6,10 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-
 from benchmarks import corpus, report
 from benchmarks.__main__ import SECTIONS, main
 from benchmarks.lsh import synthetic_docs
+
 from newsfold.config import DedupSettings
 from newsfold.parse import parse_feed
 
@@ -41,10 +41,25 @@ def test_quick_run_writes_valid_json(tmp_path: Path, postgres_url: str) -> None:
     # ``postgres_url`` is a fresh schema; the suite makes its own schemas in the same database.
     base = postgres_url.split("?", 1)[0]
     out = tmp_path / "results.json"
-    code = main([
-        "--quick", "--feeds", "2", "--items", "4", "--lsh-sizes", "300",
-        "--daemon-feeds", "40", "--daemon-cycles", "3", "--out", str(out), "--postgres", base,
-    ])
+    code = main(
+        [
+            "--quick",
+            "--feeds",
+            "2",
+            "--items",
+            "4",
+            "--lsh-sizes",
+            "300",
+            "--daemon-feeds",
+            "40",
+            "--daemon-cycles",
+            "3",
+            "--out",
+            str(out),
+            "--postgres",
+            base,
+        ]
+    )
     assert code == 0
     data = json.loads(out.read_text())
     assert set(SECTIONS) - {"rebuild"} <= set(data)
@@ -61,8 +76,22 @@ def test_quick_run_writes_valid_json(tmp_path: Path, postgres_url: str) -> None:
 @pytest.mark.parametrize("only", ["signatures", "daemon"])
 def test_only_runs_the_named_section(tmp_path: Path, only: str) -> None:
     out = tmp_path / "r.json"
-    assert main(["--quick", "--only", only, "--daemon-feeds", "20", "--daemon-cycles", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--quick",
+                "--only",
+                only,
+                "--daemon-feeds",
+                "20",
+                "--daemon-cycles",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert only in data
     assert not set(SECTIONS) - {only} & set(data)

@@ -93,7 +93,9 @@ def test_seed_page_through_extract_report() -> None:
 
 def test_seed_feed_and_page_compare_equal(seed_article) -> None:  # type: ignore[no-untyped-def]
     page = extract_page((SHARED / "seed-article.html").read_bytes(), seed_article.url)
-    feed = FeedSource(id=7, url=SEED_FEED_URL, title="Voz.us — World", site_url="https://voz.us/en/world")
+    feed = FeedSource(
+        id=7, url=SEED_FEED_URL, title="Voz.us — World", site_url="https://voz.us/en/world"
+    )
     entry = RawEntry(guid="voz-241201-aleppo", link=seed_article.url, title=seed_article.title)
     full = normalise_entry(entry, feed, fetched_at=NOW, settings=SETTINGS, page=page)
     assert full.content_hash == seed_article.content_hash
@@ -125,18 +127,42 @@ def test_fixture(expected_path: Path) -> None:
 @pytest.mark.parametrize(
     ("published", "updated", "expected_source", "expected"),
     [
-        (datetime(2024, 12, 1, 13, 5, tzinfo=UTC), None, DateSource.FEED, datetime(2024, 12, 1, 13, 5, tzinfo=UTC)),
-        (None, datetime(2024, 12, 1, 9, 0, tzinfo=UTC), DateSource.FEED, datetime(2024, 12, 1, 9, 0, tzinfo=UTC)),
+        (
+            datetime(2024, 12, 1, 13, 5, tzinfo=UTC),
+            None,
+            DateSource.FEED,
+            datetime(2024, 12, 1, 13, 5, tzinfo=UTC),
+        ),
+        (
+            None,
+            datetime(2024, 12, 1, 9, 0, tzinfo=UTC),
+            DateSource.FEED,
+            datetime(2024, 12, 1, 9, 0, tzinfo=UTC),
+        ),
         (None, None, DateSource.FIRST_SEEN, NOW),
         (datetime(1970, 1, 1, tzinfo=UTC), None, DateSource.FIRST_SEEN, NOW),
         (NOW + timedelta(minutes=30), None, DateSource.FEED, NOW + timedelta(minutes=30)),
         (NOW + timedelta(days=3), None, DateSource.CLAMPED, NOW),
-        (datetime(2024, 12, 1, 13, 5), None, DateSource.FEED, datetime(2024, 12, 1, 13, 5, tzinfo=UTC)),
+        (
+            datetime(2024, 12, 1, 13, 5),
+            None,
+            DateSource.FEED,
+            datetime(2024, 12, 1, 13, 5, tzinfo=UTC),
+        ),
     ],
 )
 def test_dates(published, updated, expected_source, expected) -> None:  # type: ignore[no-untyped-def]
-    entry = RawEntry(guid="g", link=None, title="T", content_html="<p>x</p>", published=published, updated=updated)
-    article = normalise_entry(entry, FeedSource(id=1, url="https://x.example/feed"), fetched_at=NOW, settings=SETTINGS)
+    entry = RawEntry(
+        guid="g",
+        link=None,
+        title="T",
+        content_html="<p>x</p>",
+        published=published,
+        updated=updated,
+    )
+    article = normalise_entry(
+        entry, FeedSource(id=1, url="https://x.example/feed"), fetched_at=NOW, settings=SETTINGS
+    )
     assert article.date_source is expected_source
     assert article.published == expected
     assert article.published.tzinfo is not None
@@ -163,8 +189,18 @@ def test_entry_key(guid: str | None, link: str | None, prefix: str) -> None:
 
 def test_hash_key_differs_by_title_when_body_empty() -> None:
     feed = FeedSource(id=1, url="https://x.example/feed")
-    a = normalise_entry(RawEntry(guid=None, link=None, title="One headline"), feed, fetched_at=NOW, settings=SETTINGS)
-    b = normalise_entry(RawEntry(guid=None, link=None, title="Another headline"), feed, fetched_at=NOW, settings=SETTINGS)
+    a = normalise_entry(
+        RawEntry(guid=None, link=None, title="One headline"),
+        feed,
+        fetched_at=NOW,
+        settings=SETTINGS,
+    )
+    b = normalise_entry(
+        RawEntry(guid=None, link=None, title="Another headline"),
+        feed,
+        fetched_at=NOW,
+        settings=SETTINGS,
+    )
     assert a.entry_key != b.entry_key
 
 
@@ -184,26 +220,47 @@ def test_content_hash(a: str, b: str, same: bool) -> None:
 
 def test_language_unknown_when_short_or_disabled() -> None:
     feed = FeedSource(id=1, url="https://x.example/feed")
-    short = normalise_entry(RawEntry(guid="1", link=None, title="Ok", content_html="<p>Yes.</p>"), feed, fetched_at=NOW, settings=SETTINGS)
+    short = normalise_entry(
+        RawEntry(guid="1", link=None, title="Ok", content_html="<p>Yes.</p>"),
+        feed,
+        fetched_at=NOW,
+        settings=SETTINGS,
+    )
     assert short.language is None
     off = NormaliseSettings(detect_language=False)
-    long_text = "<p>" + "The council met on Tuesday to discuss the new budget for schools. " * 3 + "</p>"
-    article = normalise_entry(RawEntry(guid="1", link=None, title="T", content_html=long_text), feed, fetched_at=NOW, settings=off)
+    long_text = (
+        "<p>" + "The council met on Tuesday to discuss the new budget for schools. " * 3 + "</p>"
+    )
+    article = normalise_entry(
+        RawEntry(guid="1", link=None, title="T", content_html=long_text),
+        feed,
+        fetched_at=NOW,
+        settings=off,
+    )
     assert article.language is None
 
 
 def test_extra_tracking_params_from_settings() -> None:
     settings = NormaliseSettings(extra_tracking_params=("src",))
     entry = RawEntry(guid=None, link="https://x.example/a?src=feed&id=3", title="T")
-    article = normalise_entry(entry, FeedSource(id=1, url="https://x.example/feed"), fetched_at=NOW, settings=settings)
+    article = normalise_entry(
+        entry, FeedSource(id=1, url="https://x.example/feed"), fetched_at=NOW, settings=settings
+    )
     assert article.url == "https://x.example/a?id=3"
 
 
 def test_full_text_page_replaces_feed_body_and_keeps_identity() -> None:
     html = (DATA / "canonical-page.html").read_bytes()
     page = extract_page(html, "https://www.stadtbote.example.de/verkehr/radbruecke-eroeffnet")
-    entry = RawEntry(guid="sb-1", link="https://www.stadtbote.example.de/verkehr/radbruecke-eroeffnet", title="Radbrücke", summary_html="<p>Kurz.</p>")
-    feed = FeedSource(id=3, url="https://www.stadtbote.example.de/feed", title="Stadtbote", full_text=True)
+    entry = RawEntry(
+        guid="sb-1",
+        link="https://www.stadtbote.example.de/verkehr/radbruecke-eroeffnet",
+        title="Radbrücke",
+        summary_html="<p>Kurz.</p>",
+    )
+    feed = FeedSource(
+        id=3, url="https://www.stadtbote.example.de/feed", title="Stadtbote", full_text=True
+    )
     article = normalise_entry(entry, feed, fetched_at=NOW, settings=SETTINGS, page=page)
     assert article.text.startswith("Nach zwei Jahren Bauzeit")
     assert article.entry_key == "guid:sb-1"
@@ -216,5 +273,7 @@ def test_steps_are_listed_in_order() -> None:
     assert names.index("clean_body") < names.index("comparison") < names.index("entry_key")
     # A step is a plain function of (Article, Context): it can run on its own.
     entry = RawEntry(guid="g", link=None, title="T", content_html="<p>x</p>")
-    article = normalise_entry(entry, FeedSource(id=1, url="https://x.example/"), fetched_at=NOW, settings=SETTINGS)
+    article = normalise_entry(
+        entry, FeedSource(id=1, url="https://x.example/"), fetched_at=NOW, settings=SETTINGS
+    )
     assert replace(article, entry_key="") != article

@@ -22,14 +22,17 @@ from newsfold.normalise.html import fix_mojibake, normalise_text
         ("<ul><li>x</li><li>y</li></ul>", "x\ny"),
         ("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc"),
         ("<h2>Sub</h2><p>Body.</p>", "Sub\nBody."),
-        ("Fish &amp; chips &copy; &#8220;q&#8221; &#x27;s&#x27;", 'Fish & chips © "q" \'s\''),
+        ("Fish &amp; chips &copy; &#8220;q&#8221; &#x27;s&#x27;", "Fish & chips © \"q\" 's'"),
         ("<p>caf\u0065\u0301</p>", "caf\u00e9"),
         ("<p>‘single’ “double” a‐b a–b a—b</p>", "'single' \"double\" a-b a–b a—b"),
         ("<p>x\u00a0y\u200bz\u00adw</p>", "x yzw"),
         ("<script>alert(1)</script><style>p{}</style><p>kept</p>", "kept"),
         ("<figure><img src=a.jpg><figcaption>Cap / AFP</figcaption></figure><p>body</p>", "body"),
         ("<p>body</p><img src='https://px.example/t.gif' width=1 height=1>", "body"),
-        ("<nav>Home</nav><header>Site</header><p>body</p><footer>©</footer><aside>ad</aside>", "body"),
+        (
+            "<nav>Home</nav><header>Site</header><p>body</p><footer>©</footer><aside>ad</aside>",
+            "body",
+        ),
         ("<p>body</p><div class='share-buttons'><a>Facebook</a><a>X</a></div>", "body"),
         ("<p>body</p><div class='post-byline'>By Someone</div>", "body"),
         ("<div class='shadow'>kept</div>", "kept"),
@@ -73,9 +76,32 @@ def test_html_to_text_idempotent_and_total(text: str) -> None:
 
 markup = st.lists(
     st.sampled_from(
-        ["<p>", "</p>", "<div class='share'>", "</div>", "<br>", "&amp;", "&lt;", "&gt;", "&#x27;",
-         "&nbsp;", "<b>", "</b>", "<script>", "</script>", "<figure>", "<li>", "\n", " ", "‘", "—",
-         "Ã©", "\x00", "\ud800", "&lt;p&gt;"]
+        [
+            "<p>",
+            "</p>",
+            "<div class='share'>",
+            "</div>",
+            "<br>",
+            "&amp;",
+            "&lt;",
+            "&gt;",
+            "&#x27;",
+            "&nbsp;",
+            "<b>",
+            "</b>",
+            "<script>",
+            "</script>",
+            "<figure>",
+            "<li>",
+            "\n",
+            " ",
+            "‘",
+            "—",
+            "Ã©",
+            "\x00",
+            "\ud800",
+            "&lt;p&gt;",
+        ]
     )
     | st.text(max_size=8),
     max_size=40,
@@ -108,7 +134,16 @@ def test_normalise_text_idempotent(text: str) -> None:
         "bad \ud800 surrogate \udfff <p>here</p>",
         "<a href='javascript:alert(1)'>j</a><a href='data:text/html,x'>d</a>",
     ],
-    ids=["nested-div", "nested-inline", "nested-widget", "5mb-paragraph", "many-paragraphs", "nul", "surrogates", "js-links"],
+    ids=[
+        "nested-div",
+        "nested-inline",
+        "nested-widget",
+        "5mb-paragraph",
+        "many-paragraphs",
+        "nul",
+        "surrogates",
+        "js-links",
+    ],
 )
 def test_hostile_html_is_bounded(html: str) -> None:
     start = time.perf_counter()

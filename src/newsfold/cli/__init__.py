@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from newsfold import __version__
-from newsfold.cli import browse, feeds, ops
+from newsfold.cli import browse, feeds, ops, serve
 from newsfold.cli._common import ConfigOpt, err_console
 from newsfold.errors import NewsfoldError
 
@@ -57,6 +57,8 @@ app.command("fetch")(ops.fetch)
 app.command("run")(ops.run)
 app.command("demo")(ops.demo)
 app.command("extract")(ops.extract)
+app.command("serve")(serve.serve)
+app.command("export")(serve.export)
 app.add_typer(ops.db_app, name="db")
 
 try:  # the evaluation command lives with the dedup evaluation code

@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import datetime
 
-    import numpy as np
     from numpy.typing import NDArray
 
     from newsfold.config import DedupSettings
@@ -226,33 +226,43 @@ class Deduplicator:
     def load(self, docs: Iterable[StoredDoc]) -> int:
         """Rebuild from stored articles; cluster ids are restored as stored."""
         ordered = sorted(docs, key=lambda d: (d.published, d.article_id))
+        n = len(ordered)
+        if not n:
+            return 0
         table = self.copies.table
         start = table.size
-        table.reserve(len(ordered))
-        for d in ordered:
-            sig, card = minhash.decode(d.signature)
-            terms, weights = stories.decode(d.story)
-            ts = d.published.timestamp()
-            lang = self._lang(d.language)
-            slot = table.size
-            table.size += 1
-            table.sig[slot] = sig
-            table.card[slot] = card
-            table.article[slot] = d.article_id
-            table.copy[slot] = d.copy_id
-            table.story[slot] = d.story_id
-            table.ts[slot] = ts
-            table.lang[slot] = lang
-            table.alive[slot] = True
+        table.reserve(n)
+        end = start + n
+        sigs = [minhash.decode(d.signature) for d in ordered]
+        table.sig[start:end] = np.stack([sig for sig, _ in sigs])
+        table.card[start:end] = [card for _, card in sigs]
+        table.article[start:end] = [d.article_id for d in ordered]
+        table.copy[start:end] = [d.copy_id for d in ordered]
+        table.story[start:end] = [d.story_id for d in ordered]
+        table.ts[start:end] = [d.published.timestamp() for d in ordered]
+        table.lang[start:end] = [self._lang(d.language) for d in ordered]
+        table.alive[start:end] = True
+        table.size = end
+        key_lists = [
+            self._exact_keys(d.content_hash, d.url, card)
+            for d, (_, card) in zip(ordered, sigs, strict=True)
+        ]
+        for slot, d in enumerate(ordered, start):
             self.copies.slot_of[d.article_id] = slot
-            self.copies.exact_keys.add(self._exact_keys(d.content_hash, d.url, card), slot)
-            self.stories.count(terms)
-            self.stories.add(
-                d.article_id, story_id=d.story_id, terms=terms, weights=weights, ts=ts, lang=lang
-            )
-        self.copies.live += len(ordered)
+        self.copies.exact_keys.bulk(
+            np.fromiter((k for ks in key_lists for k in ks), np.uint64),
+            np.repeat(np.arange(start, end, dtype=np.int32), [len(ks) for ks in key_lists]),
+        )
+        self.stories.bulk_add(
+            [d.article_id for d in ordered],
+            [d.story_id for d in ordered],
+            [stories.decode(d.story) for d in ordered],
+            table.ts[start:end].tolist(),
+            table.lang[start:end].tolist(),
+        )
+        self.copies.live += n
         self.copies.bulk_index(start)
-        return len(ordered)
+        return n
 
     def evict_before(self, cutoff: datetime) -> int:
         """Forget articles published before ``cutoff`` (the pipeline's window edge)."""

@@ -34,11 +34,18 @@ class CopyMatch:
 
 def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
     """One 64-bit key per band; the band number is mixed in so bands share one index."""
-    block = sig[: bands * rows].astype(np.uint64).reshape(bands, rows)
+    keys: NDArray[np.uint64] = band_keys_many(sig[None, :], bands, rows)[0]
+    return keys
+
+
+def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
+    """``band_keys`` of each row of ``sigs`` (one row of keys per signature)."""
+    block = sigs[:, : bands * rows].astype(np.uint64).reshape(len(sigs), bands, rows)
     with np.errstate(over="ignore"):
         acc = np.arange(1, bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)
+        acc = np.broadcast_to(acc, (len(sigs), bands))
         for j in range(rows):
-            acc = (acc ^ block[:, j]) * _U64(0x100000001B3)  # FNV-style fold per value
+            acc = (acc ^ block[:, :, j]) * _U64(0x100000001B3)  # FNV-style fold per value
             acc = acc ^ (acc >> _U64(29))
     return acc
 
@@ -151,7 +158,7 @@ class CopyIndex:
         rows = np.arange(start, t.size, dtype=np.int32)
         with_text = rows[t.card[start : t.size] > 0]
         if len(with_text):
-            keys = np.stack([band_keys(t.sig[r], self.bands, self.rows) for r in with_text])
+            keys = band_keys_many(t.sig[with_text], self.bands, self.rows)
             self.lsh.bulk(keys.ravel(), np.repeat(with_text, self.bands))
 
     def evict_before(self, ts: float) -> NDArray[np.int64]:

@@ -129,6 +129,19 @@ _STOPWORDS = frozenset(
 _TERM = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|\d{2,}")
 
 
+_term_cache: dict[str, tuple[str, bool]] = {}
+
+
+def _normalise(token: str) -> tuple[str, bool]:
+    """(term or "" when it is not a content term, starts with a capital)."""
+    term = token.lower().replace("’", "'")
+    if term.endswith("'s"):
+        term = term[:-2]
+    if len(term) < 3 or term in _STOPWORDS:
+        term = ""
+    return term, token[0].isupper()
+
+
 def term_weights(
     title: str, text: str, *, title_boost: float, name_boost: float
 ) -> dict[str, float]:
@@ -140,19 +153,19 @@ def term_weights(
     title words, which state the event.
     """
     bag: dict[str, float] = {}
+    cache = _term_cache
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
     for source, boost in ((title, title_boost), (text, 1.0)):
+        named = boost * name_boost
         for line in source.splitlines():
-            for i, match in enumerate(_TERM.finditer(line)):
-                token = match.group()
-                term = token.lower().replace("’", "'")
-                if term.endswith("'s"):
-                    term = term[:-2]
-                if len(term) < 3 or term in _STOPWORDS:
-                    continue
-                weight = float(boost)
-                if i > 0 and token[0].isupper():
-                    weight *= name_boost
-                bag[term] = bag.get(term, 0.0) + weight
+            for i, token in enumerate(_TERM.findall(line)):
+                entry = cache.get(token)
+                if entry is None:
+                    entry = cache[token] = _normalise(token)
+                term, upper = entry
+                if term:
+                    bag[term] = bag.get(term, 0.0) + (named if i and upper else boost)
     return bag
 
 

@@ -55,7 +55,6 @@ class _Doc:
     terms: NDArray[np.uint32]
     weights: NDArray[np.int64]
     ts: float
-    slots: NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +90,50 @@ class StoryIndex:
         self.stories: dict[int, _Story] = {}
         self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
         self.docs: dict[int, _Doc] = {}
+        # Postings from ``bulk_add``, as sorted arrays, moved into ``postings``
+        # one term at a time on first use (a rebuild need not touch every term).
+        self._bulk_terms: NDArray[np.uint32] = np.empty(0, np.uint32)
+        self._bulk_start: NDArray[np.int64] = np.empty(0, np.int64)
+        self._bulk_story: NDArray[np.int64] = np.empty(0, np.int64)
+        self._bulk_count: NDArray[np.int64] = np.empty(0, np.int64)
+        self._bulk_taken: set[int] = set()
+
+    def _bulk_posting(self, term: int) -> dict[int, int]:
+        """Read-only: the posting of ``term`` still held in the bulk arrays, or {}."""
+        bt = self._bulk_terms
+        if not len(bt) or term in self._bulk_taken:
+            return {}
+        return self._posting(term)
+
+    def _posting(self, term: int) -> dict[int, int]:
+        """The (mutable) posting of ``term``, created if absent."""
+        found = self.postings.get(term)
+        if found is not None:
+            return found
+        posting: dict[int, int] = {}
+        bt = self._bulk_terms
+        if len(bt) and term not in self._bulk_taken:
+            k = int(np.searchsorted(bt, term))
+            if k < len(bt) and int(bt[k]) == term:
+                self._bulk_taken.add(term)
+                lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
+                posting = dict(
+                    zip(
+                        self._bulk_story[lo:hi].tolist(),
+                        self._bulk_count[lo:hi].tolist(),
+                        strict=True,
+                    )
+                )
+        self.postings[term] = posting
+        return posting
+
+    def _flush_bulk(self) -> None:
+        for t in self._bulk_terms.tolist():
+            self._posting(t)
+        for t in [t for t, p in self.postings.items() if not p]:
+            del self.postings[t]
+        self._bulk_terms = np.empty(0, np.uint32)
+        self._bulk_taken.clear()
 
     # ----------------------------------------------------------------- scoring
     def slots(self, terms: NDArray[np.uint32]) -> NDArray[np.int64]:
@@ -100,11 +143,7 @@ class StoryIndex:
 
     def _idf_slots(self, slots: NDArray[np.int64]) -> NDArray[np.float64]:
         # Smoothed IDF; the document being placed counts itself (df ≥ 1).
-        return np.log((self.n_docs + 2) / (self._dfa[slots] + 1.0)) + 1.0  # type: ignore[no-any-return]
-
-    def _idf(self, terms: NDArray[np.uint32]) -> NDArray[np.float64]:
-        df = np.fromiter((self.df.get(t, 0) for t in terms.tolist()), np.float64, len(terms))
-        return np.log((self.n_docs + 2) / (df + 1)) + 1.0  # type: ignore[no-any-return]
+        return np.log((self.n_docs + 2) / (self._dfa[slots] + 1.0)) + 1.0
 
     def _cosine(
         self,
@@ -127,7 +166,7 @@ class StoryIndex:
         """The story this document belongs to (it must already be counted in ``df``)."""
         if not len(terms):
             return None
-        vec = weights * self._idf(terms)
+        vec = weights * self._idf_slots(self.slots(terms))
         ranked = self._voted(terms, vec, ts, lang)
         scored: list[tuple[float, int]] = []
         for story_id in ranked:
@@ -154,7 +193,9 @@ class StoryIndex:
         top = np.argsort(-vec, kind="stable")[: self.query_terms]
         votes: dict[int, float] = {}
         for k in top.tolist():
-            for story_id in self.postings.get(int(terms[k]), ()):
+            term = int(terms[k])
+            found = self.postings.get(term)
+            for story_id in found if found is not None else self._bulk_posting(term):
                 votes[story_id] = votes.get(story_id, 0.0) + float(vec[k])
         horizon = ts - self.window_s
         ranked = [
@@ -171,7 +212,7 @@ class StoryIndex:
         """Recent members of the ``k`` best-voted stories: copy candidates LSH cannot see."""
         if not len(terms):
             return []
-        ranked = self._voted(terms, weights * self._idf(terms), ts, lang)
+        ranked = self._voted(terms, weights * self._idf_slots(self.slots(terms)), ts, lang)
         return [a for s in ranked[:k] for _, a in self.stories[s].members[-32:]]
 
     def _story_cosine(self, a: int, b: int) -> float:
@@ -188,7 +229,11 @@ class StoryIndex:
             members,
             key=lambda m: (
                 self._cosine(
-                    terms, vec, self.docs[m[1]].terms, self.docs[m[1]].weights, self.docs[m[1]].slots
+                    terms,
+                    vec,
+                    self.docs[m[1]].terms,
+                    self.docs[m[1]].weights,
+                    self.slots(self.docs[m[1]].terms),
                 ),
                 -m[1],
             ),
@@ -237,7 +282,7 @@ class StoryIndex:
     ) -> None:
         """Attach a document (already counted in ``df``) to a story, founding it if new."""
         slots = self.slots(terms)
-        self.docs[article_id] = _Doc(story_id, terms, weights, ts, slots)
+        self.docs[article_id] = _Doc(story_id, terms, weights, ts)
         story = self.stories.get(story_id)
         if story is None:
             story = _Story(terms.copy(), weights.copy(), ts, lang, slots=slots)
@@ -248,8 +293,101 @@ class StoryIndex:
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
         for t in terms.tolist():
-            posting = self.postings.setdefault(t, {})
+            posting = self._posting(t)
             posting[story_id] = posting.get(story_id, 0) + 1
+
+    def bulk_add(
+        self,
+        article_ids: list[int],
+        story_ids: list[int],
+        bags: list[tuple[NDArray[np.uint32], NDArray[np.int64]]],
+        ts: list[float],
+        langs: list[int],
+    ) -> None:
+        """``count`` + ``add`` for many documents (in time order), one sum per story."""
+        if not article_ids:
+            return
+        all_terms = np.concatenate([t for t, _ in bags])
+        uniq, counts = np.unique(all_terms, return_counts=True)
+        self.n_docs += len(article_ids)
+        df, slot = self.df, self._slot
+        for t, c in zip(uniq.tolist(), counts.tolist(), strict=True):
+            n = df.get(t, 0) + c
+            df[t] = n
+            k = slot.get(t)
+            if k is None:
+                k = self._new_slot(t)
+            self._dfa[k] = n
+        self._flush_bulk()
+        # One sort over (story, term) keys for every document: per-story sums
+        # and member counts without a loop over stories' terms.
+        usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
+        lens = np.fromiter((len(t) for t, _ in bags), np.int64, len(bags))
+        parts_s = [np.repeat(sidx, lens)]
+        parts_t = [all_terms]
+        parts_w = [np.concatenate([w for _, w in bags])]
+        parts_m = [np.ones(len(all_terms), np.int64)]
+        for k, sid in enumerate(usids.tolist()):
+            old = self.stories.get(sid)
+            if old is not None:
+                parts_s.append(np.full(len(old.terms), k, np.int64))
+                parts_t.append(old.terms)
+                parts_w.append(old.weights)
+                parts_m.append(np.zeros(len(old.terms), np.int64))
+        key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
+            parts_t
+        ).astype(np.uint64)
+        ukey, inverse = np.unique(key, return_inverse=True)
+        wsum = np.rint(np.bincount(inverse, weights=np.concatenate(parts_w))).astype(np.int64)
+        msum = np.bincount(inverse, weights=np.concatenate(parts_m)).astype(np.int64)
+        ust = (ukey >> np.uint64(32)).astype(np.int64)
+        utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        vocab = np.fromiter(self._slot.keys(), np.uint32, len(self._slot))
+        vslot = np.fromiter(self._slot.values(), np.int64, len(self._slot))
+        vorder = np.argsort(vocab)
+        uslots = vslot[vorder][np.searchsorted(vocab[vorder], utm)]
+        bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
+        members: dict[int, list[tuple[float, int]]] = {}
+        first_row: dict[int, int] = {}
+        for i, sid in enumerate(story_ids):
+            members.setdefault(sid, []).append((ts[i], article_ids[i]))
+            first_row.setdefault(sid, i)
+            self.docs[article_ids[i]] = _Doc(sid, bags[i][0], bags[i][1], ts[i])
+        for k, sid in enumerate(usids.tolist()):
+            lo, hi = int(bounds[k]), int(bounds[k + 1])
+            new = members[sid]
+            story = self.stories.get(sid)
+            if story is None:
+                i0 = first_row[sid]
+                story = _Story(utm[lo:hi], wsum[lo:hi], ts[i0], langs[i0])
+                self.stories[sid] = story
+            else:
+                story.terms, story.weights = utm[lo:hi], wsum[lo:hi]
+            story.slots = uslots[lo:hi]
+            story.last_ts = max(story.last_ts, *(m[0] for m in new))
+            story.members = sorted(story.members + new)
+        live = msum > 0
+        pair_terms = [utm[live]]
+        pair_story = [usids[ust[live]]]
+        pair_count = [msum[live]]
+        pt = np.concatenate(pair_terms)
+        order = np.argsort(pt, kind="stable")
+        pt = pt[order]
+        self._bulk_story = np.concatenate(pair_story)[order]
+        self._bulk_count = np.concatenate(pair_count)[order]
+        self._bulk_terms, first = np.unique(pt, return_index=True)
+        self._bulk_start = np.append(first, len(pt)).astype(np.int64)
+        # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
+        for t in self._bulk_terms.tolist() if self.postings else ():
+            if t in self.postings:
+                k = int(np.searchsorted(self._bulk_terms, t))
+                lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
+                posting = self.postings[t]
+                for sid, c in zip(
+                    self._bulk_story[lo:hi].tolist(), self._bulk_count[lo:hi].tolist(), strict=True
+                ):
+                    posting[sid] = posting.get(sid, 0) + c
+                self._bulk_taken.add(t)
 
     def merge(self, survivor: int, absorbed: int) -> None:
         keep, gone = self.stories[survivor], self.stories.pop(absorbed)
@@ -260,7 +398,7 @@ class StoryIndex:
         for _, article_id in gone.members:
             self.docs[article_id].story = survivor
         for t in gone.terms.tolist():
-            posting = self.postings[t]
+            posting = self._posting(t)
             n = posting.pop(absorbed)
             posting[survivor] = posting.get(survivor, 0) + n
 
@@ -272,7 +410,7 @@ class StoryIndex:
         story = self.stories[doc.story]
         story.members.remove((doc.ts, article_id))
         for t in doc.terms.tolist():
-            posting = self.postings[t]
+            posting = self._posting(t)
             n = posting[doc.story] - 1
             if n:
                 posting[doc.story] = n

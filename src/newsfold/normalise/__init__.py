@@ -23,7 +23,7 @@ from newsfold.normalise.aggregator import strip_source_suffix, unwrap_aggregator
 from newsfold.normalise.boilerplate import BoilerplateModel, clean_lines, comparison_lines
 from newsfold.normalise.dates import resolve_published, to_utc
 from newsfold.normalise.extract import extract_report
-from newsfold.normalise.html import html_to_text, inline_text, normalise_text
+from newsfold.normalise.html import html_to_text, inline_text, normalise_text, sanitise_input
 from newsfold.normalise.language import detect_language
 from newsfold.normalise.page import PageExtract, extract_page
 from newsfold.normalise.urls import canonical_url
@@ -213,7 +213,8 @@ def normalise_entry(
     when, source = resolve_published(
         published, updated, now=fetched_at, future_tolerance_s=settings.future_tolerance_s
     )
-    guid = entry.guid.strip() if entry.guid and entry.guid.strip() else None
+    # Keys are stored and compared: no NUL (PostgreSQL refuses it), no lone surrogates.
+    guid = sanitise_input(entry.guid).strip() or None if entry.guid else None
     article = Article(
         feed_id=feed.id,
         entry_key="",

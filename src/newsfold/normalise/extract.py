@@ -71,11 +71,12 @@ def extract_report(
     """One dict per feed entry (or one for a page): title, canonical_url, published
     (ISO UTC), date_source, language, text, rules_fired and a few more."""
     # Imported here: this module is itself imported by the package's __init__.
-    from newsfold.normalise import normalise_entry  # noqa: PLC0415
+    from newsfold.normalise import normalise_entry
 
     fetched_at = now or datetime.now(UTC)
     if looks_like_feed(data):
-        from newsfold.parse import parse_feed  # noqa: PLC0415 - keeps page-only use light
+        # Only feeds need the parser (and feedparser behind it).
+        from newsfold.parse import parse_feed
 
         parsed = parse_feed(data, url=url or "")
         feed = FeedSource(id=0, url=url or "", title=parsed.title, site_url=parsed.link)

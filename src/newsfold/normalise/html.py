@@ -215,11 +215,14 @@ def _fold_chars(text: str) -> str:
     # Folding a dash can complete a mojibake sequence and NFC can create a
     # foldable character, so repeat until stable (one round in practice).
     for _ in range(4):
-        folded = unicodedata.normalize("NFC", _translate(fix_mojibake(text)))
-        if folded == text:
+        text = unicodedata.normalize("NFC", _translate(fix_mojibake(text)))
+        if not _TRANSLATE_RE.search(text) and not _C1_RE.search(text) and not _has_mojibake(text):
             break
-        text = folded
     return text
+
+
+def _has_mojibake(text: str) -> bool:
+    return any(hint in text for hint in _MOJIBAKE_HINTS) and _MOJIBAKE_RE.search(text) is not None
 
 
 def sanitise_input(text: str) -> str:

@@ -6,8 +6,8 @@ characters and cost grows linearly with length.
 
 from __future__ import annotations
 
-import threading
 import re
+import threading
 from typing import Protocol
 
 SAMPLE_CHARS = 300
@@ -29,7 +29,8 @@ def _get() -> _Identifier:
     if _identifier is None:
         with _lock:
             if _identifier is None:
-                from py3langid.langid import MODEL_FILE, LanguageIdentifier  # noqa: PLC0415
+                # Loaded on first use: the model takes a noticeable time to read.
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
                 loaded: _Identifier = LanguageIdentifier.from_model_file(
                     MODEL_FILE, norm_probs=True

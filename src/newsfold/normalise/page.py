@@ -198,7 +198,8 @@ def _main_text(tree: LexborHTMLParser, url: str) -> tuple[str, str]:
     cleaned = tree.html or ""
     if len(cleaned) <= MAX_EXTRACTOR_CHARS:
         try:
-            import trafilatura  # noqa: PLC0415 - heavy import, full-text mode only
+            # Heavy import, needed in full-text mode only.
+            import trafilatura
 
             text = trafilatura.extract(
                 cleaned,

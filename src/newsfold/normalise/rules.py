@@ -235,9 +235,12 @@ def is_site_banner(line: str, site: SiteNames) -> bool:
 
 
 def is_photo_credit(line: str) -> bool:
-    if len(line) > 300 or line.endswith("."):
+    if len(line) > 300 or line.endswith(".") or _words(line) > 40:
         return False
-    return any(p.search(line) for p in _PHOTO_CREDIT) if _words(line) <= 40 else False
+    if _PHOTO_CREDIT[0].match(line):
+        return True
+    # The other two shapes need a slash; most lines have none, so skip the searches.
+    return "/" in line and any(p.search(line) for p in _PHOTO_CREDIT[1:])
 
 
 def is_byline(line: str) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsfold.errors import StorageError
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
+from newsfold.storage.published import PublishedMixin
 from newsfold.storage.queries import QueriesMixin
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ __all__ = ["Batch", "Storage", "StorageError"]
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Arbitrary constant: the advisory lock that serialises cluster assignment.
 CLUSTER_LOCK_KEY = 0x6E657773666F6C64 & 0x7FFFFFFFFFFFFFFF
+MIGRATION_LOCK_KEY = CLUSTER_LOCK_KEY - 1
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -59,7 +61,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin):
+class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
     def __init__(self, url: str) -> None:
         self.url = url
         try:
@@ -68,7 +70,14 @@ class Storage(FeedsMixin, QueriesMixin):
                 engine = create_engine(url, connect_args={"timeout": 30})
                 _sqlite_setup(engine)
             else:
-                engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+                engine = create_engine(
+                    url,
+                    pool_pre_ping=True,
+                    pool_size=5,
+                    max_overflow=5,
+                    # A database host that drops packets must not hang /readyz or a poll.
+                    connect_args={"connect_timeout": 5},
+                )
         except (SQLAlchemyError, ValueError, ImportError) as e:
             raise StorageError(f"cannot use database URL {_redact(url)}: {e}") from e
         self.engine = engine
@@ -92,6 +101,9 @@ class Storage(FeedsMixin, QueriesMixin):
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Several workers starting at once must not migrate concurrently.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()

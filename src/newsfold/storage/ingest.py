@@ -44,6 +44,26 @@ class Batch:
         """entry_key → (article id, content hash) for entries of this feed already stored."""
         return existing_entries(self.session, feed_id, keys)
 
+    def recent_published(self, feed_id: int, limit: int = 50) -> list[datetime]:
+        """Publication times the feed itself gave its latest articles (for its cadence)."""
+        return list(
+            self.session.scalars(
+                select(ArticleRow.published)
+                .where(ArticleRow.feed_id == feed_id, ArticleRow.date_source == "feed")
+                .order_by(ArticleRow.published.desc())
+                .limit(limit)
+            )
+        )
+
+    def log(self, feed_id: int, **fields: Any) -> None:
+        """Append to the feed's fetch history (see ``feeds.log_fetch``)."""
+        from newsfold.storage.feeds import log_fetch
+
+        log_fetch(self.session, feed_id, **fields)
+
+    def merge_count(self) -> int:
+        return merge_count(self.session)
+
     def url_taken(self, url: str, feed_id: int) -> bool:
         """Another feed is already subscribed at ``url`` (a redirect must not collide)."""
         other = self.session.scalar(select(FeedRow.id).where(FeedRow.url == url))
@@ -56,22 +76,27 @@ class Batch:
     # --- writes ----------------------------------------------------------------------
 
     def insert_articles(
-        self, feed_id: int, articles: Sequence[Article], sketches: Sequence[Sketch]
+        self,
+        feed_id: int,
+        articles: Sequence[Article],
+        sketches: Sequence[Sketch],
+        stream_times: Sequence[datetime],
     ) -> list[int]:
         if not articles:
             return []
         rows = [
-            _article_values(feed_id, a, k) | {"revision": 1}
-            for a, k in zip(articles, sketches, strict=True)
+            _article_values(feed_id, a, k) | {"revision": 1, "stream_at": t}
+            for a, k, t in zip(articles, sketches, stream_times, strict=True)
         ]
         result = self.session.execute(
             insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True), rows
         )
         return [int(r[0]) for r in result]
 
-    def revise_article(self, article_id: int, article: Article, sketch: Sketch) -> None:
-        values = _article_values(article.feed_id, article, sketch)
-        del values["fetched_at"]  # first-seen time is kept
+    def revise_article(self, article_id: int, article: Article) -> None:
+        """A changed entry: new text and metadata; first-seen time and sketches are kept."""
+        values = _article_values(article.feed_id, article, None)
+        del values["fetched_at"]
         self.session.execute(
             update(ArticleRow)
             .where(ArticleRow.id == article_id)
@@ -166,8 +191,8 @@ class Batch:
         s.delete(gone)
 
 
-def _article_values(feed_id: int, a: Article, k: Sketch) -> dict[str, Any]:
-    return {
+def _article_values(feed_id: int, a: Article, k: Sketch | None) -> dict[str, Any]:
+    values = {
         "feed_id": feed_id,
         "entry_key": a.entry_key,
         "guid": a.guid,
@@ -182,9 +207,10 @@ def _article_values(feed_id: int, a: Article, k: Sketch) -> dict[str, Any]:
         "updated": a.updated,
         "fetched_at": a.fetched_at,
         "content_hash": a.content_hash,
-        "signature": k.signature,
-        "story_sketch": k.story,
     }
+    if k is not None:
+        values |= {"signature": k.signature, "story_sketch": k.story}
+    return values
 
 
 def existing_entries(s: Session, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -218,7 +244,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
         select(
             ArticleRow.id,
             ArticleRow.feed_id,
-            ArticleRow.published,
+            ArticleRow.stream_at,
             ArticleRow.url,
             ArticleRow.content_hash,
             ArticleRow.language,
@@ -229,9 +255,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
         )
         .join(copy_m, copy_m.c.article_id == ArticleRow.id)
         .join(story_m, story_m.c.article_id == ArticleRow.id)
-        # The window is about what we saw recently: an old article fetched today still
-        # meets its copies arriving today.
-        .where(ArticleRow.fetched_at >= since, ArticleRow.id > after_id)
+        .where(ArticleRow.stream_at >= since, ArticleRow.id > after_id)
         .order_by(ArticleRow.id)
         .execution_options(yield_per=5000)
     )
@@ -286,3 +310,7 @@ def forget_articles(s: Session, ids: Iterable[int]) -> None:
 
 def tier_is_duplicate(tier: str) -> bool:
     return tier in (Tier.EXACT, Tier.NEAR)
+
+
+def merge_count(s: Session) -> int:
+    return int(s.scalar(select(func.count()).select_from(MergeRow)) or 0)

@@ -171,6 +171,13 @@ class QueriesMixin:
             .outerjoin(copy, (copy.article_id == ArticleRow.id) & (copy.level == COPIES))
         )
 
+    def merge_count(self) -> int:
+        """Story merges recorded so far (a worker's index is stale when this moves)."""
+        from newsfold.storage.ingest import merge_count
+
+        with self.session() as s:
+            return merge_count(s)
+
     def load_window(self, *, since: datetime) -> Iterator[StoredDoc]:
         """Stored sketches of articles inside the clustering window, for the index rebuild."""
         with self.session() as s:

@@ -100,6 +100,7 @@ class ArticleRow(Base):
     __table_args__ = (
         UniqueConstraint("feed_id", "entry_key", name="uq_articles_feed_entry"),
         Index("ix_articles_published", "published"),
+        Index("ix_articles_stream_at", "stream_at"),
         Index("ix_articles_url", "url"),
         Index("ix_articles_content_hash", "content_hash"),
     )
@@ -115,6 +116,9 @@ class ArticleRow(Base):
     author: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
     published: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the article entered the stream, as dedup sees it (see service.stream_time):
+    # the clustering window and the index rebuild both go by it.
+    stream_at: Mapped[datetime] = mapped_column(UTCDateTime)
     date_source: Mapped[str] = mapped_column(String(16))
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -112,6 +112,7 @@ def upgrade() -> None:
         sa.Column("author", sa.Text(), nullable=True),
         sa.Column("language", sa.String(length=8), nullable=True),
         sa.Column("published", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stream_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("date_source", sa.String(length=16), nullable=False),
         sa.Column("updated", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
@@ -129,6 +130,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_articles_content_hash", ["content_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_articles_feed_id"), ["feed_id"], unique=False)
         batch_op.create_index("ix_articles_published", ["published"], unique=False)
+        batch_op.create_index("ix_articles_stream_at", ["stream_at"], unique=False)
         batch_op.create_index("ix_articles_url", ["url"], unique=False)
 
     op.create_table(
@@ -194,6 +196,7 @@ def downgrade() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_index("ix_articles_url")
         batch_op.drop_index("ix_articles_published")
+        batch_op.drop_index("ix_articles_stream_at")
         batch_op.drop_index(batch_op.f("ix_articles_feed_id"))
         batch_op.drop_index("ix_articles_content_hash")
 

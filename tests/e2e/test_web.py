@@ -1,0 +1,115 @@
+"""The web page in a real headless browser (Debian's chromium) over the seeded data.
+
+The browser renders what a person sees: the seeded stories with their sources,
+the hostile title as visible text (no script element from feed content), and a
+screenshot written to ``test-artifacts/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from newsfold.api.app import create_app
+from tests.conftest import REPO
+from tests.e2e.test_api import HOSTILE_TEXT, Seeded, seed, seeded, serve_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+__all__ = ["seed", "seeded"]  # the module-scoped fixture, shared with the API tests
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is required in CI: apt-get install -y chromium")
+    pytest.skip("chromium is not installed")
+
+
+def _browse(url: str, tmp: Path, *, screenshot: Path | None = None) -> str:
+    """The DOM after chromium ran the page (scripts included, had any slipped through)."""
+    args = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp / 'profile'}",
+        "--window-size=1280,900",
+        "--virtual-time-budget=2000",
+    ]
+    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
+    done = subprocess.run(
+        [*args, url], capture_output=True, text=True, timeout=60, check=False, cwd=tmp
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def site(seeded: Seeded) -> Iterator[str]:
+    with serve_app(create_app(seeded.settings, service=seeded.service)) as base:
+        yield base
+
+
+def test_front_page_lists_stories_with_sources(site: str, seeded: Seeded, tmp_path: Path) -> None:
+    dom = HTMLParser(_browse(f"{site}/", tmp_path))
+    story = dom.css_first(f'article[data-story-id="{seeded.story_id}"]')
+    assert story is not None
+    assert story.css_first("h2").text(strip=True).startswith("Russia and Syria launch")
+    sources = [li.text(strip=True) for li in story.css("ul.sources li")]
+    assert sorted(sources) == ["Alpha Wire", "Beta Times", "Gamma Post"]  # each credited once
+    assert len(dom.css("article.story")) == 4
+
+
+def test_hostile_title_is_text_not_markup(site: str, seeded: Seeded, tmp_path: Path) -> None:
+    raw = _browse(f"{site}/", tmp_path)
+    dom = HTMLParser(raw)
+    # Only a script element from content could exist; the page itself has none.
+    assert dom.css("script") == []
+    assert dom.css("img") == []  # the summary's <img onerror> stayed text too
+    titles = [h.text() for h in dom.css("article.story h2")]
+    assert any(HOSTILE_TEXT in t for t in titles), titles
+    # No link carries a javascript: URL from a feed.
+    hrefs = [a.attributes.get("href") or "" for a in dom.css("a")]
+    assert not [h for h in hrefs if re.match(r"\s*javascript:", h, re.IGNORECASE)]
+
+
+def test_story_page_shows_members_side_by_side(site: str, seeded: Seeded, tmp_path: Path) -> None:
+    dom = HTMLParser(_browse(f"{site}/stories/{seeded.story_id}", tmp_path))
+    members = dom.css("section.members article.member")
+    assert len(members) == 5
+    sims = [m.css_first(".sim").text(strip=True) for m in members]
+    assert all(re.fullmatch(r"similarity [01]\.\d\d", s) for s in sims), sims
+    assert {m.css_first(".meta").text().split(" · ")[0] for m in members} == {
+        "Alpha Wire",
+        "Beta Times",
+        "Gamma Post",
+    }
+
+
+def test_screenshot_artifact(site: str, seeded: Seeded, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    suffix = seeded.service.storage.dialect
+    for name, path in (("index", "/"), ("story", f"/stories/{seeded.story_id}")):
+        out = ARTIFACTS / f"web-{name}-{suffix}.png"
+        out.unlink(missing_ok=True)
+        _browse(f"{site}{path}", tmp_path, screenshot=out)
+        assert out.stat().st_size > 10_000
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
