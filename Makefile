@@ -14,8 +14,9 @@ $(BIN)/newsfold: pyproject.toml
 demo: $(BIN)/newsfold  ## install, then ingest the bundled sample feeds into SQLite and show the stories
 	$(BIN)/newsfold demo
 
-test: $(BIN)/newsfold  ## install, make sure PostgreSQL is up, run the whole test suite
+test: $(BIN)/newsfold  ## install, make sure PostgreSQL (and Chromium) are there, run the whole test suite
 	bash scripts/ensure-postgres
+	bash scripts/ensure-chromium
 	$(BIN)/pytest
 
 lint: $(BIN)/newsfold

@@ -1,0 +1,222 @@
+"""Crash safety: SIGKILL the real ``newsfold fetch`` process at random points of ingest.
+
+Three feeds on the local server grow by two real articles (ECB+ reports, so
+near-copies and shared stories occur) on every request. Each round starts a
+fresh ``newsfold fetch`` subprocess and, once its first request reaches the
+server, kills it after a random delay drawn over the measured length of an
+ingest (fetch, parse, dedup and the write transaction). After at least
+``KILLS`` kills, one clean run catches up; then:
+
+* every article any response ever carried is stored exactly once;
+* every article sits in exactly one cluster per level, every cluster's size is
+  its membership count, and no membership or cluster is orphaned;
+* a rebuilt index (``Service.rebuild_index``) holds exactly the stored signatures
+  and cluster ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import text
+
+from newsfold.dedup import minhash
+from newsfold.service import Service
+from tests.conftest import REPO, SHARED
+from tests.support.server import Reply, Request
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from newsfold.config import Settings
+    from tests.support.server import FeedServer
+
+KILLS = 20
+FEEDS = 3
+PER_REQUEST = 2
+NEWSFOLD = str(Path(sys.executable).with_name("newsfold"))
+
+
+def _docs() -> list[dict[str, Any]]:
+    with (SHARED / "data" / "dedup-dev.jsonl").open() as fh:
+        return [json.loads(line) for line in fh]
+
+
+class GrowingFeed:
+    """An RSS feed that gains ``PER_REQUEST`` items per request; remembers what it served."""
+
+    def __init__(self, name: str, docs: list[dict[str, Any]]) -> None:
+        self.name, self.docs = name, docs
+        self.count = 0
+        self.served: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            self.count = min(self.count + PER_REQUEST, len(self.docs))
+            items = self.docs[: self.count]
+            self.served.update(d["id"] for d in items)
+        body = "".join(
+            f"<item><title>{escape(d['title'] or d['id'])}</title>"
+            f"<link>https://{self.name}.example/{escape(d['id'].replace(':', '/'))}</link>"
+            f'<guid isPermaLink="false">{escape(d["id"])}</guid>'
+            f"<pubDate>Sun, 01 Dec 2024 10:{i % 60:02d}:00 GMT</pubDate>"
+            f"<description>{escape(''.join(f'<p>{p}</p>' for p in d['text'].split(chr(10))))}"
+            "</description></item>"
+            for i, d in enumerate(reversed(items))
+        )
+        doc = (
+            f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>{self.name}</title><link>https://{self.name}.example/</link>"
+            f"<description>d</description>{body}</channel></rss>"
+        )
+        # No validators: every poll must parse (no 304 short cut).
+        return Reply(200, doc.encode(), {"Content-Type": "application/rss+xml"})
+
+
+def _env(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFOLD_")}
+    env.update(
+        NEWSFOLD_DATABASE_URL=database_url,
+        NEWSFOLD_ALLOW_PRIVATE_NETWORKS="1",
+        NEWSFOLD_FETCH__MIN_HOST_DELAY_S="0",
+        NEWSFOLD_FETCH__READ_TIMEOUT_S="5",
+        NEWSFOLD_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(REPO / "src"),
+    )
+    return env
+
+
+def _run(cwd: Path, env: dict[str, str], server: FeedServer, kill_after: float | None) -> tuple[bool, float]:
+    """One ``newsfold fetch``; SIGKILL it ``kill_after`` s after its first request.
+
+    Returns whether it was killed while still running, and the seconds from its
+    first request to its exit (for calibration).
+    """
+    seen = len(server.requests)
+    proc = subprocess.Popen(
+        [NEWSFOLD, "fetch", "--json"], cwd=cwd, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while len(server.requests) == seen and proc.poll() is None:
+        assert time.monotonic() < deadline, "fetch never reached the server"
+        time.sleep(0.005)
+    first = time.monotonic()
+    if kill_after is not None:
+        time.sleep(kill_after)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True, time.monotonic() - first
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return False, time.monotonic() - first
+
+
+def crash_and_recover(
+    tmp_path: Path, database_url: str, server: FeedServer, settings: Settings, seed: int
+) -> dict[str, Any]:
+    docs = _docs()
+    feeds = [GrowingFeed(f"outlet{i}", docs[i::FEEDS]) for i in range(FEEDS)]
+    service = Service.open(settings)
+    for i, feed in enumerate(feeds):
+        server.route(f"/f{i}.xml", feed)
+        service.add_feed(server.url(f"/f{i}.xml"))
+    service.close()
+    env = _env(database_url)
+    rng = random.Random(seed)
+    _, window = _run(tmp_path, env, server, None)  # calibration: how long an ingest takes
+    kills, rounds, delays = 0, 0, []
+    while kills < KILLS:
+        rounds += 1
+        delay = rng.uniform(0.0, window * 1.2)
+        killed, _ = _run(tmp_path, env, server, delay)
+        if killed:
+            kills += 1
+            delays.append(delay / window)
+    _run(tmp_path, env, server, None)  # recovery
+    served = set().union(*(f.served for f in feeds))
+    return {"kills": kills, "rounds": rounds, "served": served, "window_s": window, "delays": delays}
+
+
+def check_invariants(service: Service, served: set[str]) -> dict[str, int]:
+    engine = service.storage.engine
+    with engine.connect() as conn:
+        q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
+        keys = [k for (k,) in q("SELECT entry_key FROM articles")]
+        assert len(keys) == len(set(keys)), "an article is stored twice"
+        assert {k.removeprefix("guid:") for k in keys} == served, "articles lost or invented"
+        for level in ("copies", "stories"):
+            wrong = q(
+                "SELECT a.id, COUNT(m.article_id) FROM articles a LEFT JOIN memberships m "
+                f"ON m.article_id = a.id AND m.level = '{level}' GROUP BY a.id "
+                "HAVING COUNT(m.article_id) <> 1"
+            )
+            assert wrong == [], f"articles not in exactly one {level} cluster: {wrong[:5]}"
+        assert q(
+            "SELECT c.level, c.id, c.size, COUNT(m.article_id) FROM clusters c LEFT JOIN memberships m "
+            "ON m.level = c.level AND m.cluster_id = c.id GROUP BY c.level, c.id, c.size "
+            "HAVING c.size <> COUNT(m.article_id)"
+        ) == [], "cluster size differs from its memberships (or an empty cluster)"
+        assert q(
+            "SELECT m.article_id, m.level FROM memberships m LEFT JOIN clusters c "
+            "ON c.level = m.level AND c.id = m.cluster_id WHERE c.id IS NULL"
+        ) == [], "membership of a missing cluster"
+        assert q(
+            "SELECT m.article_id FROM memberships m LEFT JOIN articles a ON a.id = m.article_id "
+            "WHERE a.id IS NULL"
+        ) == [], "membership of a missing article"
+        stored = {
+            aid: (bytes(sig), copy, story)
+            for aid, sig, copy, story in q(
+                "SELECT a.id, a.signature, c.cluster_id, s.cluster_id FROM articles a "
+                "JOIN memberships c ON c.article_id = a.id AND c.level = 'copies' "
+                "JOIN memberships s ON s.article_id = a.id AND s.level = 'stories'"
+            )
+        }
+        clusters = q("SELECT COUNT(*) FROM clusters WHERE level = 'stories'")[0][0]
+    # The rebuilt index holds exactly the stored signatures and cluster ids.
+    assert service.rebuild_index() == len(stored)
+    dedup = service._dedup  # the index itself: no public accessor exposes its arrays
+    assert dedup is not None
+    table, slots = dedup.copies.table, dedup.copies.slot_of
+    assert set(slots) == set(stored)
+    for aid, (sig, copy, story) in stored.items():
+        slot = slots[aid]
+        assert np.array_equal(table.sig[slot], minhash.decode(sig)[0]), aid
+        assert (int(table.copy[slot]), int(table.story[slot])) == (copy, story), aid
+    return {"articles": len(stored), "stories": clusters}
+
+
+def test_sigkill_during_ingest_loses_and_duplicates_nothing(
+    feed_server: FeedServer,
+    database_url: str,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+) -> None:
+    t0 = time.perf_counter()
+    settings = make_settings(database_url)
+    run = crash_and_recover(tmp_path, database_url, feed_server, settings, seed=9)
+    service = Service(settings)
+    figures = check_invariants(service, run["served"])
+    service.close()
+    assert run["kills"] >= KILLS
+    spread = sorted(run["delays"])
+    print(
+        f"\nCRASH {database_url.split(':')[0]}: {run['kills']} kills in {run['rounds']} rounds, "
+        f"ingest window {run['window_s']:.2f}s, kill points {spread[0]:.2f}..{spread[-1]:.2f} "
+        f"of it; {len(run['served'])} served = {figures['articles']} stored, "
+        f"{figures['stories']} stories, {time.perf_counter() - t0:.1f}s"
+    )
