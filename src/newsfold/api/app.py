@@ -29,15 +29,12 @@ from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
 from newsfold.api.web import web_router
 from newsfold.errors import NewsfoldError, NotFoundError, StorageError
 from newsfold.service import Service
-from newsfold.storage.published import PublishedMixin, StoryFilter
+from newsfold.storage.published import StoryFilter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from sqlalchemy.orm import Session
-
     from newsfold.config import Settings
-    from newsfold.storage import Storage
 
 # Ids are 64-bit signed in both databases: a larger one is a client error, not a 5xx.
 MAX_ID = 2**63 - 1
@@ -62,20 +59,6 @@ TagQuery = Annotated[
     Query(max_length=20, description="Feed tag (repeatable: any of them)."),
 ]
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
-
-
-class _Reader(PublishedMixin):
-    """Published-story queries over a ``Storage`` that does not mix them in itself."""
-
-    def __init__(self, storage: Storage) -> None:
-        self._storage = storage
-
-    def session(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]:
-        return self._storage.session(write=write)
-
-
-def published(storage: Storage) -> PublishedMixin:
-    return storage if isinstance(storage, PublishedMixin) else _Reader(storage)
 
 
 def parse_when(text: str | None, *, now: datetime) -> datetime | None:
@@ -144,7 +127,7 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
 
     app.include_router(_api_router(settings, svc))
     app.include_router(_feeds_router(settings, svc))
-    app.include_router(web_router(settings, svc, reader=published(svc.storage)))
+    app.include_router(web_router(settings, svc, reader=svc.storage))
     return app
 
 
@@ -173,7 +156,7 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
     router = APIRouter(
         prefix="/api", tags=["api"], dependencies=[Depends(_token_check(settings.api.token))]
     )
-    reader = published(svc.storage)
+    reader = svc.storage
     page_size = settings.api.page_size
 
     @router.get("/clusters", response_model=schemas.ClusterPage)
@@ -220,7 +203,7 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
 
 def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     router = APIRouter(prefix="/feeds", tags=["feeds"])
-    reader = published(svc.storage)
+    reader = svc.storage
 
     def meta(request: Request, name: str) -> FeedMeta:
         base = str(request.base_url).rstrip("/")

@@ -66,14 +66,13 @@ def export(
     config: ConfigOpt = None,
 ) -> None:
     """Write the deduplicated feed: one entry per story, crediting every source."""
-    from newsfold.api.app import published
     from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
     from newsfold.storage.published import StoryFilter
 
     service = open_service(ctx, config)
     try:
         flt = StoryFilter(since=since_to_datetime(since), min_size=min_size, tags=tuple(tag or ()))
-        stories = published(service.storage).published_stories(flt, limit=limit or None)
+        stories = service.storage.published_stories(flt, limit=limit or None)
     finally:
         service.close()
     now = datetime.now(UTC)

@@ -80,7 +80,8 @@ def shingle_hashes(tokens: list[str], size: int) -> NDArray[np.uint32]:
     """
     if not tokens:
         return np.empty(0, dtype=np.uint32)
-    w = np.fromiter((word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    cache = _word_cache
+    w = np.array([cache[t] if t in cache else word_hash(t) for t in tokens], dtype=np.uint64)
     span = min(size, len(w))
     n = len(w) - span + 1
     with np.errstate(over="ignore"):
