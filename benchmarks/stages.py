@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from benchmarks._common import bench_settings
+from newsfold.config import DedupSettings
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.normalise import BoilerplateModel, normalise_entry
 from newsfold.parse import parse_feed
-from newsfold.service import Service
+from newsfold.service import Service, stream_time
 from newsfold.types import Article, FeedSource, ParsedFeed
 
 if TYPE_CHECKING:
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 
 def _doc(article_id: int, a: Article) -> DedupDoc:
+    # The pipeline's own stream clock (the same lookback ``Service`` uses by default).
+    lookback = timedelta(days=DedupSettings().story_window_days)
     return DedupDoc(
         article_id=article_id,
         feed_id=a.feed_id,
-        published=a.published,
+        published=stream_time(a, lookback=lookback),
         title=a.title,
         text=a.comparison_text,
         url=a.url,
@@ -85,7 +88,7 @@ def run(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]:
     for (src, _), batch, sks in zip(parsed, articles, sketches, strict=True):
         t0 = time.perf_counter()
         with service.storage.batch() as b:
-            ids = b.insert_articles(src.id, batch, sks)
+            ids = b.insert_articles(src.id, batch, sks, [_doc(0, a).published for a in batch])
             for aid, article, sketch in zip(ids, batch, sks, strict=True):
                 t1 = time.perf_counter()
                 placement = dedup.place(_doc(aid, article), sketch)

@@ -79,6 +79,9 @@ class DedupSettings(_Section):
     lsh_false_negative_weight: float = Field(0.8, gt=0, lt=1)
     story_threshold: float = Field(0.2, gt=0, le=1)  # chosen by 5-fold topic CV on ECB+ dev
     story_merge_threshold: float = Field(0.5, gt=0, le=1)  # both links to bridge two stories
+    # Cosine of the names (people, places, numbers) an article shares with a story: two
+    # events of one kind share vocabulary but not specifics. 0 turns the guard off.
+    story_name_threshold: float = Field(0.0, ge=0, le=1)
     story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)

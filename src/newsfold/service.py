@@ -272,9 +272,8 @@ class Service:
                         [d.published for d in docs],
                     )
                     for aid, article, sketch in zip(ids, fresh, sketches, strict=True):
-                        placement = dedup.place(_doc(aid, article, self.settings), sketch)
-                        batch.record_placement(placement, article, now=now)
-                        placements.append(placement)
+                        placements.append(dedup.place(_doc(aid, article, self.settings), sketch))
+                    batch.record_placements(list(zip(placements, fresh, strict=True)), now=now)
                     # A revised entry keeps its signature and its place: the stored sketch
                     # stays the one the index holds, so a restart rebuilds the same index.
                     for article in revised:

@@ -222,3 +222,19 @@ def test_demo_runs_as_documented(tmp_path: Path) -> None:
         + [1] * len(manifest["expected"]["singletons"])
     )
     assert sizes == expected
+
+
+def test_example_settings_show_the_defaults() -> None:
+    """config/newsfold.toml claims to show each key with its default: keep it true."""
+    import tomllib
+
+    from newsfold.config import Settings
+
+    data = tomllib.loads((REPO / "config" / "newsfold.toml").read_text())
+    defaults = Settings.model_construct()
+    for section in ("fetch", "schedule", "normalise", "dedup"):
+        for key, value in data.get(section, {}).items():
+            expected = getattr(getattr(defaults, section), key)
+            assert value == (list(expected) if isinstance(expected, tuple) else expected), (
+                f"[{section}] {key}"
+            )

@@ -98,31 +98,92 @@ def _env(database_url: str) -> dict[str, str]:
     return env
 
 
-def _run(cwd: Path, env: dict[str, str], server: FeedServer, kill_after: float | None) -> tuple[bool, float]:
-    """One ``newsfold fetch``; SIGKILL it ``kill_after`` s after its first request.
+# A pre-imported interpreter that forks one ``newsfold fetch`` (``newsfold.cli.main``) per
+# round: each round is a separate process killed with SIGKILL, without paying the
+# interpreter start-up that is no part of ingest. Protocol on stdin/stdout:
+# "fork" → child pid; "wait PID" → its exit status (negative: killed by that signal).
+ZYGOTE = """
+import os, sys
+from newsfold.cli import main
+import newsfold.service, newsfold.cli.ops  # noqa: F401 - imported once, before forking
+for line in sys.stdin:
+    cmd, *arg = line.split()
+    if cmd == "fork":
+        pid = os.fork()
+        if pid == 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os._exit(main(["fetch", "--json"]))
+        print(pid, flush=True)
+    elif cmd == "wait":
+        _, status = os.waitpid(int(arg[0]), 0)
+        print(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status), flush=True)
+"""
 
-    Returns whether it was killed while still running, and the seconds from its
-    first request to its exit (for calibration).
-    """
-    seen = len(server.requests)
-    proc = subprocess.Popen(
-        [NEWSFOLD, "fetch", "--json"], cwd=cwd, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while len(server.requests) == seen and proc.poll() is None:
-        assert time.monotonic() < deadline, "fetch never reached the server"
-        time.sleep(0.005)
-    first = time.monotonic()
-    if kill_after is not None:
-        time.sleep(kill_after)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True, time.monotonic() - first
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    return False, time.monotonic() - first
+
+class Runner:
+    """Runs ``newsfold fetch`` rounds and kills them at chosen points after their first request."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], server: FeedServer) -> None:
+        self.cwd, self.env, self.server = cwd, env, server
+        self.zygote = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE], cwd=cwd, env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+
+    def _ask(self, line: str) -> int:
+        assert self.zygote.stdin and self.zygote.stdout
+        self.zygote.stdin.write(line + "\n")
+        self.zygote.stdin.flush()
+        return int(self.zygote.stdout.readline())
+
+    def _first_request(self, seen: int, alive: Callable[[], bool]) -> float:
+        deadline = time.monotonic() + 60
+        while len(self.server.requests) == seen and alive():
+            assert time.monotonic() < deadline, "fetch never reached the server"
+            time.sleep(0.002)
+        return time.monotonic()
+
+    def cli(self) -> float:
+        """One run of the installed ``newsfold fetch`` to completion; seconds from first request."""
+        seen = len(self.server.requests)
+        proc = subprocess.Popen(
+            [NEWSFOLD, "fetch", "--json"], cwd=self.cwd, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        first = self._first_request(seen, lambda: proc.poll() is None)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        summary = json.loads(out)
+        assert summary["errors"] == 0, [r["error"] for r in summary["results"]]
+        return time.monotonic() - first
+
+    def kill_after(self, delay: float) -> bool:
+        """Fork a fetch, SIGKILL it ``delay`` s after its first request; True if it was killed."""
+        seen = len(self.server.requests)
+        pid = self._ask("fork")
+        done = {"status": None}
+
+        def alive() -> bool:
+            # A zombie still answers kill(pid, 0); /proc tells a finished child apart.
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().split(") ", 1)[1][0] != "Z"
+            except FileNotFoundError:
+                return False
+
+        first = self._first_request(seen, alive)
+        time.sleep(max(0.0, delay - (time.monotonic() - first)))
+        if alive():
+            os.kill(pid, signal.SIGKILL)
+        done["status"] = self._ask(f"wait {pid}")
+        assert done["status"] in (0, -signal.SIGKILL), done
+        return done["status"] == -signal.SIGKILL
+
+    def close(self) -> None:
+        assert self.zygote.stdin
+        self.zygote.stdin.close()
+        self.zygote.wait(timeout=10)
 
 
 def crash_and_recover(
@@ -135,18 +196,20 @@ def crash_and_recover(
         server.route(f"/f{i}.xml", feed)
         service.add_feed(server.url(f"/f{i}.xml"))
     service.close()
-    env = _env(database_url)
+    runner = Runner(tmp_path, _env(database_url), server)
     rng = random.Random(seed)
-    _, window = _run(tmp_path, env, server, None)  # calibration: how long an ingest takes
+    window = runner.cli()  # calibration: how long one ingest takes, first request to exit
     kills, rounds, delays = 0, 0, []
-    while kills < KILLS:
-        rounds += 1
-        delay = rng.uniform(0.0, window * 1.2)
-        killed, _ = _run(tmp_path, env, server, delay)
-        if killed:
-            kills += 1
-            delays.append(delay / window)
-    _run(tmp_path, env, server, None)  # recovery
+    try:
+        while kills < KILLS:
+            rounds += 1
+            delay = rng.uniform(0.0, window)
+            if runner.kill_after(delay):
+                kills += 1
+                delays.append(delay / window)
+    finally:
+        runner.close()
+    runner.cli()  # recovery by the installed command
     served = set().union(*(f.served for f in feeds))
     return {"kills": kills, "rounds": rounds, "served": served, "window_s": window, "delays": delays}
 

@@ -22,7 +22,7 @@ import numpy as np
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
-from newsfold.dedup.copies import CopyIndex, CopyMatch
+from newsfold.dedup.copies import LEAD_WORDS, CopyIndex, CopyMatch
 from newsfold.dedup.shingles import shingle_hashes, story_terms, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -98,6 +98,7 @@ class Deduplicator:
         self.stories = StoryIndex(
             threshold=settings.story_threshold,
             merge_threshold=settings.story_merge_threshold,
+            name_threshold=settings.story_name_threshold,
             window_s=settings.story_window_days * _DAY_S,
         )
         self._languages: dict[str, int] = {}
@@ -112,26 +113,32 @@ class Deduplicator:
 
     def _story_blob(self, doc: DedupDoc) -> bytes:
         s = self.settings
-        terms, weights = story_terms(
+        terms, weights, names = story_terms(
             doc.title,
             doc.text,
             title_boost=s.story_title_boost,
             name_boost=s.story_name_boost,
             max_terms=s.story_terms,
         )
-        return stories.encode(terms, weights)
+        return stories.encode(terms, weights, names)
+
+    def _shingles(self, doc: DedupDoc) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+        """All shingle hashes, and those of the lead (the first ``LEAD_WORDS`` words)."""
+        tokens = self._tokens(doc)
+        size = self.settings.shingle_size
+        hashes = shingle_hashes(tokens, size)
+        lead = hashes if len(tokens) <= LEAD_WORDS else shingle_hashes(tokens[:LEAD_WORDS], size)
+        return hashes, lead
 
     def sketch(self, doc: DedupDoc) -> Sketch:
-        hashes = shingle_hashes(self._tokens(doc), self.settings.shingle_size)
-        sig = minhash.signature(hashes, self.settings.num_perm)
-        return Sketch(minhash.encode(sig, len(hashes)), self._story_blob(doc))
+        return self.sketch_many([doc])[0]
 
     def sketch_many(self, docs: Sequence[DedupDoc]) -> list[Sketch]:
-        sets = [shingle_hashes(self._tokens(d), self.settings.shingle_size) for d in docs]
-        sigs = minhash.signatures(sets, self.settings.num_perm)
+        pairs = [self._shingles(d) for d in docs]
+        sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
         return [
-            Sketch(minhash.encode(sig, len(hashes)), self._story_blob(doc))
-            for doc, hashes, sig in zip(docs, sets, sigs, strict=True)
+            Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc))
+            for doc, (hashes, lead), sig in zip(docs, pairs, sigs, strict=True)
         ]
 
     # ------------------------------------------------------------------ placing
@@ -151,7 +158,8 @@ class Deduplicator:
     def place(self, doc: DedupDoc, sketch: Sketch) -> Placement:
         """Decide where ``doc`` belongs and index it (call in time order)."""
         sig, card = minhash.decode(sketch.signature)
-        terms, weights = stories.decode(sketch.story)
+        lead = minhash.decode_lead(sketch.signature)
+        terms, weights, names = stories.decode(sketch.story)
         ts = doc.published.timestamp()
         lang = self._lang(doc.language)
         keys = self._exact_keys(doc.content_hash, doc.url, card)
@@ -165,11 +173,13 @@ class Deduplicator:
             copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
             story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
         elif (
-            near := self._near(sig=sig, card=card, lang=lang, terms=terms, weights=weights, ts=ts)
+            near := self._near(
+                sig=sig, card=card, lead=lead, lang=lang, terms=terms, weights=weights, ts=ts
+            )
         ) is not None:
             copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
             story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
-        elif (found := self.stories.match(terms, weights, ts, lang)) is not None:
+        elif (found := self.stories.match(terms, weights, ts, lang, names)) is not None:
             copy = Join(doc.article_id, Tier.NEW, 1.0, None)
             survivor = min((found.story_id, *found.merged))
             merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
@@ -187,6 +197,7 @@ class Deduplicator:
             ts=ts,
             sig=sig,
             card=card,
+            lead=lead,
             exact_keys=keys,
             lang=lang,
             copy_id=copy.cluster_id,
@@ -197,6 +208,7 @@ class Deduplicator:
             story_id=story.cluster_id,
             terms=terms,
             weights=weights,
+            names=names,
             ts=ts,
             lang=lang,
         )
@@ -207,12 +219,13 @@ class Deduplicator:
         *,
         sig: NDArray[np.uint32],
         card: int,
+        lead: NDArray[np.uint32],
         lang: int,
         terms: NDArray[np.uint32],
         weights: NDArray[np.int64],
         ts: float,
     ) -> CopyMatch | None:
-        found = self.copies.near(sig, card, lang)
+        found = self.copies.near(sig, card, lang, lead)
         if found is not None:
             return found
         # A summary of a long article is rarely an LSH candidate (its Jaccard
@@ -220,7 +233,7 @@ class Deduplicator:
         # recent members are checked for containment.
         members = self.stories.neighbours(terms, weights, ts, lang, k=3)
         slots = [self.copies.slot_of[a] for a in members if a in self.copies.slot_of]
-        return self.copies.verify(sig, card, lang, slots)
+        return self.copies.verify(sig, card, lang, lead, slots)
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
@@ -233,9 +246,13 @@ class Deduplicator:
         start = table.size
         table.reserve(n)
         end = start + n
-        sigs = [minhash.decode(d.signature) for d in ordered]
-        table.sig[start:end] = np.stack([sig for sig, _ in sigs])
-        table.card[start:end] = [card for _, card in sigs]
+        sigs, cards, leads, nlead = minhash.decode_many(
+            [d.signature for d in ordered], LEAD_WORDS
+        )
+        table.sig[start:end] = sigs
+        table.card[start:end] = cards
+        table.lead[start:end] = leads
+        table.nlead[start:end] = nlead
         table.article[start:end] = [d.article_id for d in ordered]
         table.copy[start:end] = [d.copy_id for d in ordered]
         table.story[start:end] = [d.story_id for d in ordered]
@@ -245,18 +262,19 @@ class Deduplicator:
         table.size = end
         key_lists = [
             self._exact_keys(d.content_hash, d.url, card)
-            for d, (_, card) in zip(ordered, sigs, strict=True)
+            for d, card in zip(ordered, cards.tolist(), strict=True)
         ]
-        for slot, d in enumerate(ordered, start):
-            self.copies.slot_of[d.article_id] = slot
+        self.copies.slot_of.update(
+            zip(table.article[start:end].tolist(), range(start, end), strict=True)
+        )
         self.copies.exact_keys.bulk(
             np.fromiter((k for ks in key_lists for k in ks), np.uint64),
             np.repeat(np.arange(start, end, dtype=np.int32), [len(ks) for ks in key_lists]),
         )
         self.stories.bulk_add(
-            [d.article_id for d in ordered],
-            [d.story_id for d in ordered],
-            [stories.decode(d.story) for d in ordered],
+            table.article[start:end].tolist(),
+            table.story[start:end].tolist(),
+            stories.decode_many([d.story for d in ordered]),
             table.ts[start:end].tolist(),
             table.lang[start:end].tolist(),
         )

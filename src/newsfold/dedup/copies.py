@@ -32,6 +32,28 @@ class CopyMatch:
     exact: bool
 
 
+LEAD_WORDS = 60  # a summary or a trimmed copy keeps the opening words
+_LEAD_BANDS = 8  # one-value MinHash bands over the lead: candidates for a short copy
+
+
+def lead_keys_many(
+    leads: NDArray[np.uint32], sizes: NDArray[np.int64]
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """Lead band keys of padded lead rows, and the row each key belongs to."""
+    rows = np.flatnonzero(sizes > 0)
+    if not len(rows):
+        return np.empty(0, np.uint64), rows
+    a, b = minhash.permutations(_LEAD_BANDS)
+    block = leads[rows]
+    with np.errstate(over="ignore"):
+        phv = minhash._fmix32(block)[:, :, None] * a + b
+    valid = np.arange(block.shape[1])[None, :] < sizes[rows][:, None]
+    phv = np.where(valid[:, :, None], phv, minhash.EMPTY)
+    mins = phv.min(axis=1).astype(np.uint64)
+    keys = (np.arange(1, _LEAD_BANDS + 1, dtype=np.uint64) << _U64(32)) | mins
+    return keys.ravel(), np.repeat(rows, _LEAD_BANDS)
+
+
 def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
     """One 64-bit key per band; the band number is mixed in so bands share one index."""
     keys: NDArray[np.uint64] = band_keys_many(sig[None, :], bands, rows)[0]
@@ -65,8 +87,10 @@ class DocTable:
         self.ts = np.empty(cap, dtype=np.float64)
         self.lang = np.empty(cap, dtype=np.int16)
         self.alive = np.zeros(cap, dtype=bool)
+        self.lead = np.zeros((cap, LEAD_WORDS), dtype=np.uint32)  # padded exact lead shingles
+        self.nlead = np.zeros(cap, dtype=np.int64)
 
-    _FIELDS = ("sig", "card", "article", "copy", "story", "ts", "lang", "alive")
+    _FIELDS = ("sig", "card", "article", "copy", "story", "ts", "lang", "alive", "lead", "nlead")
 
     def reserve(self, extra: int) -> None:
         need = self.size + extra
@@ -109,14 +133,17 @@ class CopyIndex:
         copy_threshold: float,
         containment_threshold: float,
         min_shingles: int,
+        lead_agreement: float = 0.5,
     ) -> None:
         self.table = DocTable(num_perm)
         self.bands, self.rows = bands, rows
         self.copy_threshold = copy_threshold
         self.containment_threshold = containment_threshold
         self.min_shingles = min_shingles
+        self.lead_agreement = lead_agreement
         self.lsh = KeyIndex()
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
+        self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
         self.slot_of: dict[int, int] = {}  # article id → row (rows move on compaction)
         self.live = 0
 
@@ -128,6 +155,7 @@ class CopyIndex:
         ts: float,
         sig: NDArray[np.uint32],
         card: int,
+        lead: NDArray[np.uint32],
         exact_keys: list[int],
         lang: int,
         copy_id: int,
@@ -145,11 +173,17 @@ class CopyIndex:
         t.ts[slot] = ts
         t.lang[slot] = lang
         t.alive[slot] = True
+        t.lead[slot, : len(lead)] = lead
+        t.lead[slot, len(lead) :] = 0
+        t.nlead[slot] = len(lead)
         self.slot_of[article_id] = slot
         self.live += 1
         if card > 0:
             self.lsh.add(band_keys(sig, self.bands, self.rows).tolist(), slot)
         self.exact_keys.add(exact_keys, slot)
+        if len(lead):
+            keys, _ = lead_keys_many(t.lead[slot : slot + 1], t.nlead[slot : slot + 1])
+            self.leads.add(keys.tolist(), slot)
         return slot
 
     def bulk_index(self, start: int) -> None:
@@ -160,6 +194,8 @@ class CopyIndex:
         if len(with_text):
             keys = band_keys_many(t.sig[with_text], self.bands, self.rows)
             self.lsh.bulk(keys.ravel(), np.repeat(with_text, self.bands))
+        keys, rows = lead_keys_many(t.lead[start : t.size], t.nlead[start : t.size])
+        self.leads.bulk(keys, (rows + start).astype(np.int32))
 
     def evict_before(self, ts: float) -> NDArray[np.int64]:
         t = self.table
@@ -174,6 +210,7 @@ class CopyIndex:
             mapping = t.compact()
             self.lsh.renumber(mapping)
             self.exact_keys.renumber(mapping)
+            self.leads.renumber(mapping)
             self.slot_of = {int(a): i for i, a in enumerate(t.article[: t.size].tolist())}
         return evicted
 
@@ -184,15 +221,27 @@ class CopyIndex:
         found = [s for s in self.exact_keys.get(np.array(keys, dtype=np.uint64)) if t.alive[s]]
         return min(found, key=lambda s: (t.ts[s], t.article[s])) if found else None
 
-    def near(self, sig: NDArray[np.uint32], card: int, lang: int) -> CopyMatch | None:
-        """Best verified near-duplicate among LSH candidates, or None."""
+    def near(
+        self, sig: NDArray[np.uint32], card: int, lang: int, lead: NDArray[np.uint32]
+    ) -> CopyMatch | None:
+        """Best verified near-duplicate among LSH and lead candidates, or None."""
         if card == 0:
             return None
         slots = self.lsh.get(band_keys(sig, self.bands, self.rows))
-        return self.verify(sig, card, lang, slots)
+        if len(lead):
+            padded = np.zeros((1, LEAD_WORDS), np.uint32)
+            padded[0, : len(lead)] = lead
+            keys, _ = lead_keys_many(padded, np.array([len(lead)]))
+            slots += self.leads.get(keys)
+        return self.verify(sig, card, lang, lead, slots)
 
     def verify(
-        self, sig: NDArray[np.uint32], card: int, lang: int, slots: list[int]
+        self,
+        sig: NDArray[np.uint32],
+        card: int,
+        lang: int,
+        lead: NDArray[np.uint32],
+        slots: list[int],
     ) -> CopyMatch | None:
         t = self.table
         if not slots or card == 0:
@@ -210,7 +259,23 @@ class CopyIndex:
         small = np.minimum(other, card)
         cont = np.minimum(1.0, jac * (other + card) / ((1.0 + jac) * np.maximum(small, 1)))
         ok_j = jac >= self.copy_threshold
-        ok_c = (cont >= self.containment_threshold) & (small >= self.min_shingles)
+        # Exact overlap of the two leads. A text shorter than its lead window is
+        # all lead: its containment in the other's lead is measured exactly,
+        # not estimated (MinHash is too coarse for 40 shingles inside 800).
+        # A longer one must agree on its opening as well as on the estimate.
+        nlead = t.nlead[cand]
+        inter = np.isin(t.lead[cand], lead).sum(axis=1) - np.where(
+            nlead < LEAD_WORDS, np.isin(np.uint32(0), lead) * (LEAD_WORDS - nlead), 0
+        )
+        lead_c = inter / np.maximum(np.minimum(nlead, len(lead)), 1)
+        small_nlead = np.where(other <= card, nlead, len(lead))
+        short = small <= small_nlead
+        ok_c = (small >= self.min_shingles) & np.where(
+            short,
+            lead_c >= self.containment_threshold,
+            (cont >= self.containment_threshold) & (lead_c >= self.lead_agreement),
+        )
+        cont = np.where(short, lead_c, cont)
         ok = ok_j | ok_c
         if not ok.any():
             return None

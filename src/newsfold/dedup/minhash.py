@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 SEED = 1  # datasketch's default seed
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: no shingle seen
-_HEADER = struct.Struct("<I")  # distinct-shingle count, for containment
+_HEADER = struct.Struct("<IH")  # distinct-shingle count (for containment), lead length
 _U32 = np.uint32
 # Rows per chunk in ``signatures``: a 1 MB temporary matrix stays in cache.
 _CHUNK_ROWS = 1 << 11
@@ -80,14 +80,62 @@ def signatures(sets: Sequence[NDArray[np.uint32]], num_perm: int) -> NDArray[np.
     return out
 
 
-def encode(sig: NDArray[np.uint32], cardinality: int) -> bytes:
-    return _HEADER.pack(cardinality) + sig.astype("<u4").tobytes()
+def encode(
+    sig: NDArray[np.uint32], cardinality: int, lead: NDArray[np.uint32] | None = None
+) -> bytes:
+    """Shingle count, lead length, the signature, then the lead's exact shingle hashes."""
+    lead = np.empty(0, np.uint32) if lead is None else lead
+    return (
+        _HEADER.pack(cardinality, len(lead))
+        + sig.astype("<u4").tobytes()
+        + lead.astype("<u4").tobytes()
+    )
 
 
 def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
-    (cardinality,) = _HEADER.unpack_from(blob)
-    sig = np.frombuffer(blob, dtype="<u4", offset=_HEADER.size).astype(np.uint32)
+    cardinality, n_lead = _HEADER.unpack_from(blob)
+    count = (len(blob) - _HEADER.size) // 4 - n_lead
+    sig = np.frombuffer(blob, dtype="<u4", count=count, offset=_HEADER.size).astype(np.uint32)
     return sig, cardinality
+
+
+def decode_lead(blob: bytes) -> NDArray[np.uint32]:
+    """The sorted shingle hashes of the text's first words (see ``shingles.LEAD_WORDS``)."""
+    _, n_lead = _HEADER.unpack_from(blob)
+    return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=len(blob) - 4 * n_lead).astype(
+        np.uint32
+    )
+
+
+def decode_many(
+    blobs: Sequence[bytes], lead_width: int
+) -> tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint32], NDArray[np.int64]]:
+    """``decode`` and ``decode_lead`` of many blobs at once (the rebuild path).
+
+    Returns signatures (one row each), shingle counts, leads padded with 0 to
+    ``lead_width`` columns, and lead lengths.
+    """
+    n = len(blobs)
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    sizes = np.fromiter(map(len, blobs), np.int64, n)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    head = data[starts[:, None] + np.arange(_HEADER.size)]
+    card = head[:, :4].copy().view("<u4").ravel().astype(np.int64)
+    nlead = head[:, 4:6].copy().view("<u2").ravel().astype(np.int64)
+    num_perm = int((sizes[0] - _HEADER.size) // 4 - nlead[0]) if n else 0
+    words = np.arange(4 * num_perm)
+    sigs = data[(starts + _HEADER.size)[:, None] + words].view("<u4").astype(np.uint32)
+    leads = np.zeros((n, lead_width), np.uint32)
+    if n and nlead.max() > 0:
+        lead_bytes = data[
+            np.minimum(
+                (starts + _HEADER.size + 4 * num_perm)[:, None] + np.arange(4 * lead_width),
+                len(data) - 1,
+            )
+        ].view("<u4")
+        valid = np.arange(lead_width)[None, :] < nlead[:, None]
+        leads[valid] = lead_bytes[valid]
+    return sigs, card, leads, nlead
 
 
 def to_lean(sig: NDArray[np.uint32]) -> LeanMinHash:

@@ -144,14 +144,22 @@ def _normalise(token: str) -> tuple[str, bool]:
 
 
 def term_weights(
-    title: str, text: str, *, title_boost: float, name_boost: float
+    title: str,
+    text: str,
+    *,
+    title_boost: float,
+    name_boost: float,
+    names: set[str] | None = None,
 ) -> dict[str, float]:
     """Bag of content terms with raw weights, before any corpus statistics.
 
     Names survive paraphrase better than any other word (two outlets describe
     an event differently but name the same people and places), so a
     capitalised word that does not start its sentence is boosted; so are
-    title words, which state the event.
+    title words, which state the event. ``names``, when given, receives the
+    terms seen as names (capitalised mid-sentence, outside a title-case
+    headline) and the numbers (years, counts, dates): the specifics that
+    tell two events of the same kind apart.
     """
     bag: dict[str, float] = {}
     cache = _term_cache
@@ -160,26 +168,35 @@ def term_weights(
     for source, boost in ((title, title_boost), (text, 1.0)):
         named = boost * name_boost
         for line in source.splitlines():
-            for i, token in enumerate(_TERM.findall(line)):
+            tokens = _TERM.findall(line)
+            # A Title Case Headline capitalises every word: no evidence of a name.
+            headline = boost != 1.0 and sum(t[0].isupper() for t in tokens) * 2 > len(tokens)
+            for i, token in enumerate(tokens):
                 entry = cache.get(token)
                 if entry is None:
                     entry = cache[token] = _normalise(token)
                 term, upper = entry
                 if term:
                     bag[term] = bag.get(term, 0.0) + (named if i and upper else boost)
+                    if names is not None and (
+                        (i and upper and not headline) or token[0].isdigit()
+                    ):
+                        names.add(term)
     return bag
 
 
 def story_terms(
     title: str, text: str, *, title_boost: float, name_boost: float, max_terms: int
-) -> tuple[NDArray[np.uint32], NDArray[np.float32]]:
-    """Sorted 32-bit term hashes and sublinear weights (1 + ln w) of the strongest terms."""
-    bag = term_weights(title, text, title_boost=title_boost, name_boost=name_boost)
+) -> tuple[NDArray[np.uint32], NDArray[np.float32], NDArray[np.bool_]]:
+    """Sorted 32-bit term hashes, sublinear weights (1 + ln w) and name flags of the strongest terms."""
+    names: set[str] = set()
+    bag = term_weights(title, text, title_boost=title_boost, name_boost=name_boost, names=names)
     # Ties broken by the term so the kept set does not depend on text order.
     top = sorted(bag.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
     keys = np.fromiter((word_hash(t) >> 32 for t, _ in top), dtype=np.uint32, count=len(top))
     weights = np.fromiter(
         (1.0 + math.log(w) if w >= 1 else w for _, w in top), dtype=np.float32, count=len(top)
     )
+    flags = np.fromiter((t in names for t, _ in top), dtype=np.bool_, count=len(top))
     order = np.argsort(keys)
-    return keys[order], weights[order]
+    return keys[order], weights[order], flags[order]

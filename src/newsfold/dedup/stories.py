@@ -27,22 +27,64 @@ FIXED = 256  # weights are stored and summed as integers in 1/256 units
 _COUNT = struct.Struct("<H")
 
 
-def encode(terms: NDArray[np.uint32], weights: NDArray[np.float32]) -> bytes:
+Bag = tuple["NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]"]
+
+
+def encode(
+    terms: NDArray[np.uint32], weights: NDArray[np.float32], names: NDArray[np.bool_]
+) -> bytes:
+    """count, uint32 term hashes, uint16 fixed-point weights, then a name bit per term."""
     fixed = np.clip(np.rint(weights * FIXED), 1, 0xFFFF).astype("<u2")
-    return _COUNT.pack(len(terms)) + terms.astype("<u4").tobytes() + fixed.tobytes()
+    flags = np.packbits(names.astype(np.bool_), bitorder="little")
+    return _COUNT.pack(len(terms)) + terms.astype("<u4").tobytes() + fixed.tobytes() + flags.tobytes()
 
 
-def decode(blob: bytes) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+def decode(blob: bytes) -> Bag:
+    """(terms, weights, name weights): the weights of the terms flagged as names, else 0."""
     (n,) = _COUNT.unpack_from(blob)
     terms = np.frombuffer(blob, dtype="<u4", count=n, offset=_COUNT.size).astype(np.uint32)
     fixed = np.frombuffer(blob, dtype="<u2", count=n, offset=_COUNT.size + 4 * n)
-    return terms, fixed.astype(np.int64)
+    weights = fixed.astype(np.int64)
+    start = _COUNT.size + 6 * n
+    bits = np.frombuffer(blob, dtype=np.uint8, count=(n + 7) // 8, offset=start)
+    flags = np.unpackbits(bits, count=n, bitorder="little").astype(bool)
+    return terms, weights, np.where(flags, weights, 0)
+
+
+def decode_many(blobs: list[bytes]) -> list[Bag]:
+    """``decode`` of many blobs with one parse of their concatenation (the rebuild path)."""
+    if not blobs:
+        return []
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    sizes = np.fromiter(map(len, blobs), np.int64, len(blobs))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    counts = data[starts].astype(np.int64) | (data[starts + 1].astype(np.int64) << 8)
+    base = np.repeat(starts, counts)
+    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_rep = np.repeat(counts, counts)
+    t_at = base + _COUNT.size + 4 * pos
+    w_at = base + _COUNT.size + 4 * n_rep + 2 * pos
+    f_at = base + _COUNT.size + 6 * n_rep + pos // 8
+    terms = (
+        data[t_at].astype(np.uint32)
+        | (data[t_at + 1].astype(np.uint32) << 8)
+        | (data[t_at + 2].astype(np.uint32) << 16)
+        | (data[t_at + 3].astype(np.uint32) << 24)
+    )
+    weights = data[w_at].astype(np.int64) | (data[w_at + 1].astype(np.int64) << 8)
+    flags = (data[f_at] >> (pos % 8).astype(np.uint8)) & 1
+    names = np.where(flags.astype(bool), weights, 0)
+    cuts = np.cumsum(counts)[:-1]
+    return list(
+        zip(np.split(terms, cuts), np.split(weights, cuts), np.split(names, cuts), strict=True)
+    )
 
 
 @dataclass(slots=True)
 class _Story:
     terms: NDArray[np.uint32]
     weights: NDArray[np.int64]
+    names: NDArray[np.int64]  # the members' weights of terms they use as names
     last_ts: float
     lang: int
     members: list[tuple[float, int]] = field(default_factory=list)  # (ts, article id), sorted
@@ -54,6 +96,7 @@ class _Doc:
     story: int
     terms: NDArray[np.uint32]
     weights: NDArray[np.int64]
+    names: NDArray[np.int64]
     ts: float
 
 
@@ -72,10 +115,12 @@ class StoryIndex:
         threshold: float,
         merge_threshold: float,
         window_s: float,
+        name_threshold: float = 0.0,
         query_terms: int = 12,
         max_candidates: int = 32,
     ) -> None:
         self.threshold = threshold
+        self.name_threshold = name_threshold
         self.merge_threshold = merge_threshold
         self.window_s = window_s
         self.query_terms = query_terms
@@ -160,20 +205,53 @@ class StoryIndex:
         norm = float(np.sqrt(other @ other) * np.sqrt(vec @ vec))
         return float(vec[i] @ other[j]) / norm if norm else 0.0
 
+    def _names_shared(
+        self,
+        terms: NDArray[np.uint32],
+        names: NDArray[np.float64],
+        story: _Story,
+    ) -> float:
+        """IDF-weighted cosine of the names of a document and of a story.
+
+        Two events of one kind (two rehab stays, two heavyweight fights) share
+        their vocabulary but not their specifics: the other people, places,
+        venues and years. Names survive paraphrase, so a report of the same
+        event shares them with its story even when its wording does not.
+        """
+        _, i, _ = np.intersect1d(terms, story.terms[story.names > 0], assume_unique=True, return_indices=True)
+        total = float(names.sum())
+        return float(names[i].sum()) / total if total else 1.0
+
     def match(
-        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int
+        self,
+        terms: NDArray[np.uint32],
+        weights: NDArray[np.int64],
+        ts: float,
+        lang: int,
+        names: NDArray[np.int64] | None = None,
     ) -> StoryMatch | None:
         """The story this document belongs to (it must already be counted in ``df``)."""
         if not len(terms):
             return None
-        vec = weights * self._idf_slots(self.slots(terms))
+        idf = self._idf_slots(self.slots(terms))
+        vec = weights * idf
+        named = names * idf if names is not None else None
+        guard = named is not None and self.name_threshold > 0 and bool(named.any())
         ranked = self._voted(terms, vec, ts, lang)
         scored: list[tuple[float, int]] = []
         for story_id in ranked:
             story = self.stories[story_id]
             sim = self._cosine(terms, vec, story.terms, story.weights, story.slots)
-            if sim >= self.threshold:
-                scored.append((sim, story_id))
+            if sim < self.threshold:
+                continue
+            if (
+                guard
+                and named is not None
+                and story.names.any()
+                and self._names_shared(terms, named, story) < self.name_threshold
+            ):
+                continue
+            scored.append((sim, story_id))
         if not scored:
             return None
         scored.sort(key=lambda p: (-p[0], p[1]))
@@ -277,18 +355,21 @@ class StoryIndex:
         story_id: int,
         terms: NDArray[np.uint32],
         weights: NDArray[np.int64],
+        names: NDArray[np.int64],
         ts: float,
         lang: int,
     ) -> None:
         """Attach a document (already counted in ``df``) to a story, founding it if new."""
         slots = self.slots(terms)
-        self.docs[article_id] = _Doc(story_id, terms, weights, ts)
+        self.docs[article_id] = _Doc(story_id, terms, weights, names, ts)
         story = self.stories.get(story_id)
         if story is None:
-            story = _Story(terms.copy(), weights.copy(), ts, lang, slots=slots)
+            story = _Story(terms.copy(), weights.copy(), names.copy(), ts, lang, slots=slots)
             self.stories[story_id] = story
         else:
-            story.terms, story.weights = _sum(story.terms, story.weights, terms, weights)
+            story.terms, story.weights, story.names = _sum(
+                (story.terms, story.weights, story.names), (terms, weights, names)
+            )
             story.slots = self.slots(story.terms)
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
@@ -300,14 +381,14 @@ class StoryIndex:
         self,
         article_ids: list[int],
         story_ids: list[int],
-        bags: list[tuple[NDArray[np.uint32], NDArray[np.int64]]],
+        bags: list[Bag],
         ts: list[float],
         langs: list[int],
     ) -> None:
         """``count`` + ``add`` for many documents (in time order), one sum per story."""
         if not article_ids:
             return
-        all_terms = np.concatenate([t for t, _ in bags])
+        all_terms = np.concatenate([b[0] for b in bags])
         uniq, counts = np.unique(all_terms, return_counts=True)
         self.n_docs += len(article_ids)
         df, slot = self.df, self._slot
@@ -322,10 +403,11 @@ class StoryIndex:
         # One sort over (story, term) keys for every document: per-story sums
         # and member counts without a loop over stories' terms.
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
-        lens = np.fromiter((len(t) for t, _ in bags), np.int64, len(bags))
+        lens = np.fromiter((len(b[0]) for b in bags), np.int64, len(bags))
         parts_s = [np.repeat(sidx, lens)]
         parts_t = [all_terms]
-        parts_w = [np.concatenate([w for _, w in bags])]
+        parts_w = [np.concatenate([b[1] for b in bags])]
+        parts_n = [np.concatenate([b[2] for b in bags])]
         parts_m = [np.ones(len(all_terms), np.int64)]
         for k, sid in enumerate(usids.tolist()):
             old = self.stories.get(sid)
@@ -333,12 +415,14 @@ class StoryIndex:
                 parts_s.append(np.full(len(old.terms), k, np.int64))
                 parts_t.append(old.terms)
                 parts_w.append(old.weights)
+                parts_n.append(old.names)
                 parts_m.append(np.zeros(len(old.terms), np.int64))
         key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
             parts_t
         ).astype(np.uint64)
         ukey, inverse = np.unique(key, return_inverse=True)
         wsum = np.rint(np.bincount(inverse, weights=np.concatenate(parts_w))).astype(np.int64)
+        nsum = np.rint(np.bincount(inverse, weights=np.concatenate(parts_n))).astype(np.int64)
         msum = np.bincount(inverse, weights=np.concatenate(parts_m)).astype(np.int64)
         ust = (ukey >> np.uint64(32)).astype(np.int64)
         utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
@@ -352,17 +436,17 @@ class StoryIndex:
         for i, sid in enumerate(story_ids):
             members.setdefault(sid, []).append((ts[i], article_ids[i]))
             first_row.setdefault(sid, i)
-            self.docs[article_ids[i]] = _Doc(sid, bags[i][0], bags[i][1], ts[i])
+            self.docs[article_ids[i]] = _Doc(sid, *bags[i], ts[i])
         for k, sid in enumerate(usids.tolist()):
             lo, hi = int(bounds[k]), int(bounds[k + 1])
             new = members[sid]
             story = self.stories.get(sid)
             if story is None:
                 i0 = first_row[sid]
-                story = _Story(utm[lo:hi], wsum[lo:hi], ts[i0], langs[i0])
+                story = _Story(utm[lo:hi], wsum[lo:hi], nsum[lo:hi], ts[i0], langs[i0])
                 self.stories[sid] = story
             else:
-                story.terms, story.weights = utm[lo:hi], wsum[lo:hi]
+                story.terms, story.weights, story.names = utm[lo:hi], wsum[lo:hi], nsum[lo:hi]
             story.slots = uslots[lo:hi]
             story.last_ts = max(story.last_ts, *(m[0] for m in new))
             story.members = sorted(story.members + new)
@@ -391,7 +475,9 @@ class StoryIndex:
 
     def merge(self, survivor: int, absorbed: int) -> None:
         keep, gone = self.stories[survivor], self.stories.pop(absorbed)
-        keep.terms, keep.weights = _sum(keep.terms, keep.weights, gone.terms, gone.weights)
+        keep.terms, keep.weights, keep.names = _sum(
+            (keep.terms, keep.weights, keep.names), (gone.terms, gone.weights, gone.names)
+        )
         keep.slots = self.slots(keep.terms)
         keep.last_ts = max(keep.last_ts, gone.last_ts)
         keep.members = sorted(keep.members + gone.members)
@@ -421,21 +507,22 @@ class StoryIndex:
         if not story.members:
             del self.stories[doc.story]
             return
-        story.terms, story.weights = _sum(story.terms, story.weights, doc.terms, -doc.weights)
+        story.terms, story.weights, story.names = _sum(
+            (story.terms, story.weights, story.names), (doc.terms, -doc.weights, -doc.names)
+        )
         story.slots = self.slots(story.terms)
         # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
         story.last_ts = story.members[-1][0]
 
 
-def _sum(
-    ta: NDArray[np.uint32], wa: NDArray[np.int64], tb: NDArray[np.uint32], wb: NDArray[np.int64]
-) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+def _sum(a: Bag, b: Bag) -> Bag:
     """Sparse sum of two sorted term vectors, dropping terms that reach zero."""
-    terms, inverse = np.unique(np.concatenate((ta, tb)), return_inverse=True)
-    weights = np.bincount(inverse, weights=np.concatenate((wa, wb)), minlength=len(terms))
+    terms, inverse = np.unique(np.concatenate((a[0], b[0])), return_inverse=True)
+    weights = np.bincount(inverse, weights=np.concatenate((a[1], b[1])), minlength=len(terms))
+    names = np.bincount(inverse, weights=np.concatenate((a[2], b[2])), minlength=len(terms))
     total = np.rint(weights).astype(np.int64)
     keep = total != 0
-    return terms[keep], total[keep]
+    return terms[keep], total[keep], np.rint(names[keep]).astype(np.int64)
 
 
 __all__ = ["StoryIndex", "StoryMatch", "decode", "encode"]

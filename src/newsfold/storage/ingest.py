@@ -6,17 +6,25 @@ cluster-assignment lock — so a crash at any point leaves no half-placed articl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
 
-from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
+from newsfold.storage.tables import (
+    ArticleRow,
+    ClusterRow,
+    FeedRow,
+    MembershipRow,
+    MergeRow,
+    UTCDateTime,
+)
 from newsfold.types import Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
+    from sqlalchemy import Table, Update
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import Sketch, StoredDoc
@@ -104,62 +112,98 @@ class Batch:
         )
 
     def record_placement(self, placement: Placement, article: Article, *, now: datetime) -> None:
-        """Write memberships (with evidence) and keep cluster rows in step."""
-        story_id = placement.story.cluster_id
-        for absorbed in placement.merged_stories:
-            self._merge(absorbed, story_id, placement.article_id, now=now)
-        self._join(COPIES, placement.copy, placement, article, now=now, parent_id=story_id)
-        self._join(STORIES, placement.story, placement, article, now=now, parent_id=None)
+        self.record_placements([(placement, article)], now=now)
 
-    def _join(
-        self,
-        level: str,
-        join: Join,
-        placement: Placement,
-        article: Article,
-        *,
-        now: datetime,
-        parent_id: int | None,
+    def record_placements(
+        self, items: Sequence[tuple[Placement, Article]], *, now: datetime
     ) -> None:
-        s = self.session
-        s.add(
-            MembershipRow(
-                article_id=placement.article_id,
-                level=level,
-                cluster_id=join.cluster_id,
-                tier=str(join.tier),
-                similarity=float(join.similarity),
-                matched_article_id=join.matched_article_id,
-                joined_at=now,
-            )
-        )
-        row = s.get(ClusterRow, (level, join.cluster_id))
-        if row is None:
-            s.add(
-                ClusterRow(
-                    level=level,
-                    id=join.cluster_id,
-                    parent_id=parent_id,
-                    title=article.title,
-                    size=1,
-                    first_seen=article.published,
-                    last_seen=article.published,
-                )
-            )
+        """Write memberships (with their evidence) and keep cluster rows in step, in bulk.
+
+        Placements are applied in order; a story merge first writes what came
+        before it, so every statement sees the clusters as the index saw them.
+        """
+        pending: list[tuple[Placement, Article]] = []
+        for placement, article in items:
+            if placement.merged_stories:
+                self._write(pending, now=now)
+                pending = []
+                for absorbed in placement.merged_stories:
+                    self._merge(absorbed, placement.story.cluster_id, placement.article_id, now=now)
+            pending.append((placement, article))
+        self._write(pending, now=now)
+
+    def _write(self, items: Sequence[tuple[Placement, Article]], *, now: datetime) -> None:
+        if not items:
             return
-        row.size += 1
-        row.first_seen = min(row.first_seen, article.published)
-        row.last_seen = max(row.last_seen, article.published)
-        if parent_id is not None:
-            row.parent_id = parent_id
+        memberships: list[dict[str, Any]] = []
+        clusters: dict[tuple[str, int], _ClusterDelta] = {}
+        for placement, article in items:
+            levels = (
+                (COPIES, placement.copy, placement.story.cluster_id),
+                (STORIES, placement.story, None),
+            )
+            for level, join, parent in levels:
+                memberships.append(
+                    {
+                        "article_id": placement.article_id,
+                        "level": level,
+                        "cluster_id": join.cluster_id,
+                        "tier": str(join.tier),
+                        "similarity": float(join.similarity),
+                        "matched_article_id": join.matched_article_id,
+                        "joined_at": now,
+                    }
+                )
+                key = (level, join.cluster_id)
+                delta = clusters.get(key)
+                if delta is None:
+                    # An article that founds its cluster has the cluster's id (see tables.py).
+                    new = join.tier is Tier.NEW and join.cluster_id == placement.article_id
+                    delta = clusters[key] = _ClusterDelta(new, article.title, article.published)
+                delta.add(article.published, parent)
+        s = self.session
+        s.execute(insert(MembershipRow), memberships)
+        created = [
+            {
+                "level": level,
+                "id": cid,
+                "parent_id": d.parent,
+                "title": d.title,
+                "size": d.size,
+                "first_seen": d.first,
+                "last_seen": d.last,
+                "merged_into": None,
+            }
+            for (level, cid), d in clusters.items()
+            if d.new
+        ]
+        if created:
+            s.execute(insert(ClusterRow), created)
+        grown = [
+            {
+                "b_level": level,
+                "b_id": cid,
+                "b_n": d.size,
+                "b_first": d.first,
+                "b_last": d.last,
+                "b_parent": d.parent,
+            }
+            for (level, cid), d in clusters.items()
+            if not d.new
+        ]
+        if grown:
+            s.connection().execute(_GROW, grown)
 
     def _merge(self, absorbed: int, survivor: int, article_id: int, *, now: datetime) -> None:
+        """Fold story ``absorbed`` into ``survivor``; the absorbed id keeps resolving."""
         s = self.session
-        gone = s.get(ClusterRow, (STORIES, absorbed))
-        kept = s.get(ClusterRow, (STORIES, survivor))
-        if gone is None or kept is None or absorbed == survivor:
+        gone = s.execute(
+            select(ClusterRow.size, ClusterRow.first_seen, ClusterRow.last_seen).where(
+                ClusterRow.level == STORIES, ClusterRow.id == absorbed
+            )
+        ).first()
+        if gone is None or absorbed == survivor:
             return
-        s.flush()
         s.execute(
             update(MembershipRow)
             .where(MembershipRow.level == STORIES, MembershipRow.cluster_id == absorbed)
@@ -176,19 +220,74 @@ class Batch:
             .where(MergeRow.level == STORIES, MergeRow.survivor_id == absorbed)
             .values(survivor_id=survivor)
         )
-        s.add(
-            MergeRow(
-                level=STORIES,
-                absorbed_id=absorbed,
-                survivor_id=survivor,
-                article_id=article_id,
-                merged_at=now,
-            )
+        s.execute(
+            insert(MergeRow),
+            [
+                {
+                    "level": STORIES,
+                    "absorbed_id": absorbed,
+                    "survivor_id": survivor,
+                    "article_id": article_id,
+                    "merged_at": now,
+                }
+            ],
         )
-        kept.size += gone.size
-        kept.first_seen = min(kept.first_seen, gone.first_seen)
-        kept.last_seen = max(kept.last_seen, gone.last_seen)
-        s.delete(gone)
+        s.connection().execute(
+            _GROW,
+            [
+                {
+                    "b_level": STORIES,
+                    "b_id": survivor,
+                    "b_n": gone.size,
+                    "b_first": gone.first_seen,
+                    "b_last": gone.last_seen,
+                    "b_parent": None,
+                }
+            ],
+        )
+        s.execute(delete(ClusterRow).where(ClusterRow.level == STORIES, ClusterRow.id == absorbed))
+
+
+class _ClusterDelta:
+    """What one batch adds to one cluster."""
+
+    __slots__ = ("first", "last", "new", "parent", "size", "title")
+
+    def __init__(self, new: bool, title: str, at: datetime) -> None:
+        self.new = new
+        self.title = title
+        self.size = 0
+        self.first = at
+        self.last = at
+        self.parent: int | None = None
+
+    def add(self, at: datetime, parent: int | None) -> None:
+        self.size += 1
+        self.first = min(self.first, at)
+        self.last = max(self.last, at)
+        if parent is not None:
+            self.parent = parent
+
+
+def _grow_statement() -> Update:
+    """Grow an existing cluster by a batch's members (executemany over ``b_*`` parameters)."""
+    table = cast("Table", ClusterRow.__table__)
+    c = table.c
+    first = bindparam("b_first", type_=UTCDateTime())
+    last = bindparam("b_last", type_=UTCDateTime())
+    return (
+        update(table)
+        .where(c.level == bindparam("b_level"), c.id == bindparam("b_id"))
+        .values(
+            size=c.size + bindparam("b_n"),
+            first_seen=case((c.first_seen > first, first), else_=c.first_seen),
+            last_seen=case((c.last_seen < last, last), else_=c.last_seen),
+            parent_id=func.coalesce(bindparam("b_parent", type_=BigInteger()), c.parent_id),
+        )
+    )
+
+
+_GROW = _grow_statement()
 
 
 def _article_values(feed_id: int, a: Article, k: Sketch | None) -> dict[str, Any]:
