@@ -77,16 +77,25 @@ class DedupSettings(_Section):
     # LSH bands/rows come from datasketch's optimiser at ``copy_threshold``;
     # every candidate is verified, so a missed candidate costs more than a spare one.
     lsh_false_negative_weight: float = Field(0.8, gt=0, lt=1)
-    story_threshold: float = Field(0.2, gt=0, le=1)  # chosen by 5-fold topic CV on ECB+ dev
+    story_threshold: float = Field(0.25, gt=0, le=1)  # chosen by 5-fold topic CV on ECB+ dev
     story_merge_threshold: float = Field(0.5, gt=0, le=1)  # both links to bridge two stories
-    # Cosine of the names (people, places, numbers) an article shares with a story: two
-    # events of one kind share vocabulary but not specifics. 0 turns the guard off.
-    story_name_threshold: float = Field(0.0, ge=0, le=1)
+    # Share of an article's IDF-weighted names (people, places, numbers) its story must
+    # also name: two events of one kind share vocabulary, not specifics. 0 turns it off.
+    story_name_threshold: float = Field(0.3, ge=0, le=1)
     story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)
     story_name_boost: float = Field(2.0, ge=1)
     same_language_only: bool = True
+
+
+class PipelineSettings(_Section):
+    # Processes for parse + normalise + sketch; 0 = one per CPU, 1 = in-process only.
+    workers: int = Field(0, ge=0, le=64)
+    # A poll with fewer feeds to process than this stays in-process (no pool start-up cost).
+    pool_min_feeds: int = Field(4, ge=1)
+    # Entries the database saw within this many days are not re-sketched on a re-poll.
+    known_entries_days: int = Field(30, ge=1)
 
 
 class FeedConfig(_Section):
@@ -134,6 +143,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     normalise: NormaliseSettings = NormaliseSettings()
     dedup: DedupSettings = DedupSettings()
+    pipeline: PipelineSettings = PipelineSettings()
     http: HttpSettings = HttpSettings()
     daemon: DaemonSettings = DaemonSettings()
     api: ApiSettings = ApiSettings()

@@ -25,7 +25,7 @@ from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.errors import FetchError, NewsfoldError, NotFoundError, ParseError, StorageError
 from newsfold.fetch import Fetcher
 from newsfold.normalise import BoilerplateModel, extract_page, normalise_entry
-from newsfold.parse import parse_feed
+from newsfold.prepare import Prepared, Preparer, dedup_doc, needs_parse
 from newsfold.storage import Batch, Storage
 from newsfold.storage.feeds import apply_health, health_of, log_fetch
 from newsfold.types import (
@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from newsfold.config import Settings
+    from newsfold.dedup import Sketch
     from newsfold.normalise import PageExtract
     from newsfold.storage.records import FeedInfo
-    from newsfold.types import RawEntry
 
 log = logging.getLogger("newsfold.service")
 
@@ -54,18 +54,6 @@ EVICT_EVERY_S = 300.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclasses.dataclass(slots=True)
-class _Prepared:
-    """A feed's fetched document after parse + normalise, before storage."""
-
-    source: FeedSource
-    result: FetchResult
-    parsed: ParsedFeed | None
-    articles: list[Article]
-    entries: dict[str, RawEntry] = dataclasses.field(default_factory=dict)  # by entry key
-    skipped_entries: int = 0
 
 
 class Service:
@@ -87,6 +75,8 @@ class Service:
         self._known_merges = 0  # story merges in the database when the index was last in step
         self._boilerplate: dict[int, BoilerplateModel] = {}
         self._write_lock = threading.Lock()
+        self.preparer = Preparer(settings)
+        self._sketcher: Deduplicator | None = None  # sketches only; the index is ``_dedup``
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Service:
@@ -103,6 +93,7 @@ class Service:
         return service
 
     def close(self) -> None:
+        self.preparer.close()
         self.storage.close()
 
     # --- feeds -----------------------------------------------------------------------------
@@ -148,15 +139,29 @@ class Service:
         async with Fetcher(
             self.settings.fetch, allow_private_networks=self.settings.allow_private_networks
         ) as fetcher:
-            results = await asyncio.gather(*(self._poll_one(fetcher, s) for s in sources))
+            pooled = self.preparer.use_pool(len(sources))
+            results = await asyncio.gather(
+                *(self._poll_one(fetcher, s, pooled=pooled) for s in sources)
+            )
         return PollSummary(feeds=tuple(results), duration_s=time.perf_counter() - started)
 
-    async def _poll_one(self, fetcher: Fetcher, source: FeedSource) -> FeedUpdateSummary:
+    async def _poll_one(
+        self, fetcher: Fetcher, source: FeedSource, *, pooled: bool = False
+    ) -> FeedUpdateSummary:
         started_at = self.clock()
         t0 = time.perf_counter()
         try:
             result = await fetcher.fetch(source)
-            prepared = await asyncio.to_thread(self._prepare, source, result, started_at)
+            model, known = await asyncio.to_thread(self._before_prepare, source, result)
+            prepared = await self.preparer.run(
+                source,
+                result,
+                started_at,
+                boilerplate=model,
+                known=known,
+                dedup=self._sketcher_instance(),
+                pooled=pooled,
+            )
             if source.full_text and prepared.articles:
                 await self._add_full_text(fetcher, prepared, started_at)
             return await asyncio.to_thread(self._store, prepared, started_at, t0)
@@ -172,45 +177,36 @@ class Service:
 
     # --- stages -------------------------------------------------------------------------------
 
-    def _prepare(self, source: FeedSource, result: FetchResult, now: datetime) -> _Prepared:
-        if result.not_modified or (
-            result.body_hash is not None and result.body_hash == source.last_body_hash
-        ):
-            return _Prepared(source, result, None, [])
-        parsed = parse_feed(
-            result.content,
-            url=result.url,
-            headers=result.headers,
-            max_entries=self.settings.fetch.max_entries,
-        )
-        # The feed's own title and link teach the normaliser the site's name and domain.
-        context = dataclasses.replace(
-            source, title=source.title or parsed.title, site_url=parsed.link or source.site_url
-        )
+    def _before_prepare(
+        self, source: FeedSource, result: FetchResult
+    ) -> tuple[BoilerplateModel, dict[str, str]]:
+        """The feed's boilerplate model, and the entries it already has (not re-sketched)."""
         model = self._boilerplate_for(source.id)
-        articles: dict[str, Article] = {}
-        entries: dict[str, RawEntry] = {}
-        skipped = 0
-        for entry in parsed.entries:
-            try:
-                article = normalise_entry(
-                    entry,
-                    context,
-                    fetched_at=now,
-                    settings=self.settings.normalise,
-                    boilerplate=model,
-                )
-            except NewsfoldError as e:
-                skipped += 1
-                log.warning("feed %s: entry skipped: %s", source.url, e)
-                continue
-            # A repeated GUID inside one document: the first occurrence wins.
-            if article.entry_key not in articles:
-                articles[article.entry_key] = article
-                entries[article.entry_key] = entry
-        return _Prepared(source, result, parsed, list(articles.values()), entries, skipped)
+        if not needs_parse(source, result):
+            return model, {}
+        since = self.clock() - timedelta(days=self.settings.pipeline.known_entries_days)
+        return model, self.storage.known_entries(source.id, since=since)
 
-    async def _add_full_text(self, fetcher: Fetcher, prepared: _Prepared, now: datetime) -> None:
+    def _sketcher_instance(self) -> Deduplicator:
+        if self._sketcher is None:
+            self._sketcher = Deduplicator(self.settings.dedup)
+        return self._sketcher
+
+    def _prepare(self, source: FeedSource, result: FetchResult, now: datetime) -> Prepared:
+        """In-process ``prepare`` (tests and tools that have the bytes already)."""
+        from newsfold.prepare import prepare
+
+        return prepare(
+            source,
+            result,
+            now,
+            settings=self.settings,
+            boilerplate=self._boilerplate_for(source.id),
+            known=None,
+            dedup=None,
+        )
+
+    async def _add_full_text(self, fetcher: Fetcher, prepared: Prepared, now: datetime) -> None:
         """Full-text feeds: fetch each *new* entry's page and re-normalise with its main text."""
         known = await asyncio.to_thread(
             self.storage.existing_keys, prepared.source.id, [a.entry_key for a in prepared.articles]
@@ -242,9 +238,10 @@ class Service:
             )
             # The page may name another canonical URL; the entry keeps its identity.
             by_key[article.entry_key] = dataclasses.replace(redone, entry_key=article.entry_key)
+            prepared.sketches.pop(article.entry_key, None)  # new text, new sketch
         prepared.articles = list(by_key.values())
 
-    def _store(self, prepared: _Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
+    def _store(self, prepared: Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
         with self._write_lock:
             dedup = self._ensure_dedup()
@@ -258,8 +255,8 @@ class Service:
                 for a in prepared.articles
                 if a.entry_key in existing and existing[a.entry_key][1] != a.content_hash
             ]
-            docs = [_doc(0, a, self.settings) for a in fresh]
-            sketches = dedup.sketch_many(docs) if docs else []
+            docs = [dedup_doc(0, a, self.settings) for a in fresh]
+            sketches = self._sketches(prepared, fresh, docs)
             now = self.clock()
             placements = []
             try:
@@ -272,7 +269,9 @@ class Service:
                         [d.published for d in docs],
                     )
                     for aid, article, sketch in zip(ids, fresh, sketches, strict=True):
-                        placements.append(dedup.place(_doc(aid, article, self.settings), sketch))
+                        placements.append(
+                            dedup.place(dedup_doc(aid, article, self.settings), sketch)
+                        )
                     batch.record_placements(list(zip(placements, fresh, strict=True)), now=now)
                     # A revised entry keeps its signature and its place: the stored sketch
                     # stays the one the index holds, so a restart rebuilds the same index.
@@ -342,8 +341,20 @@ class Service:
         )
         return summary
 
+    def _sketches(
+        self, prepared: Prepared, fresh: Sequence[Article], docs: Sequence[DedupDoc]
+    ) -> list[Sketch]:
+        """Sketches of the new articles: made while preparing, or here for the rest."""
+        out: list[Sketch | None] = [prepared.sketches.get(a.entry_key) for a in fresh]
+        missing = [i for i, k in enumerate(out) if k is None]
+        if missing:
+            made = self._sketcher_instance().sketch_many([docs[i] for i in missing])
+            for i, k in zip(missing, made, strict=True):
+                out[i] = k
+        return [k for k in out if k is not None]
+
     def _update_feed(
-        self, batch: Batch, prepared: _Prepared, *, started_at: datetime, now: datetime
+        self, batch: Batch, prepared: Prepared, *, started_at: datetime, now: datetime
     ) -> None:
         """The feed's new state after a successful fetch: validators, health, next poll, URL."""
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
@@ -505,33 +516,6 @@ class Service:
             model = BoilerplateModel.from_json(data) if data else BoilerplateModel()
             self._boilerplate[feed_id] = model
         return model
-
-
-def stream_time(article: Article, *, lookback: timedelta) -> datetime:
-    """When an article entered the stream: the clock dedup's windows run on.
-
-    Normally its publication time. An entry first seen long after it was
-    published (a backfill, a feed re-publishing its archive) is placed just
-    inside ``lookback`` of its fetch, so it still meets the copies fetched with
-    it; a publication time after the fetch (clock skew) becomes the fetch time.
-    Stored with the article, so a restart rebuilds exactly the same window.
-    """
-    seen = article.fetched_at
-    return min(max(article.published, seen - lookback), seen)
-
-
-def _doc(article_id: int, a: Article, settings: Settings) -> DedupDoc:
-    lookback = timedelta(days=settings.dedup.story_window_days)
-    return DedupDoc(
-        article_id=article_id,
-        feed_id=a.feed_id,
-        published=stream_time(a, lookback=lookback),
-        title=a.title,
-        text=a.comparison_text,
-        url=a.url,
-        content_hash=a.content_hash,
-        language=a.language,
-    )
 
 
 def _outcome(result: FetchResult, parsed: ParsedFeed | None) -> str:

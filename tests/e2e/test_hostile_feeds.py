@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from newsfold.service import Service
+from tests.conftest import SHARED
 from tests.support import hostile as h
 from tests.support.server import Endless, FeedServer, Stall, Static, Trickle
 
@@ -230,4 +231,55 @@ def test_bomb_memory_is_bounded(
         assert new == 500  # capped at fetch.max_entries, not hung, not dropped
     else:
         assert {"good-0", "good-1"} <= guids(service, feed.id) or name == "quadratic_blowup"
+    service.close()
+
+
+# --- the shared corpus of real-world malformed and edge-case feeds -----------------------
+
+FEEDS_DIR = SHARED / "data" / "feeds"
+
+
+def corpus() -> list[dict[str, str]]:
+    lines = (FEEDS_DIR / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
+
+
+def test_corpus_whole_pipeline(
+    feed_server: FeedServer, database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    rows = corpus()
+    assert len(rows) == 304
+    paths = {}
+    for i, row in enumerate(rows):
+        body = (FEEDS_DIR / row["file"]).read_bytes()
+        ctype = "application/json" if row["format"] == "jsonfeed" else "application/xml"
+        paths[row["file"]] = f"/corpus/{i}"
+        feed_server.route(f"/corpus/{i}", Static(body, content_type=ctype))
+    service = Service.open(_settings(make_settings, database_url))
+    ids = {name: service.add_feed(feed_server.url(path)).id for name, path in paths.items()}
+    t0 = time.perf_counter()
+    summary = service.poll()
+    elapsed = time.perf_counter() - t0
+    by_id = {f.feed_id: f for f in summary.feeds}
+    feeds = {f.id: f for f in service.storage.list_feeds()}
+    outcomes = {"ok": 0, "error": 0}
+    for row in rows:
+        result, info = by_id[ids[row["file"]]], feeds[ids[row["file"]]]
+        assert "internal error" not in (result.error or ""), (row["file"], result.error)
+        assert result.status in outcomes, (row["file"], result)
+        outcomes[result.status] += 1
+        if result.status == "error":
+            # A clear, recorded reason, and the feed is retried later rather than dropped.
+            assert info.last_error and info.error_count == 1 and not info.disabled_reason, row
+        elif row["malformed"] == "no" and row["format"] in ("rss2.0", "atom1.0", "jsonfeed"):
+            assert info.error_count == 0, row
+    stats = service.storage.stats()
+    print(
+        f"\nCORPUS {database_url.split(':')[0]}: {len(rows)} files in {elapsed:.1f}s: "
+        f"{outcomes['ok']} ok, {outcomes['error']} refused with a recorded error, "
+        f"{stats.articles} articles stored"
+    )
+    assert elapsed < 60
+    assert stats.articles > 0
     service.close()

@@ -75,7 +75,9 @@ def test_fast_path_clusters_equal_reference_path_clusters() -> None:
         m.update_batch(shingles)
         count = len(set(shingles))
         mine = ref_dedup.sketch(d)  # the lead and story parts are not MinHash
-        blob = minhash.encode(m.hashvalues.astype(np.uint32), count, minhash.decode_lead(mine.signature))
+        blob = minhash.encode(
+            m.hashvalues.astype(np.uint32), count, minhash.decode_lead(mine.signature)
+        )
         ref.append(ref_dedup.place(d, Sketch(blob, mine.story)))
     assert fast == ref
 
@@ -237,3 +239,33 @@ def test_evict_before_forgets_old_articles() -> None:
     assert len(dedup) == 0
     b = doc(2, BODY, minutes=5, content_hash="h1")
     assert dedup.place(b, dedup.sketch(b)).copy.tier is Tier.NEW
+
+
+def test_remove_forgets_one_article_at_both_levels() -> None:
+    dedup = Deduplicator(DedupSettings())
+    a = doc(1, BODY)
+    dedup.place(a, dedup.sketch(a))
+    assert dedup.remove(1)
+    assert not dedup.remove(1)  # already gone
+    assert len(dedup) == 0
+    assert not dedup.stories.stories  # its story had no other member
+    # The same text again is a new article, not a copy of the removed one.
+    b = doc(2, BODY, minutes=5, content_hash="h2")
+    placed = dedup.place(b, dedup.sketch(b))
+    assert placed.copy.tier is Tier.NEW
+    assert placed.story.tier is Tier.NEW
+
+
+def test_summary_copy_is_found_by_its_lead() -> None:
+    words_ = [f"w{i}" for i in range(600)]
+    long = " ".join(words_)
+    summary = " ".join(words_[:35])  # 33 shingles inside 598: Jaccard ~0.05
+    dedup = Deduplicator(DedupSettings())
+    a, b = doc(1, long), doc(2, summary, minutes=5, content_hash="h2")
+    dedup.place(a, dedup.sketch(a))
+    placed = dedup.place(b, dedup.sketch(b))
+    assert placed.copy.tier is Tier.NEAR
+    assert placed.copy.cluster_id == 1
+    # A short text that is not the lead (the same words from the middle) is not a copy.
+    c = doc(3, " ".join(words_[300:335]), minutes=6, content_hash="h3")
+    assert dedup.place(c, dedup.sketch(c)).copy.tier is Tier.NEW

@@ -246,9 +246,7 @@ class Deduplicator:
         start = table.size
         table.reserve(n)
         end = start + n
-        sigs, cards, leads, nlead = minhash.decode_many(
-            [d.signature for d in ordered], LEAD_WORDS
-        )
+        sigs, cards, leads, nlead = minhash.decode_many([d.signature for d in ordered], LEAD_WORDS)
         table.sig[start:end] = sigs
         table.card[start:end] = cards
         table.lead[start:end] = leads
@@ -288,6 +286,17 @@ class Deduplicator:
         for article_id in evicted.tolist():
             self.stories.evict(article_id)
         return len(evicted)
+
+    def remove(self, article_id: int) -> bool:
+        """Forget one article (a revised entry is placed again); False if not held.
+
+        Its copy group and story keep their ids (a founder's id stays the
+        cluster id); the story loses the article's terms and votes.
+        """
+        if not self.copies.remove(article_id):
+            return False
+        self.stories.evict(article_id)
+        return True
 
     def memory_bytes(self) -> int:
         """Bytes held by the copy index arrays (signatures, bands, keys)."""

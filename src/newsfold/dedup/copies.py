@@ -194,8 +194,8 @@ class CopyIndex:
         if len(with_text):
             keys = band_keys_many(t.sig[with_text], self.bands, self.rows)
             self.lsh.bulk(keys.ravel(), np.repeat(with_text, self.bands))
-        keys, rows = lead_keys_many(t.lead[start : t.size], t.nlead[start : t.size])
-        self.leads.bulk(keys, (rows + start).astype(np.int32))
+        lead_keys, lead_rows = lead_keys_many(t.lead[start : t.size], t.nlead[start : t.size])
+        self.leads.bulk(lead_keys, (lead_rows + start).astype(np.int32))
 
     def evict_before(self, ts: float) -> NDArray[np.int64]:
         t = self.table
@@ -213,6 +213,15 @@ class CopyIndex:
             self.leads.renumber(mapping)
             self.slot_of = {int(a): i for i, a in enumerate(t.article[: t.size].tolist())}
         return evicted
+
+    def remove(self, article_id: int) -> bool:
+        """Mark one row dead (its keys are filtered out by ``alive`` until compaction)."""
+        slot = self.slot_of.pop(article_id, None)
+        if slot is None:
+            return False
+        self.table.alive[slot] = False
+        self.live -= 1
+        return True
 
     # ------------------------------------------------------------------- reads
     def exact(self, keys: list[int]) -> int | None:
@@ -275,6 +284,10 @@ class CopyIndex:
             lead_c >= self.containment_threshold,
             (cont >= self.containment_threshold) & (lead_c >= self.lead_agreement),
         )
+        import os
+        LT, LC = float(os.environ.get("LT", "2")), float(os.environ.get("LC", "0.5"))
+        ok_l = (np.minimum(nlead, len(lead)) >= 20) & (lead_c >= LT) & (cont >= LC)
+        ok_c = ok_c | ok_l
         cont = np.where(short, lead_c, cont)
         ok = ok_j | ok_c
         if not ok.any():

@@ -178,9 +178,7 @@ def term_weights(
                 term, upper = entry
                 if term:
                     bag[term] = bag.get(term, 0.0) + (named if i and upper else boost)
-                    if names is not None and (
-                        (i and upper and not headline) or token[0].isdigit()
-                    ):
+                    if names is not None and ((i and upper and not headline) or token[0].isdigit()):
                         names.add(term)
     return bag
 
@@ -188,7 +186,7 @@ def term_weights(
 def story_terms(
     title: str, text: str, *, title_boost: float, name_boost: float, max_terms: int
 ) -> tuple[NDArray[np.uint32], NDArray[np.float32], NDArray[np.bool_]]:
-    """Sorted 32-bit term hashes, sublinear weights (1 + ln w) and name flags of the strongest terms."""
+    """Sorted 32-bit term hashes, sublinear weights (1 + ln w), name flags of the top terms."""
     names: set[str] = set()
     bag = term_weights(title, text, title_boost=title_boost, name_boost=name_boost, names=names)
     # Ties broken by the term so the kept set does not depend on text order.

@@ -36,7 +36,9 @@ def encode(
     """count, uint32 term hashes, uint16 fixed-point weights, then a name bit per term."""
     fixed = np.clip(np.rint(weights * FIXED), 1, 0xFFFF).astype("<u2")
     flags = np.packbits(names.astype(np.bool_), bitorder="little")
-    return _COUNT.pack(len(terms)) + terms.astype("<u4").tobytes() + fixed.tobytes() + flags.tobytes()
+    return (
+        _COUNT.pack(len(terms)) + terms.astype("<u4").tobytes() + fixed.tobytes() + flags.tobytes()
+    )
 
 
 def decode(blob: bytes) -> Bag:
@@ -211,14 +213,16 @@ class StoryIndex:
         names: NDArray[np.float64],
         story: _Story,
     ) -> float:
-        """IDF-weighted cosine of the names of a document and of a story.
+        """Share of the document's IDF-weighted names that the story also names.
 
         Two events of one kind (two rehab stays, two heavyweight fights) share
         their vocabulary but not their specifics: the other people, places,
         venues and years. Names survive paraphrase, so a report of the same
         event shares them with its story even when its wording does not.
         """
-        _, i, _ = np.intersect1d(terms, story.terms[story.names > 0], assume_unique=True, return_indices=True)
+        _, i, _ = np.intersect1d(
+            terms, story.terms[story.names > 0], assume_unique=True, return_indices=True
+        )
         total = float(names.sum())
         return float(names[i].sum()) / total if total else 1.0
 

@@ -103,7 +103,9 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
                     # Several workers starting at once must not migrate concurrently.
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
+                    )
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()

@@ -254,6 +254,16 @@ class FeedsMixin:
         with self.session() as s:
             return existing_entries(s, feed_id, keys)
 
+    def known_entries(self, feed_id: int, *, since: datetime) -> dict[str, str]:
+        """entry_key → content hash of the feed's articles first seen since ``since``."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ArticleRow.entry_key, ArticleRow.content_hash).where(
+                    ArticleRow.feed_id == feed_id, ArticleRow.fetched_at >= since
+                )
+            )
+            return dict(rows.tuples().all())
+
     def boilerplate_json(self, feed_id: int) -> str | None:
         with self.session() as s:
             return s.scalar(select(FeedRow.boilerplate).where(FeedRow.id == feed_id))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import Sketch, StoredDoc
-    from newsfold.types import Article, Join, Placement
+    from newsfold.types import Article, Placement
 
 COPIES = "copies"
 STORIES = "stories"

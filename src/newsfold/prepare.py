@@ -1,0 +1,231 @@
+"""The CPU-bound part of ingest for one fetched document: parse → normalise → sketch.
+
+Pure (no I/O, no database), so it runs in the calling thread or in a pool of
+worker processes: on a multi-core machine this is where the time goes
+(feedparser, HTML cleaning, language detection, MinHash and term sketches),
+while the main process keeps the in-memory index and the database writes.
+
+Sketches are computed only for entries the database did not already hold
+(``known``): re-polling a feed with one new item sketches one item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from newsfold.dedup import DedupDoc, Deduplicator
+from newsfold.errors import NewsfoldError
+from newsfold.normalise import normalise_entry
+from newsfold.parse import parse_feed
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from newsfold.config import Settings
+    from newsfold.dedup import Sketch
+    from newsfold.normalise import BoilerplateModel
+    from newsfold.types import Article, FeedSource, FetchResult, ParsedFeed, RawEntry
+
+log = logging.getLogger("newsfold.prepare")
+
+
+@dataclasses.dataclass(slots=True)
+class Prepared:
+    """A fetched document after parse + normalise (+ sketches of unseen entries)."""
+
+    source: FeedSource
+    result: FetchResult
+    parsed: ParsedFeed | None  # None: 304, or the same bytes as last time
+    articles: list[Article]
+    entries: dict[str, RawEntry] = dataclasses.field(default_factory=dict)  # by entry key
+    sketches: dict[str, Sketch] = dataclasses.field(default_factory=dict)  # by entry key
+    skipped_entries: int = 0
+
+
+def needs_parse(source: FeedSource, result: FetchResult) -> bool:
+    return not result.not_modified and (
+        result.body_hash is None or result.body_hash != source.last_body_hash
+    )
+
+
+def stream_time(article: Article, *, lookback: timedelta) -> datetime:
+    """When an article entered the stream: the clock dedup's windows run on.
+
+    Normally its publication time. An entry first seen long after it was
+    published (a backfill, a feed re-publishing its archive) is placed just
+    inside ``lookback`` of its fetch, so it still meets the copies fetched with
+    it; a publication time after the fetch (clock skew) becomes the fetch time.
+    Stored with the article, so a restart rebuilds exactly the same window.
+    """
+    seen = article.fetched_at
+    return min(max(article.published, seen - lookback), seen)
+
+
+def dedup_doc(article_id: int, a: Article, settings: Settings) -> DedupDoc:
+    return DedupDoc(
+        article_id=article_id,
+        feed_id=a.feed_id,
+        published=stream_time(a, lookback=timedelta(days=settings.dedup.story_window_days)),
+        title=a.title,
+        text=a.comparison_text,
+        url=a.url,
+        content_hash=a.content_hash,
+        language=a.language,
+    )
+
+
+def prepare(
+    source: FeedSource,
+    result: FetchResult,
+    now: datetime,
+    *,
+    settings: Settings,
+    boilerplate: BoilerplateModel,
+    known: Mapping[str, str] | None,
+    dedup: Deduplicator | None,
+) -> Prepared:
+    """Parse and normalise a document; sketch entries not in ``known`` (key → content hash)."""
+    if not needs_parse(source, result):
+        return Prepared(source, result, None, [])
+    parsed = parse_feed(
+        result.content,
+        url=result.url,
+        headers=result.headers,
+        max_entries=settings.fetch.max_entries,
+    )
+    # The feed's own title and link teach the normaliser the site's name and domain.
+    context = dataclasses.replace(
+        source, title=source.title or parsed.title, site_url=parsed.link or source.site_url
+    )
+    articles: dict[str, Article] = {}
+    entries: dict[str, RawEntry] = {}
+    skipped = 0
+    for entry in parsed.entries:
+        try:
+            article = normalise_entry(
+                entry,
+                context,
+                fetched_at=now,
+                settings=settings.normalise,
+                boilerplate=boilerplate,
+            )
+        except NewsfoldError as e:
+            skipped += 1
+            log.warning("feed %s: entry skipped: %s", source.url, e)
+            continue
+        # A repeated GUID inside one document: the first occurrence wins.
+        if article.entry_key not in articles:
+            articles[article.entry_key] = article
+            entries[article.entry_key] = entry
+    prepared = Prepared(source, result, parsed, list(articles.values()), entries, {}, skipped)
+    if dedup is not None and known is not None:
+        unseen = [a for a in prepared.articles if a.entry_key not in known]
+        if unseen:
+            sketches = dedup.sketch_many([dedup_doc(0, a, settings) for a in unseen])
+            prepared.sketches = {a.entry_key: k for a, k in zip(unseen, sketches, strict=True)}
+    return prepared
+
+
+# --- worker processes ----------------------------------------------------------------------
+
+_worker: tuple[Settings, Deduplicator] | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker  # noqa: PLW0603 - one per worker process, set once by the pool initializer
+    # Ctrl-C reaches the whole process group: stopping is the parent's decision.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = (settings, Deduplicator(settings.dedup))
+
+
+def _prepare_in_worker(
+    source: FeedSource,
+    result: FetchResult,
+    now: datetime,
+    boilerplate: BoilerplateModel,
+    known: Mapping[str, str],
+) -> Prepared:
+    assert _worker is not None, "worker not initialised"
+    settings, dedup = _worker
+    return prepare(
+        source, result, now, settings=settings, boilerplate=boilerplate, known=known, dedup=dedup
+    )
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+class Preparer:
+    """Runs ``prepare`` in a pool of worker processes when that pays, else in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        configured = settings.pipeline.workers
+        self.workers = (os.cpu_count() or 1) if configured == 0 else configured
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Start the worker processes now (a daemon does, so its first poll pays no start-up)."""
+        if self.workers > 1:
+            pool = self._get_pool()
+            for future in [pool.submit(_ping) for _ in range(self.workers)]:
+                future.result()
+
+    def use_pool(self, feeds: int) -> bool:
+        return self.workers > 1 and feeds >= self.settings.pipeline.pool_min_feeds
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: children fork from a clean server process, never from this
+            # one's threads (an event loop, database pools) with their locks held.
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["newsfold.prepare"])
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(self.settings,),
+            )
+        return self._pool
+
+    async def run(
+        self,
+        source: FeedSource,
+        result: FetchResult,
+        now: datetime,
+        *,
+        boilerplate: BoilerplateModel,
+        known: Mapping[str, str],
+        dedup: Deduplicator,
+        pooled: bool,
+    ) -> Prepared:
+        if pooled:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._get_pool(), _prepare_in_worker, source, result, now, boilerplate, known
+            )
+        return await asyncio.to_thread(
+            prepare,
+            source,
+            result,
+            now,
+            settings=self.settings,
+            boilerplate=boilerplate,
+            known=known,
+            dedup=dedup,
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
