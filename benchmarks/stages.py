@@ -9,36 +9,29 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from benchmarks._common import bench_settings
-from newsfold.config import DedupSettings
+from newsfold.config import load_settings
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.normalise import BoilerplateModel, normalise_entry
 from newsfold.parse import parse_feed
-from newsfold.service import Service, stream_time
+from newsfold.prepare import dedup_doc
+from newsfold.service import Service
 from newsfold.types import Article, FeedSource, ParsedFeed
 
 if TYPE_CHECKING:
     from benchmarks.corpus import Corpus
 
+_SETTINGS = load_settings(None, read_file=False)
+
 
 def _doc(article_id: int, a: Article) -> DedupDoc:
-    # The pipeline's own stream clock (the same lookback ``Service`` uses by default).
-    lookback = timedelta(days=DedupSettings().story_window_days)
-    return DedupDoc(
-        article_id=article_id,
-        feed_id=a.feed_id,
-        published=stream_time(a, lookback=lookback),
-        title=a.title,
-        text=a.comparison_text,
-        url=a.url,
-        content_hash=a.content_hash,
-        language=a.language,
-    )
+    # The pipeline's own mapping (stream clock included), with default settings.
+    return dedup_doc(article_id, a, _SETTINGS)
 
 
 def run(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]:

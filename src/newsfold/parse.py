@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 _FEEDPARSER_OPTIONS: dict[str, Any] = {"sanitize_html": False, "resolve_relative_uris": False}
 
 # sy:updatePeriod units → minutes (RSS 1.0 syndication module).
-_SY_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200, "yearly": 525600}
+_SY_PERIOD_MINUTES = {
+    "hourly": 60,
+    "daily": 1440,
+    "weekly": 10080,
+    "monthly": 43200,
+    "yearly": 525600,
+}
 
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
@@ -82,7 +88,9 @@ def defuse_xml(content: bytes) -> tuple[bytes, str | None]:
     stripped, count = _DOCTYPE.subn(b"", content)
     if _ENTITY_DECL.search(stripped):
         raise ParseError("refused: document declares XML entities (entity expansion / XXE risk)")
-    return stripped, ("DOCTYPE removed (entities and external DTDs are not processed)" if count else None)
+    return stripped, (
+        "DOCTYPE removed (entities and external DTDs are not processed)" if count else None
+    )
 
 
 def cut_entries(content: bytes, max_entries: int | None) -> tuple[bytes, int | None]:

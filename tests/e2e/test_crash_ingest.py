@@ -127,8 +127,12 @@ class Runner:
     def __init__(self, cwd: Path, env: dict[str, str], server: FeedServer) -> None:
         self.cwd, self.env, self.server = cwd, env, server
         self.zygote = subprocess.Popen(
-            [sys.executable, "-c", ZYGOTE], cwd=cwd, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-c", ZYGOTE],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
 
     def _ask(self, line: str) -> int:
@@ -148,8 +152,11 @@ class Runner:
         """One run of the installed ``newsfold fetch`` to completion; seconds from first request."""
         seen = len(self.server.requests)
         proc = subprocess.Popen(
-            [NEWSFOLD, "fetch", "--json"], cwd=self.cwd, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [NEWSFOLD, "fetch", "--json"],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         first = self._first_request(seen, lambda: proc.poll() is None)
         out, err = proc.communicate(timeout=120)
@@ -167,7 +174,7 @@ class Runner:
         def alive() -> bool:
             # A zombie still answers kill(pid, 0); /proc tells a finished child apart.
             try:
-                with open(f"/proc/{pid}/stat") as fh:
+                with Path(f"/proc/{pid}/stat").open() as fh:
                     return fh.read().split(") ", 1)[1][0] != "Z"
             except FileNotFoundError:
                 return False
@@ -211,7 +218,13 @@ def crash_and_recover(
         runner.close()
     runner.cli()  # recovery by the installed command
     served = set().union(*(f.served for f in feeds))
-    return {"kills": kills, "rounds": rounds, "served": served, "window_s": window, "delays": delays}
+    return {
+        "kills": kills,
+        "rounds": rounds,
+        "served": served,
+        "window_s": window,
+        "delays": delays,
+    }
 
 
 def check_invariants(service: Service, served: set[str]) -> dict[str, int]:
@@ -228,19 +241,28 @@ def check_invariants(service: Service, served: set[str]) -> dict[str, int]:
                 "HAVING COUNT(m.article_id) <> 1"
             )
             assert wrong == [], f"articles not in exactly one {level} cluster: {wrong[:5]}"
-        assert q(
-            "SELECT c.level, c.id, c.size, COUNT(m.article_id) FROM clusters c LEFT JOIN memberships m "
-            "ON m.level = c.level AND m.cluster_id = c.id GROUP BY c.level, c.id, c.size "
-            "HAVING c.size <> COUNT(m.article_id)"
-        ) == [], "cluster size differs from its memberships (or an empty cluster)"
-        assert q(
-            "SELECT m.article_id, m.level FROM memberships m LEFT JOIN clusters c "
-            "ON c.level = m.level AND c.id = m.cluster_id WHERE c.id IS NULL"
-        ) == [], "membership of a missing cluster"
-        assert q(
-            "SELECT m.article_id FROM memberships m LEFT JOIN articles a ON a.id = m.article_id "
-            "WHERE a.id IS NULL"
-        ) == [], "membership of a missing article"
+        assert (
+            q(
+                "SELECT c.level, c.id, c.size, COUNT(m.article_id) FROM clusters c LEFT JOIN memberships m "
+                "ON m.level = c.level AND m.cluster_id = c.id GROUP BY c.level, c.id, c.size "
+                "HAVING c.size <> COUNT(m.article_id)"
+            )
+            == []
+        ), "cluster size differs from its memberships (or an empty cluster)"
+        assert (
+            q(
+                "SELECT m.article_id, m.level FROM memberships m LEFT JOIN clusters c "
+                "ON c.level = m.level AND c.id = m.cluster_id WHERE c.id IS NULL"
+            )
+            == []
+        ), "membership of a missing cluster"
+        assert (
+            q(
+                "SELECT m.article_id FROM memberships m LEFT JOIN articles a ON a.id = m.article_id "
+                "WHERE a.id IS NULL"
+            )
+            == []
+        ), "membership of a missing article"
         stored = {
             aid: (bytes(sig), copy, story)
             for aid, sig, copy, story in q(
@@ -278,7 +300,7 @@ def test_sigkill_during_ingest_loses_and_duplicates_nothing(
     assert run["kills"] >= KILLS
     spread = sorted(run["delays"])
     print(
-        f"\nCRASH {database_url.split(':')[0]}: {run['kills']} kills in {run['rounds']} rounds, "
+        f"\nCRASH {database_url.split(':', maxsplit=1)[0]}: {run['kills']} kills in {run['rounds']} rounds, "
         f"ingest window {run['window_s']:.2f}s, kill points {spread[0]:.2f}..{spread[-1]:.2f} "
         f"of it; {len(run['served'])} served = {figures['articles']} stored, "
         f"{figures['stories']} stories, {time.perf_counter() - t0:.1f}s"

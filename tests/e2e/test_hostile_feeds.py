@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,7 +24,6 @@ from tests.support.server import Endless, FeedServer, Stall, Static, Trickle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from newsfold.config import Settings
 
@@ -95,21 +95,36 @@ def hostile_routes(server: FeedServer, secret: Path, attacker: FeedServer) -> di
         expect[path] = False
     server.route(
         "/gzip_bomb",
-        Static(h.gzip_bomb(), content_type="application/rss+xml", headers={"Content-Encoding": "gzip"}),
+        Static(
+            h.gzip_bomb(), content_type="application/rss+xml", headers={"Content-Encoding": "gzip"}
+        ),
     )
     server.route("/endless", Endless())
     server.route("/slowloris", Trickle(b"<", every_s=0.05, count=2000))
     server.route("/stall", Stall(30.0))
-    server.route("/not_a_feed", Static(b"<html><body>hello</body></html>", content_type="text/html"))
+    server.route(
+        "/not_a_feed", Static(b"<html><body>hello</body></html>", content_type="text/html")
+    )
     server.route("/binary", Static(bytes(range(256)) * 64, content_type="application/octet-stream"))
-    expect.update(dict.fromkeys(["/gzip_bomb", "/endless", "/slowloris", "/stall", "/not_a_feed", "/binary"], True))
+    expect.update(
+        dict.fromkeys(
+            ["/gzip_bomb", "/endless", "/slowloris", "/stall", "/not_a_feed", "/binary"], True
+        )
+    )
     return expect
 
 
 # Partly broken documents whose two good entries must be stored.
 PARTLY_BROKEN = [
-    "/billion_laughs", "/invalid_utf8", "/nul_bytes", "/nested_html",
-    "/script_links", "/absurd_dates", "/json_feed_mixed", "/xxe_file", "/xxe_net",
+    "/billion_laughs",
+    "/invalid_utf8",
+    "/nul_bytes",
+    "/nested_html",
+    "/script_links",
+    "/absurd_dates",
+    "/json_feed_mixed",
+    "/xxe_file",
+    "/xxe_net",
 ]
 
 
@@ -183,7 +198,7 @@ def _poll_in_child(service: Service) -> tuple[str, int, float, float, str]:
     pid = os.fork()
     if pid == 0:  # child: poll, report, and leave without running pytest's teardown
         try:
-            with open("/proc/self/clear_refs", "w") as fh:
+            with Path("/proc/self/clear_refs").open("w") as fh:
                 fh.write("5")
             base_kb = _status_kb("VmRSS")
             t0 = time.perf_counter()
@@ -201,7 +216,7 @@ def _poll_in_child(service: Service) -> tuple[str, int, float, float, str]:
 
 
 def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as fh:
+    with Path("/proc/self/status").open() as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(key + ":"))
 
 
@@ -276,7 +291,7 @@ def test_corpus_whole_pipeline(
             assert info.error_count == 0, row
     stats = service.storage.stats()
     print(
-        f"\nCORPUS {database_url.split(':')[0]}: {len(rows)} files in {elapsed:.1f}s: "
+        f"\nCORPUS {database_url.split(':', maxsplit=1)[0]}: {len(rows)} files in {elapsed:.1f}s: "
         f"{outcomes['ok']} ok, {outcomes['error']} refused with a recorded error, "
         f"{stats.articles} articles stored"
     )

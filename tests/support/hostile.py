@@ -49,7 +49,7 @@ def _good(n: int = 2) -> list[str]:
 def billion_laughs(levels: int = 10) -> bytes:
     """Classic entity expansion: 10 levels × 10 copies = 10^10 'lol's if expanded."""
     decls = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, levels)
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, levels)
     ]
     doctype = "<!DOCTYPE rss [" + "".join(decls) + "]>"
     laughs = f"<item><title>&lol{levels - 1};</title><guid>laugh</guid></item>"
@@ -66,7 +66,10 @@ def xxe_local_file(path: str) -> bytes:
     """External entity naming a local file (its content must never be read)."""
     doctype = f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{path}">]>'
     return rss(
-        [item("xxe-file", "before &xxe; after", "<p>x</p>").replace("&amp;xxe;", "&xxe;"), *_good()],
+        [
+            item("xxe-file", "before &xxe; after", "<p>x</p>").replace("&amp;xxe;", "&xxe;"),
+            *_good(),
+        ],
         doctype=doctype,
     )
 
@@ -114,7 +117,11 @@ def many_entries(n: int = 100_000) -> bytes:
 
 def invalid_utf8() -> bytes:
     """Declared UTF-8 but with stray bytes in one entry (a partly broken feed)."""
-    bad = item("bad-utf8", "Broken", "<p>bytes</p>").encode().replace(b"Broken", b"Bro\xff\xfeken\xc3")
+    bad = (
+        item("bad-utf8", "Broken", "<p>bytes</p>")
+        .encode()
+        .replace(b"Broken", b"Bro\xff\xfeken\xc3")
+    )
     good = "".join(_good()).encode()
     head, tail = rss("@@").split(b"@@")
     return head + bad + good + tail
@@ -184,16 +191,27 @@ def json_feed_mixed() -> bytes:
         {"id": ["list"], "title": {"obj": 1}, "content_html": 7, "date_published": 12},
         {"id": "neg", "date_published": "-0001-01-01T00:00:00Z", "content_text": "neg date"},
         *(
-            {"id": f"good-{i}", "url": f"https://example.org/j{i}", "title": f"Good JSON {i}",
-             "content_html": f"<p>Good JSON body {i}</p>"}
+            {
+                "id": f"good-{i}",
+                "url": f"https://example.org/j{i}",
+                "title": f"Good JSON {i}",
+                "content_html": f"<p>Good JSON body {i}</p>",
+            }
             for i in range(2)
         ),
     ]
-    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": items}).encode()
+    return json.dumps(
+        {"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": items}
+    ).encode()
 
 
 def deep_json(depth: int = 100_000) -> bytes:
-    return b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + b"[" * depth + b"]" * depth + b"}"
+    return (
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": '
+        + b"[" * depth
+        + b"]" * depth
+        + b"}"
+    )
 
 
 SQL_TITLES = (

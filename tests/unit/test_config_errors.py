@@ -21,8 +21,19 @@ def db(tmp_path: Path) -> str:
     """A database holding one feed, and a valid settings file pointing at it."""
     url = f"sqlite:///{tmp_path / 'kept.db'}"
     (tmp_path / "good.toml").write_text(f'database_url = "{url}"\n')
-    assert main(["--config", str(tmp_path / "good.toml"), "feeds", "add",
-                 "https://example.org/feed.xml", "--no-check"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(tmp_path / "good.toml"),
+                "feeds",
+                "add",
+                "https://example.org/feed.xml",
+                "--no-check",
+            ]
+        )
+        == 0
+    )
     return url
 
 
@@ -38,12 +49,24 @@ def snapshot(url: str) -> list[tuple[str, list[tuple[object, ...]]]]:
 
 # (settings file text, or None for a missing file; the words the error must contain)
 CASES = {
-    "invalid_toml": ('database_url = "{db}"\n[fetch\nread_timeout_s = 1\n', ["invalid TOML", "bad.toml", "line 2"]),
+    "invalid_toml": (
+        'database_url = "{db}"\n[fetch\nread_timeout_s = 1\n',
+        ["invalid TOML", "bad.toml", "line 2"],
+    ),
     "unknown_key": ('database_url = "{db}"\ndatabse_url = "x"\n', ["databse_url", "unknown key"]),
-    "unknown_nested_key": ('database_url = "{db}"\n[fetch]\nread_timeout = 3\n', ["fetch.read_timeout", "unknown key"]),
+    "unknown_nested_key": (
+        'database_url = "{db}"\n[fetch]\nread_timeout = 3\n',
+        ["fetch.read_timeout", "unknown key"],
+    ),
     "unknown_section": ('database_url = "{db}"\n[fecth]\n', ["fecth", "unknown key"]),
-    "bad_value": ('database_url = "{db}"\n[fetch]\nread_timeout_s = -1\n', ["fetch.read_timeout_s", "greater than 0"]),
-    "wrong_type": ('database_url = "{db}"\n[fetch]\nmax_bytes = "lots"\n', ["fetch.max_bytes", "integer"]),
+    "bad_value": (
+        'database_url = "{db}"\n[fetch]\nread_timeout_s = -1\n',
+        ["fetch.read_timeout_s", "greater than 0"],
+    ),
+    "wrong_type": (
+        'database_url = "{db}"\n[fetch]\nmax_bytes = "lots"\n',
+        ["fetch.max_bytes", "integer"],
+    ),
     "bad_scheme": ('database_url = "mysql://root@localhost/x"\n', ["database_url", "sqlite"]),
     "unreachable_db": (f'database_url = "{UNREACHABLE_PG}"\n', ["127.0.0.1", "refused"]),
     "not_utf8": (b'database_url = "\xff\xfe"\n', ["bad.toml"]),
@@ -140,7 +163,11 @@ def test_subprocess_exit_code_and_no_traceback(
     before = snapshot(db)
     proc = subprocess.run(
         [NEWSFOLD, *(a.replace("{dir}", str(tmp_path)) for a in args)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

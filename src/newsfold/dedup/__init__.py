@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -305,8 +306,15 @@ class Deduplicator:
 
 def lsh_params(settings: DedupSettings) -> tuple[int, int]:
     """(bands, rows) minimising datasketch's weighted false positive/negative error."""
-    fn = settings.lsh_false_negative_weight
-    bands, rows = _optimal_param(settings.copy_threshold, settings.num_perm, 1.0 - fn, fn)
+    return _lsh_params(
+        settings.copy_threshold, settings.num_perm, settings.lsh_false_negative_weight
+    )
+
+
+@lru_cache(maxsize=16)
+def _lsh_params(threshold: float, num_perm: int, fn: float) -> tuple[int, int]:
+    # The optimiser integrates numerically (about 0.1 s): once per setting.
+    bands, rows = _optimal_param(threshold, num_perm, 1.0 - fn, fn)
     return int(bands), int(rows)
 
 

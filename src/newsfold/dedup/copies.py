@@ -34,6 +34,7 @@ class CopyMatch:
 
 LEAD_WORDS = 60  # a summary or a trimmed copy keeps the opening words
 _LEAD_BANDS = 8  # one-value MinHash bands over the lead: candidates for a short copy
+_MIN_LEAD = 20  # lead shingles needed before a copied lead is evidence on its own
 
 
 def lead_keys_many(
@@ -52,6 +53,17 @@ def lead_keys_many(
     mins = phv.min(axis=1).astype(np.uint64)
     keys = (np.arange(1, _LEAD_BANDS + 1, dtype=np.uint64) << _U64(32)) | mins
     return keys.ravel(), np.repeat(rows, _LEAD_BANDS)
+
+
+def _lead_overlap(
+    rows: NDArray[np.uint32], sizes: NDArray[np.int64], lead: NDArray[np.uint32]
+) -> NDArray[np.int64]:
+    """How many of each padded row's first ``sizes`` hashes are in the sorted ``lead``."""
+    if not len(lead):
+        return np.zeros(len(rows), np.int64)
+    at = np.minimum(np.searchsorted(lead, rows), len(lead) - 1)
+    hit = (lead[at] == rows) & (np.arange(rows.shape[1])[None, :] < sizes[:, None])
+    return hit.sum(axis=1)  # type: ignore[no-any-return]
 
 
 def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
@@ -134,6 +146,8 @@ class CopyIndex:
         containment_threshold: float,
         min_shingles: int,
         lead_agreement: float = 0.5,
+        lead_copy: float = 0.7,
+        lead_containment: float = 0.5,
     ) -> None:
         self.table = DocTable(num_perm)
         self.bands, self.rows = bands, rows
@@ -141,6 +155,8 @@ class CopyIndex:
         self.containment_threshold = containment_threshold
         self.min_shingles = min_shingles
         self.lead_agreement = lead_agreement
+        self.lead_copy = lead_copy
+        self.lead_containment = lead_containment
         self.lsh = KeyIndex()
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
         self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
@@ -273,21 +289,23 @@ class CopyIndex:
         # not estimated (MinHash is too coarse for 40 shingles inside 800).
         # A longer one must agree on its opening as well as on the estimate.
         nlead = t.nlead[cand]
-        inter = np.isin(t.lead[cand], lead).sum(axis=1) - np.where(
-            nlead < LEAD_WORDS, np.isin(np.uint32(0), lead) * (LEAD_WORDS - nlead), 0
-        )
+        inter = _lead_overlap(t.lead[cand], nlead, lead)
         lead_c = inter / np.maximum(np.minimum(nlead, len(lead)), 1)
         small_nlead = np.where(other <= card, nlead, len(lead))
         short = small <= small_nlead
-        ok_c = (small >= self.min_shingles) & np.where(
-            short,
-            lead_c >= self.containment_threshold,
-            (cont >= self.containment_threshold) & (lead_c >= self.lead_agreement),
+        # A longer text needs the estimate and its opening to agree: either most of
+        # it inside the other and half the lead shared, or a copied lead (70%
+        # of the exact opening shingles: paraphrases share almost none) and
+        # half of it inside the other, as with boilerplate around a short copy.
+        long_ok = (cont >= self.containment_threshold) & (lead_c >= self.lead_agreement)
+        long_ok |= (
+            (np.minimum(nlead, len(lead)) >= _MIN_LEAD)
+            & (lead_c >= self.lead_copy)
+            & (cont >= self.lead_containment)
         )
-        import os
-        LT, LC = float(os.environ.get("LT", "2")), float(os.environ.get("LC", "0.5"))
-        ok_l = (np.minimum(nlead, len(lead)) >= 20) & (lead_c >= LT) & (cont >= LC)
-        ok_c = ok_c | ok_l
+        ok_c = (small >= self.min_shingles) & np.where(
+            short, lead_c >= self.containment_threshold, long_ok
+        )
         cont = np.where(short, lead_c, cont)
         ok = ok_j | ok_c
         if not ok.any():

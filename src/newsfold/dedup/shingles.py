@@ -125,7 +125,9 @@ _STOPWORDS = frozenset(
     own people reported report reports said same say says she should since so some still such
     than that the their theirs them themselves then there these they this those through time
     to told too two under until up us very was way we week well were what when where which
-    while who whom why will with would year years you your""".split()  # noqa: SIM905 - a word list reads better as prose
+    while who whom why will with would year years you your
+    updated published posted gmt bst utc est edt pst pdt cet am pm
+    monday tuesday wednesday thursday friday saturday sunday today yesterday""".split()  # noqa: SIM905 - a word list reads better as prose
 )
 _TERM = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|\d{2,}")
 

@@ -100,6 +100,7 @@ class _Doc:
     weights: NDArray[np.int64]
     names: NDArray[np.int64]
     ts: float
+    slots: NDArray[np.int64] | None = None  # filled on first use; stable while it is live
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ class StoryIndex:
         other_weights: NDArray[np.int64],
         other_slots: NDArray[np.int64],
     ) -> float:
-        _, i, j = np.intersect1d(terms, other_terms, assume_unique=True, return_indices=True)
+        i, j = _common(terms, other_terms)
         if not len(i):
             return 0.0
         other = other_weights * self._idf_slots(other_slots)
@@ -220,11 +221,9 @@ class StoryIndex:
         venues and years. Names survive paraphrase, so a report of the same
         event shares them with its story even when its wording does not.
         """
-        _, i, _ = np.intersect1d(
-            terms, story.terms[story.names > 0], assume_unique=True, return_indices=True
-        )
+        i, j = _common(terms, story.terms)
         total = float(names.sum())
-        return float(names[i].sum()) / total if total else 1.0
+        return float(names[i][story.names[j] > 0].sum()) / total if total else 1.0
 
     def match(
         self,
@@ -307,20 +306,15 @@ class StoryIndex:
     ) -> int:
         # The newest members only: bounded cost, and recent coverage is the best evidence.
         members = self.stories[story_id].members[-16:]
-        best = max(
-            members,
-            key=lambda m: (
-                self._cosine(
-                    terms,
-                    vec,
-                    self.docs[m[1]].terms,
-                    self.docs[m[1]].weights,
-                    self.slots(self.docs[m[1]].terms),
-                ),
-                -m[1],
-            ),
-        )
-        return best[1]
+        best, best_sim = members[-1][1], -1.0
+        for _, article_id in members:
+            doc = self.docs[article_id]
+            if doc.slots is None:
+                doc.slots = self.slots(doc.terms)
+            sim = self._cosine(terms, vec, doc.terms, doc.weights, doc.slots)
+            if sim > best_sim or (sim == best_sim and article_id < best):
+                best, best_sim = article_id, sim
+        return best
 
     # ------------------------------------------------------------------ writes
     def count(self, terms: NDArray[np.uint32], sign: int = 1) -> None:
@@ -517,6 +511,17 @@ class StoryIndex:
         story.slots = self.slots(story.terms)
         # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
         story.last_ts = story.members[-1][0]
+
+
+def _common(
+    a: NDArray[np.uint32], b: NDArray[np.uint32]
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Positions in ``a`` and in ``b`` of their common terms (both sorted, unique)."""
+    if not len(b):
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    i = np.flatnonzero(b[at] == a)
+    return i, at[i]
 
 
 def _sum(a: Bag, b: Bag) -> Bag:

@@ -262,7 +262,7 @@ class FeedsMixin:
                     ArticleRow.feed_id == feed_id, ArticleRow.fetched_at >= since
                 )
             )
-            return dict(rows.tuples().all())
+            return {str(key): str(chash) for key, chash in rows}
 
     def boilerplate_json(self, feed_id: int) -> str | None:
         with self.session() as s:
