@@ -126,7 +126,7 @@ def test_two_daemons_share_feeds_without_duplicates(
         wait_for(lambda: a.events("start") and b.events("start"), timeout=60)
         _add_feeds(postgres_url, urls)  # feeds appear while both run: picked up at the next tick
         done = "SELECT count(*) FROM feeds WHERE last_success_at IS NOT NULL"
-        wait_for(lambda: sql(postgres_url, done) == [(N_FEEDS,)], timeout=60, every=0.2)
+        wait_for(lambda: sql(postgres_url, done) == [(N_FEEDS,)], timeout=120, every=0.2)
         time.sleep(1.0)  # several more ticks of both workers: nothing may be fetched again
     finally:
         codes = (a.stop(), b.stop())
