@@ -165,11 +165,14 @@ class Runner:
         assert summary["errors"] == 0, [r["error"] for r in summary["results"]]
         return time.monotonic() - first
 
-    def kill_after(self, delay: float) -> bool:
-        """Fork a fetch, SIGKILL it ``delay`` s after its first request; True if it was killed."""
+    def kill_after(self, delay: float) -> tuple[bool, float]:
+        """Fork a fetch, SIGKILL it ``delay`` s after its first request.
+
+        Returns whether it was killed, and the seconds from its first request to its end.
+        """
         seen = len(self.server.requests)
         pid = self._ask("fork")
-        done = {"status": None}
+        done: dict[str, int | None] = {"status": None}
 
         def alive() -> bool:
             # A zombie still answers kill(pid, 0); /proc tells a finished child apart.
@@ -185,7 +188,7 @@ class Runner:
             os.kill(pid, signal.SIGKILL)
         done["status"] = self._ask(f"wait {pid}")
         assert done["status"] in (0, -signal.SIGKILL), done
-        return done["status"] == -signal.SIGKILL
+        return done["status"] == -signal.SIGKILL, time.monotonic() - first
 
     def close(self) -> None:
         assert self.zygote.stdin
@@ -211,9 +214,12 @@ def crash_and_recover(
         while kills < KILLS:
             rounds += 1
             delay = rng.uniform(0.0, window)
-            if runner.kill_after(delay):
+            killed, took = runner.kill_after(delay)
+            if killed:
                 kills += 1
                 delays.append(delay / window)
+            else:  # finished first: later rounds aim inside the shorter window
+                window = min(window, took)
     finally:
         runner.close()
     runner.cli()  # recovery by the installed command
@@ -230,7 +236,10 @@ def crash_and_recover(
 def check_invariants(service: Service, served: set[str]) -> dict[str, int]:
     engine = service.storage.engine
     with engine.connect() as conn:
-        q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
+
+        def q(sql: str) -> list[Any]:
+            return list(conn.execute(text(sql)).all())
+
         keys = [k for (k,) in q("SELECT entry_key FROM articles")]
         assert len(keys) == len(set(keys)), "an article is stored twice"
         assert {k.removeprefix("guid:") for k in keys} == served, "articles lost or invented"

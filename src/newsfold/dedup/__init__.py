@@ -14,6 +14,7 @@ story merge keeps the smaller id (see ``Placement.merged_stories``).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -239,6 +240,17 @@ class Deduplicator:
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
         """Rebuild from stored articles; cluster ids are restored as stored."""
+        # A rebuild allocates a few objects per article and frees none: the
+        # cyclic collector would rescan them all, again and again, for nothing.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load(docs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _load(self, docs: Iterable[StoredDoc]) -> int:
         ordered = sorted(docs, key=lambda d: (d.published, d.article_id))
         n = len(ordered)
         if not n:

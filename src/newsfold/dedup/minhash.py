@@ -116,26 +116,29 @@ def decode_many(
     ``lead_width`` columns, and lead lengths.
     """
     n = len(blobs)
-    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    sizes = np.fromiter(map(len, blobs), np.int64, n)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    head = data[starts[:, None] + np.arange(_HEADER.size)]
-    card = head[:, :4].copy().view("<u4").ravel().astype(np.int64)
-    nlead = head[:, 4:6].copy().view("<u2").ravel().astype(np.int64)
-    num_perm = int((sizes[0] - _HEADER.size) // 4 - nlead[0]) if n else 0
-    words = np.arange(4 * num_perm)
-    sigs = data[(starts + _HEADER.size)[:, None] + words].view("<u4").astype(np.uint32)
-    leads = np.zeros((n, lead_width), np.uint32)
-    if n and nlead.max() > 0:
-        lead_bytes = data[
-            np.minimum(
-                (starts + _HEADER.size + 4 * num_perm)[:, None] + np.arange(4 * lead_width),
-                len(data) - 1,
-            )
-        ].view("<u4")
-        valid = np.arange(lead_width)[None, :] < nlead[:, None]
-        leads[valid] = lead_bytes[valid]
-    return sigs, card, leads, nlead
+    if not n:
+        empty = np.empty(0, np.int64)
+        return np.empty((0, 0), np.uint32), empty, np.empty((0, lead_width), np.uint32), empty
+    head = np.frombuffer(
+        b"".join([b[: _HEADER.size] for b in blobs]), dtype=[("card", "<u4"), ("lead", "<u2")]
+    )
+    card = head["card"].astype(np.int64)
+    nlead = head["lead"].astype(np.int64)
+    first = blobs[0]
+    end = len(first) - 4 * int(nlead[0])  # every signature has the same length
+    num_perm = (end - _HEADER.size) // 4
+    sigs = (
+        np.frombuffer(b"".join([b[_HEADER.size : end] for b in blobs]), dtype="<u4")
+        .reshape(n, num_perm)
+        .astype(np.uint32)
+    )
+    width = 4 * lead_width
+    leads = (
+        np.frombuffer(b"".join([b[end:].ljust(width, b"\0")[:width] for b in blobs]), dtype="<u4")
+        .reshape(n, lead_width)
+        .astype(np.uint32)
+    )
+    return sigs, card, leads, np.minimum(nlead, lead_width)
 
 
 def to_lean(sig: NDArray[np.uint32]) -> LeanMinHash:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -167,21 +168,34 @@ def term_weights(
     cache = _term_cache
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
+    found = set() if names is None else names
     for source, boost in ((title, title_boost), (text, 1.0)):
-        named = boost * name_boost
+        # Tokens are counted first (in C) and weighed once per distinct token.
+        firsts: list[str] = []  # sentence-initial: capitalised by grammar, not a name
+        inner: list[str] = []
+        inner_headline: list[str] = []  # a Title Case Headline: no evidence of a name
         for line in source.splitlines():
             tokens = _TERM.findall(line)
-            # A Title Case Headline capitalises every word: no evidence of a name.
+            if not tokens:
+                continue
+            firsts.append(tokens[0])
             headline = boost != 1.0 and sum(t[0].isupper() for t in tokens) * 2 > len(tokens)
-            for i, token in enumerate(tokens):
+            (inner_headline if headline else inner).extend(tokens[1:])
+        named = boost * name_boost
+        for tokens, upper_weight, as_names in (
+            (firsts, boost, False),
+            (inner, named, True),
+            (inner_headline, named, False),
+        ):
+            for token, n in Counter(tokens).items():
                 entry = cache.get(token)
                 if entry is None:
                     entry = cache[token] = _normalise(token)
                 term, upper = entry
                 if term:
-                    bag[term] = bag.get(term, 0.0) + (named if i and upper else boost)
-                    if names is not None and ((i and upper and not headline) or token[0].isdigit()):
-                        names.add(term)
+                    bag[term] = bag.get(term, 0.0) + n * (upper_weight if upper else boost)
+                    if (upper and as_names) or token[0].isdigit():
+                        found.add(term)
     return bag
 
 

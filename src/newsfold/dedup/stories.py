@@ -28,6 +28,10 @@ _COUNT = struct.Struct("<H")
 
 
 Bag = tuple["NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]"]
+# Many bags end to end: terms, weights, name weights, and each bag's length.
+FlatBags = tuple[
+    "NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]", "NDArray[np.int64]"
+]
 
 
 def encode(
@@ -53,33 +57,29 @@ def decode(blob: bytes) -> Bag:
     return terms, weights, np.where(flags, weights, 0)
 
 
-def decode_many(blobs: list[bytes]) -> list[Bag]:
+def decode_many(blobs: list[bytes]) -> FlatBags:
     """``decode`` of many blobs with one parse of their concatenation (the rebuild path)."""
     if not blobs:
-        return []
-    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    sizes = np.fromiter(map(len, blobs), np.int64, len(blobs))
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    counts = data[starts].astype(np.int64) | (data[starts + 1].astype(np.int64) << 8)
-    base = np.repeat(starts, counts)
-    pos = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    n_rep = np.repeat(counts, counts)
-    t_at = base + _COUNT.size + 4 * pos
-    w_at = base + _COUNT.size + 4 * n_rep + 2 * pos
-    f_at = base + _COUNT.size + 6 * n_rep + pos // 8
-    terms = (
-        data[t_at].astype(np.uint32)
-        | (data[t_at + 1].astype(np.uint32) << 8)
-        | (data[t_at + 2].astype(np.uint32) << 16)
-        | (data[t_at + 3].astype(np.uint32) << 24)
+        none = np.empty(0, np.int64)
+        return np.empty(0, np.uint32), none, none, none
+    counts_list = [_COUNT.unpack_from(b)[0] for b in blobs]
+    counts = np.array(counts_list, np.int64)
+    spans = [(2, 2 + 4 * c, 2 + 6 * c) for c in counts_list]
+    terms = np.frombuffer(
+        b"".join([b[lo:mid] for b, (lo, mid, _) in zip(blobs, spans, strict=True)]), "<u4"
+    ).astype(np.uint32)
+    weights = np.frombuffer(
+        b"".join([b[mid:hi] for b, (_, mid, hi) in zip(blobs, spans, strict=True)]), "<u2"
+    ).astype(np.int64)
+    flag_bytes = np.frombuffer(
+        b"".join([b[hi:] for b, (_, _, hi) in zip(blobs, spans, strict=True)]), np.uint8
     )
-    weights = data[w_at].astype(np.int64) | (data[w_at + 1].astype(np.int64) << 8)
-    flags = (data[f_at] >> (pos % 8).astype(np.uint8)) & 1
-    names = np.where(flags.astype(bool), weights, 0)
-    cuts = np.cumsum(counts)[:-1]
-    return list(
-        zip(np.split(terms, cuts), np.split(weights, cuts), np.split(names, cuts), strict=True)
-    )
+    bits = np.unpackbits(flag_bytes, bitorder="little").astype(bool)
+    nbytes = (counts + 7) // 8
+    first_bit = np.repeat(8 * (np.cumsum(nbytes) - nbytes), counts)
+    pos = np.arange(len(terms)) - np.repeat(np.cumsum(counts) - counts, counts)
+    names = np.where(bits[first_bit + pos], weights, 0)
+    return terms, weights, names, counts
 
 
 @dataclass(slots=True)
@@ -145,6 +145,8 @@ class StoryIndex:
         self._bulk_story: NDArray[np.int64] = np.empty(0, np.int64)
         self._bulk_count: NDArray[np.int64] = np.empty(0, np.int64)
         self._bulk_taken: set[int] = set()
+        # Sorted vocabulary → slot, valid until the next ``count`` changes ``_slot``.
+        self._vocab: tuple[NDArray[np.uint32], NDArray[np.int64]] | None = None
 
     def _bulk_posting(self, term: int) -> dict[int, int]:
         """Read-only: the posting of ``term`` still held in the bulk arrays, or {}."""
@@ -225,6 +227,28 @@ class StoryIndex:
         total = float(names.sum())
         return float(names[i][story.names[j] > 0].sum()) / total if total else 1.0
 
+    def _cosines(
+        self,
+        terms: NDArray[np.uint32],
+        vec: NDArray[np.float64],
+        others: list[tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.int64]]],
+    ) -> NDArray[np.float64]:
+        """``_cosine`` against many (terms, weights, slots) vectors in one pass."""
+        lens = np.fromiter((len(o[0]) for o in others), np.int64, len(others))
+        if not len(terms) or not lens.sum():
+            return np.zeros(len(others))
+        which = np.repeat(np.arange(len(others)), lens)
+        o_terms = np.concatenate([o[0] for o in others])
+        other = np.concatenate([o[1] for o in others]) * self._idf_slots(
+            np.concatenate([o[2] for o in others])
+        )
+        at = np.minimum(np.searchsorted(terms, o_terms), len(terms) - 1)
+        mine = np.where(terms[at] == o_terms, vec[at], 0.0)
+        dots = np.bincount(which, weights=mine * other, minlength=len(others))
+        norms = np.sqrt(np.bincount(which, weights=other * other, minlength=len(others)))
+        norms *= float(np.sqrt(vec @ vec))
+        return np.divide(dots, norms, out=np.zeros(len(others)), where=norms > 0)
+
     def match(
         self,
         terms: NDArray[np.uint32],
@@ -241,10 +265,12 @@ class StoryIndex:
         named = names * idf if names is not None else None
         guard = named is not None and self.name_threshold > 0 and bool(named.any())
         ranked = self._voted(terms, vec, ts, lang)
+        if not ranked:
+            return None
+        cands = [self.stories[s] for s in ranked]
+        sims = self._cosines(terms, vec, [(c.terms, c.weights, c.slots) for c in cands]).tolist()
         scored: list[tuple[float, int]] = []
-        for story_id in ranked:
-            story = self.stories[story_id]
-            sim = self._cosine(terms, vec, story.terms, story.weights, story.slots)
+        for story_id, story, sim in zip(ranked, cands, sims, strict=True):
             if sim < self.threshold:
                 continue
             if (
@@ -305,21 +331,22 @@ class StoryIndex:
         self, story_id: int, terms: NDArray[np.uint32], vec: NDArray[np.float64]
     ) -> int:
         # The newest members only: bounded cost, and recent coverage is the best evidence.
-        members = self.stories[story_id].members[-16:]
-        best, best_sim = members[-1][1], -1.0
-        for _, article_id in members:
-            doc = self.docs[article_id]
+        members = [a for _, a in self.stories[story_id].members[-16:]]
+        vectors = []
+        for a in members:
+            doc = self.docs[a]
             if doc.slots is None:
                 doc.slots = self.slots(doc.terms)
-            sim = self._cosine(terms, vec, doc.terms, doc.weights, doc.slots)
-            if sim > best_sim or (sim == best_sim and article_id < best):
-                best, best_sim = article_id, sim
-        return best
+            vectors.append((doc.terms, doc.weights, doc.slots))
+        sims = self._cosines(terms, vec, vectors)
+        # Highest similarity; the smallest id among equals.
+        return min(zip(sims.tolist(), members, strict=True), key=lambda p: (-p[0], p[1]))[1]
 
     # ------------------------------------------------------------------ writes
     def count(self, terms: NDArray[np.uint32], sign: int = 1) -> None:
         """Add (or remove) one document to the document frequencies."""
         self.n_docs += sign
+        self._vocab = None
         df, slot, dfa = self.df, self._slot, self._dfa
         for t in terms.tolist():
             n = df.get(t, 0) + sign
@@ -337,6 +364,7 @@ class StoryIndex:
                 self._free.append(k)
 
     def _new_slot(self, term: int) -> int:
+        self._vocab = None
         if self._free:
             k = self._free.pop()
         else:
@@ -379,34 +407,44 @@ class StoryIndex:
         self,
         article_ids: list[int],
         story_ids: list[int],
-        bags: list[Bag],
+        flat: FlatBags,
         ts: list[float],
         langs: list[int],
     ) -> None:
-        """``count`` + ``add`` for many documents (in time order), one sum per story."""
+        """``count`` + ``add`` for many documents (in time order), one sum per story.
+
+        ``flat`` holds every document's bag end to end (see ``decode_many``).
+        Two sorts do the work: one over (story, term) keys gives every
+        story's vector and member counts; one over the distinct pairs, by
+        term, gives document frequencies and the postings.
+        """
         if not article_ids:
             return
-        all_terms = np.concatenate([b[0] for b in bags])
-        uniq, counts = np.unique(all_terms, return_counts=True)
+        terms, weights, names, counts = flat
+        ends = np.cumsum(counts).tolist()
+        self.docs.update(
+            zip(
+                article_ids,
+                map(
+                    _Doc,
+                    story_ids,
+                    *zip(
+                        *[
+                            (terms[lo:hi], weights[lo:hi], names[lo:hi])
+                            for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
+                        ],
+                        strict=True,
+                    ),
+                    ts,
+                ),
+                strict=True,
+            )
+        )
         self.n_docs += len(article_ids)
-        df, slot = self.df, self._slot
-        for t, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-            n = df.get(t, 0) + c
-            df[t] = n
-            k = slot.get(t)
-            if k is None:
-                k = self._new_slot(t)
-            self._dfa[k] = n
-        self._flush_bulk()
-        # One sort over (story, term) keys for every document: per-story sums
-        # and member counts without a loop over stories' terms.
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
-        lens = np.fromiter((len(b[0]) for b in bags), np.int64, len(bags))
-        parts_s = [np.repeat(sidx, lens)]
-        parts_t = [all_terms]
-        parts_w = [np.concatenate([b[1] for b in bags])]
-        parts_n = [np.concatenate([b[2] for b in bags])]
-        parts_m = [np.ones(len(all_terms), np.int64)]
+        parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
+        parts_w, parts_n = [weights], [names]
+        parts_m = [np.ones(len(terms), np.int64)]
         for k, sid in enumerate(usids.tolist()):
             old = self.stories.get(sid)
             if old is not None:
@@ -418,46 +456,50 @@ class StoryIndex:
         key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
             parts_t
         ).astype(np.uint64)
-        ukey, inverse = np.unique(key, return_inverse=True)
-        wsum = np.rint(np.bincount(inverse, weights=np.concatenate(parts_w))).astype(np.int64)
-        nsum = np.rint(np.bincount(inverse, weights=np.concatenate(parts_n))).astype(np.int64)
-        msum = np.bincount(inverse, weights=np.concatenate(parts_m)).astype(np.int64)
+        order = np.argsort(key)
+        key = key[order]
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        ukey = key[starts]
+        wsum = np.add.reduceat(np.concatenate(parts_w)[order], starts)
+        nsum = np.add.reduceat(np.concatenate(parts_n)[order], starts)
+        msum = np.add.reduceat(np.concatenate(parts_m)[order], starts)
         ust = (ukey >> np.uint64(32)).astype(np.int64)
         utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        vocab = np.fromiter(self._slot.keys(), np.uint32, len(self._slot))
-        vslot = np.fromiter(self._slot.values(), np.int64, len(self._slot))
-        vorder = np.argsort(vocab)
-        uslots = vslot[vorder][np.searchsorted(vocab[vorder], utm)]
+        # Term-major order of the pairs with members in this batch: df and postings.
+        live = np.flatnonzero(msum > 0)
+        by_term = live[np.argsort(utm[live], kind="stable")]
+        pt = utm[by_term]
+        first = np.flatnonzero(np.concatenate(([True], pt[1:] != pt[:-1])))
+        uniq = pt[first]
+        df_new = np.add.reduceat(msum[by_term], first) if len(first) else first
+        self._count_bulk(uniq, df_new)
+        uslots = self.slots_sorted(utm)
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
-        members: dict[int, list[tuple[float, int]]] = {}
-        first_row: dict[int, int] = {}
-        for i, sid in enumerate(story_ids):
-            members.setdefault(sid, []).append((ts[i], article_ids[i]))
-            first_row.setdefault(sid, i)
-            self.docs[article_ids[i]] = _Doc(sid, *bags[i], ts[i])
+        # Members of each story in (ts, article) order: one stable sort by story.
+        by_story = np.argsort(sidx, kind="stable")
+        pairs = list(zip(ts, article_ids, strict=True))
+        cuts = np.searchsorted(sidx[by_story], np.arange(len(usids) + 1)).tolist()
+        rows_all = by_story.tolist()
+        bounds_l = bounds.tolist()
         for k, sid in enumerate(usids.tolist()):
-            lo, hi = int(bounds[k]), int(bounds[k + 1])
-            new = members[sid]
+            lo, hi = bounds_l[k], bounds_l[k + 1]
+            rows = rows_all[cuts[k] : cuts[k + 1]]
+            new = [pairs[i] for i in rows]
             story = self.stories.get(sid)
             if story is None:
-                i0 = first_row[sid]
+                i0 = rows[0]
                 story = _Story(utm[lo:hi], wsum[lo:hi], nsum[lo:hi], ts[i0], langs[i0])
                 self.stories[sid] = story
+                story.members = sorted(new)
             else:
                 story.terms, story.weights, story.names = utm[lo:hi], wsum[lo:hi], nsum[lo:hi]
+                story.members = sorted(story.members + new)
             story.slots = uslots[lo:hi]
-            story.last_ts = max(story.last_ts, *(m[0] for m in new))
-            story.members = sorted(story.members + new)
-        live = msum > 0
-        pair_terms = [utm[live]]
-        pair_story = [usids[ust[live]]]
-        pair_count = [msum[live]]
-        pt = np.concatenate(pair_terms)
-        order = np.argsort(pt, kind="stable")
-        pt = pt[order]
-        self._bulk_story = np.concatenate(pair_story)[order]
-        self._bulk_count = np.concatenate(pair_count)[order]
-        self._bulk_terms, first = np.unique(pt, return_index=True)
+            story.last_ts = max(story.last_ts, max(new)[0])
+        self._flush_bulk()
+        self._bulk_story = usids[ust[by_term]]
+        self._bulk_count = msum[by_term]
+        self._bulk_terms = uniq
         self._bulk_start = np.append(first, len(pt)).astype(np.int64)
         # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
         for t in self._bulk_terms.tolist() if self.postings else ():
@@ -470,6 +512,36 @@ class StoryIndex:
                 ):
                     posting[sid] = posting.get(sid, 0) + c
                 self._bulk_taken.add(t)
+
+    def _count_bulk(self, uniq: NDArray[np.uint32], counts: NDArray[np.int64]) -> None:
+        """``count`` for many documents: ``counts[i]`` more documents hold ``uniq[i]``."""
+        df, slot = self.df, self._slot
+        if not slot and not self._free:
+            # A rebuild into an empty index: term ids are positions in the sorted vocabulary.
+            self.df = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
+            self._slot = dict(zip(uniq.tolist(), range(len(uniq)), strict=True))
+            self._dfa = np.zeros(max(1024, 2 * len(uniq)), np.int64)
+            self._dfa[: len(uniq)] = counts
+            self._vocab = (uniq, np.arange(len(uniq), dtype=np.int64))
+            return
+        for t, c in zip(uniq.tolist(), counts.tolist(), strict=True):
+            n = df.get(t, 0) + c
+            df[t] = n
+            k = slot.get(t)
+            if k is None:
+                k = self._new_slot(t)
+            self._dfa[k] = n
+        self._vocab = None
+
+    def slots_sorted(self, terms: NDArray[np.uint32]) -> NDArray[np.int64]:
+        """``slots`` for many terms at once (vectorised when the vocabulary is fresh)."""
+        if self._vocab is not None:
+            vocab, vslot = self._vocab
+            return vslot[np.searchsorted(vocab, terms)]
+        vocab = np.fromiter(self._slot.keys(), np.uint32, len(self._slot))
+        vslot = np.fromiter(self._slot.values(), np.int64, len(self._slot))
+        vorder = np.argsort(vocab)
+        return vslot[vorder][np.searchsorted(vocab[vorder], terms)]
 
     def merge(self, survivor: int, absorbed: int) -> None:
         keep, gone = self.stories[survivor], self.stories.pop(absorbed)

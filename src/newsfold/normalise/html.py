@@ -255,12 +255,37 @@ def looks_like_html(text: str) -> bool:
     )
 
 
+# The HTML parser's time grows with the square of nesting depth (50k nested <div>s take
+# seconds, 100k minutes). Markup nested deeper than any real article is flattened to its
+# text first; counting depth is only worth it once a document has many tags.
+_DEPTH_CHECK_TAGS = 20_000
+_MAX_DEPTH = 512
+_OPEN_CLOSE_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^<>]*?(/?)>")
+_VOID = frozenset(
+    "area base br col embed hr img input link meta param source track wbr".split()
+)
+
+
+def too_deep(html: str, limit: int = _MAX_DEPTH) -> bool:
+    depth = 0
+    for m in _OPEN_CLOSE_RE.finditer(html):
+        if m.group(1):
+            depth -= 1
+        elif not m.group(3) and m.group(2).lower() not in _VOID:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
 def parse_html(html: str, *, breaks: bool = False) -> LexborHTMLParser:
     """Parse; with ``breaks``, mark flow block boundaries for ``tree_text(marked=True)``."""
     # U+2029 is our paragraph marker, so an input one becomes a plain space.
     html = sanitise_input(html).replace(_BREAK, " ")
     if breaks:
         html = _BLOCK_TAG_RE.sub(_BREAK, html)
+    if html.count("<") > _DEPTH_CHECK_TAGS and too_deep(html):
+        html = _TAG_RE.sub(" ", html)
     return LexborHTMLParser(html)
 
 

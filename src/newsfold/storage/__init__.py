@@ -37,9 +37,11 @@ if TYPE_CHECKING:
 __all__ = ["Batch", "Storage", "StorageError"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# Arbitrary constant: the advisory lock that serialises cluster assignment.
-CLUSTER_LOCK_KEY = 0x6E657773666F6C64 & 0x7FFFFFFFFFFFFFFF
-MIGRATION_LOCK_KEY = CLUSTER_LOCK_KEY - 1
+# Advisory locks (two-key form): an arbitrary class number for newsfold's locks, and the
+# schema's name hashed, so that separate newsfold schemas in one database never contend.
+CLUSTER_LOCK_KEY = 0x6E66_0001
+MIGRATION_LOCK_KEY = 0x6E66_0002
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -103,9 +105,7 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
                     # Several workers starting at once must not migrate concurrently.
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
-                    )
+                    conn.execute(_LOCK_SQL, {"k": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
@@ -154,7 +154,7 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
         """One feed's writes, in one transaction holding the cluster-assignment lock."""
         with self.session(write=True) as session:
             if self.dialect == "postgresql":
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLUSTER_LOCK_KEY})
+                session.execute(_LOCK_SQL, {"k": CLUSTER_LOCK_KEY})
             yield Batch(session)
 
 
