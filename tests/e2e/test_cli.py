@@ -100,7 +100,9 @@ def test_feed_lifecycle(
     env: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     feed_server.route("/feed.xml", Static(FEED))
-    link = f'<link rel="alternate" type="application/rss+xml" href="{feed_server.url("/feed.xml")}">'
+    link = (
+        f'<link rel="alternate" type="application/rss+xml" href="{feed_server.url("/feed.xml")}">'
+    )
     page = f"<html><head>{link}</head><body>hi</body></html>"
     feed_server.route("/", Static(page.encode(), content_type="text/html"))
 
