@@ -166,11 +166,7 @@ class Daemon:
         except NewsfoldError as e:
             log.error("settings file changed but is invalid, keeping the old one: %s", e)
             return
-        added = self.service.storage.sync_config_feeds(
-            ((f.url, f.title, f.interval_s, f.full_text, f.tags) for f in fresh.feeds),
-            now=self.service.clock(),
-            default_interval_s=fresh.schedule.default_interval_s,
-        )
+        added = self.service.sync_config_feeds(fresh)
         log.info("settings file reloaded", extra={"event": "reload", "feeds_added": added})
 
     # --- lifecycle -------------------------------------------------------------------------

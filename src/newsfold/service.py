@@ -84,13 +84,21 @@ class Service:
         service = cls(settings)
         if migrate:
             service.storage.upgrade()
-        if settings.feeds:
-            service.storage.sync_config_feeds(
-                ((f.url, f.title, f.interval_s, f.full_text, f.tags) for f in settings.feeds),
-                now=service.clock(),
-                default_interval_s=settings.schedule.default_interval_s,
-            )
+        service.sync_config_feeds(settings)
         return service
+
+    def sync_config_feeds(self, settings: Settings) -> int:
+        """Subscribe to the settings file's feeds (canonical URLs); disable ones taken out."""
+        from newsfold.normalise import canonical_url
+
+        return self.storage.sync_config_feeds(
+            (
+                (canonical_url(f.url) or f.url, f.title, f.interval_s, f.full_text, f.tags)
+                for f in settings.feeds
+            ),
+            now=self.clock(),
+            default_interval_s=settings.schedule.default_interval_s,
+        )
 
     def close(self) -> None:
         self.preparer.close()

@@ -240,3 +240,26 @@ def test_example_settings_show_the_defaults() -> None:
             assert value == (list(expected) if isinstance(expected, tuple) else expected), (
                 f"[{section}] {key}"
             )
+
+
+def test_settings_file_feeds_follow_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "nf.toml"
+    db = f'database_url = "sqlite:///{tmp_path / "cfg.db"}"\n'
+    two = '[[feeds]]\nurl = "https://a.example/feed"\n[[feeds]]\nurl = "https://B.example/rss?utm_source=x"\ntitle = "B"\n'
+    cfg.write_text(db + two)
+    feeds = as_json(capsys, "--config", str(cfg), "feeds", "list")
+    assert [(f["url"], f["status"]) for f in feeds] == [
+        ("https://a.example/feed", "ok"),
+        ("https://b.example/rss", "ok"),
+    ]
+    # Taken out of the file: disabled (its articles are history), not deleted.
+    cfg.write_text(db + '[[feeds]]\nurl = "https://a.example/feed"\n')
+    feeds = {f["url"]: f for f in as_json(capsys, "--config", str(cfg), "feeds", "list")}
+    assert feeds["https://b.example/rss"]["disabled_reason"] == "removed from the settings file"
+    assert feeds["https://a.example/feed"]["disabled_reason"] is None
+    # Listed again: back.
+    cfg.write_text(db + two)
+    feeds = {f["url"]: f for f in as_json(capsys, "--config", str(cfg), "feeds", "list")}
+    assert feeds["https://b.example/rss"]["disabled_reason"] is None

@@ -165,6 +165,10 @@ class CopyIndex:
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
         self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
         self.slot_of: dict[int, int] = {}  # article id → row (rows move on compaction)
+        # The keys of the document being placed: ``near`` computes them, ``add`` reuses them.
+        self._keys_of: (
+            tuple[NDArray[np.uint32], tuple[NDArray[np.uint64], NDArray[np.uint64]]] | None
+        ) = None
         self.live = 0
 
     # ------------------------------------------------------------------ writes
@@ -198,12 +202,11 @@ class CopyIndex:
         t.nlead[slot] = len(lead)
         self.slot_of[article_id] = slot
         self.live += 1
-        if card > 0:
-            self.lsh.add(band_keys(sig, self.bands, self.rows).tolist(), slot)
+        band, lead_band = self.keys(sig, card, lead)
+        self._keys_of = None
+        self.lsh.add(band.tolist(), slot)
         self.exact_keys.add(exact_keys, slot)
-        if len(lead):
-            keys, _ = lead_keys_many(t.lead[slot : slot + 1], t.nlead[slot : slot + 1])
-            self.leads.add(keys.tolist(), slot)
+        self.leads.add(lead_band.tolist(), slot)
         return slot
 
     def bulk_index(self, start: int) -> None:
@@ -256,13 +259,26 @@ class CopyIndex:
         """Best verified near-duplicate among LSH and lead candidates, or None."""
         if card == 0:
             return None
-        slots = self.lsh.get(band_keys(sig, self.bands, self.rows))
+        band, lead_band = self.keys(sig, card, lead)
+        slots = self.lsh.get(band)
+        if len(lead_band):
+            slots += self.leads.get(lead_band)
+        return self.verify(sig, card, lang, lead, slots)
+
+    def keys(
+        self, sig: NDArray[np.uint32], card: int, lead: NDArray[np.uint32]
+    ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """LSH band keys and lead keys of one document (memoised for its ``add``)."""
+        if self._keys_of is not None and self._keys_of[0] is sig:
+            return self._keys_of[1]
+        band = band_keys(sig, self.bands, self.rows) if card else np.empty(0, np.uint64)
+        lead_band = np.empty(0, np.uint64)
         if len(lead):
             padded = np.zeros((1, LEAD_WORDS), np.uint32)
             padded[0, : len(lead)] = lead
-            keys, _ = lead_keys_many(padded, np.array([len(lead)]))
-            slots += self.leads.get(keys)
-        return self.verify(sig, card, lang, lead, slots)
+            lead_band, _ = lead_keys_many(padded, np.array([len(lead)]))
+        self._keys_of = (sig, (band, lead_band))
+        return band, lead_band
 
     def verify(
         self,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from newsfold.schedule import FeedHealth
 
 HISTORY_KEPT = 50  # fetch_log rows kept per feed
+REMOVED_FROM_CONFIG = "removed from the settings file"
 
 
 def _info(row: FeedRow, article_count: int = 0) -> FeedInfo:
@@ -114,14 +115,16 @@ class FeedsMixin:
         now: datetime,
         default_interval_s: int,
     ) -> int:
-        """Make config-file feeds exist and match the file; returns how many were added.
+        """Make the settings file's feeds exist and match the file; returns how many were added.
 
-        Feeds added by hand are left alone; a feed removed from the file stays
-        (its articles are history) but is no longer refreshed from the file.
+        Feeds added by hand are left alone. A feed taken out of the file is disabled,
+        not deleted (its articles are history), and comes back if it is listed again.
         """
         added = 0
+        listed: set[str] = set()
         with self.session(write=True) as s:
             for url, title, interval_s, full_text, tags in feeds:
+                listed.add(url)
                 row = s.scalars(select(FeedRow).where(FeedRow.url == url)).one_or_none()
                 if row is None:
                     s.add(
@@ -145,6 +148,12 @@ class FeedsMixin:
                     row.full_text = full_text
                     row.configured_interval_s = interval_s
                     row.tags = ",".join(tags)
+                    if row.disabled_reason == REMOVED_FROM_CONFIG:
+                        row.disabled_reason = None
+                        row.next_fetch_at = now
+            for row in s.scalars(select(FeedRow).where(FeedRow.origin == "config")):
+                if row.url not in listed and row.disabled_reason is None:
+                    row.disabled_reason = REMOVED_FROM_CONFIG
         return added
 
     def _find(self, s: Session, ref: str | int) -> FeedRow:
