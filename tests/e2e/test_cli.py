@@ -234,7 +234,7 @@ def test_example_settings_show_the_defaults() -> None:
 
     data = tomllib.loads((REPO / "config" / "newsfold.toml").read_text())
     defaults = Settings.model_construct()
-    for section in ("fetch", "schedule", "normalise", "dedup"):
+    for section in ("fetch", "schedule", "normalise", "dedup", "pipeline", "daemon", "api"):
         for key, value in data.get(section, {}).items():
             expected = getattr(getattr(defaults, section), key)
             assert value == (list(expected) if isinstance(expected, tuple) else expected), (
