@@ -94,7 +94,7 @@ class PipelineSettings(_Section):
     # Processes for parse + normalise + sketch; 0 = one per CPU, 1 = in-process only.
     workers: int = Field(0, ge=0, le=64)
     # A poll with fewer feeds to process than this stays in-process (no pool start-up cost).
-    pool_min_feeds: int = Field(4, ge=1)
+    pool_min_feeds: int = Field(8, ge=1)
     # Entries the database saw within this many days are not re-sketched on a re-poll.
     known_entries_days: int = Field(30, ge=1)
 

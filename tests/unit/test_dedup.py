@@ -269,3 +269,22 @@ def test_summary_copy_is_found_by_its_lead() -> None:
     # A short text that is not the lead (the same words from the middle) is not a copy.
     c = doc(3, " ".join(words_[300:335]), minutes=6, content_hash="h3")
     assert dedup.place(c, dedup.sketch(c)).copy.tier is Tier.NEW
+
+
+def test_first_version_blobs_still_load() -> None:
+    """Sketches stored before the lead and name flags existed decode as 'none of either'."""
+    dedup = Deduplicator(DedupSettings())
+    d = doc(1, BODY)
+    sketch = dedup.sketch(d)
+    sig, card = minhash.decode(sketch.signature)
+    old_sig = card.to_bytes(4, "little") + sig.astype("<u4").tobytes()
+    n = int.from_bytes(sketch.story[:2], "little")
+    old_story = sketch.story[: 2 + 6 * n]
+    got_sig, got_card = minhash.decode(old_sig)
+    assert np.array_equal(got_sig, sig)
+    assert got_card == card
+    assert len(minhash.decode_lead(old_sig)) == 0
+    stored = StoredDoc(1, 0, d.published, None, "h", None, old_sig, old_story, 1, 1)
+    fresh = Deduplicator(DedupSettings())
+    assert fresh.load([stored]) == 1
+    assert fresh.stories.docs[1].names.sum() == 0

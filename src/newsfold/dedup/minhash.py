@@ -92,7 +92,14 @@ def encode(
     )
 
 
+def _current(blob: bytes) -> bytes:
+    """The blob in the current layout: a first-version blob (4-byte header, no lead)
+    has a length divisible by 4, the current one (6-byte header) does not."""
+    return blob[:4] + b"\0\0" + blob[4:] if len(blob) % 4 == 0 else blob
+
+
 def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
+    blob = _current(blob)
     cardinality, n_lead = _HEADER.unpack_from(blob)
     count = (len(blob) - _HEADER.size) // 4 - n_lead
     sig = np.frombuffer(blob, dtype="<u4", count=count, offset=_HEADER.size).astype(np.uint32)
@@ -100,7 +107,8 @@ def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
 
 
 def decode_lead(blob: bytes) -> NDArray[np.uint32]:
-    """The sorted shingle hashes of the text's first words (see ``shingles.LEAD_WORDS``)."""
+    """The sorted shingle hashes of the text's first words (see ``copies.LEAD_WORDS``)."""
+    blob = _current(blob)
     _, n_lead = _HEADER.unpack_from(blob)
     return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=len(blob) - 4 * n_lead).astype(
         np.uint32
@@ -115,6 +123,7 @@ def decode_many(
     Returns signatures (one row each), shingle counts, leads padded with 0 to
     ``lead_width`` columns, and lead lengths.
     """
+    blobs = [_current(b) for b in blobs]
     n = len(blobs)
     if not n:
         empty = np.empty(0, np.int64)

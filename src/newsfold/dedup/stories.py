@@ -52,6 +52,8 @@ def decode(blob: bytes) -> Bag:
     fixed = np.frombuffer(blob, dtype="<u2", count=n, offset=_COUNT.size + 4 * n)
     weights = fixed.astype(np.int64)
     start = _COUNT.size + 6 * n
+    if len(blob) < start + (n + 7) // 8:  # a first-version blob: no name flags
+        return terms, weights, np.zeros(n, np.int64)
     bits = np.frombuffer(blob, dtype=np.uint8, count=(n + 7) // 8, offset=start)
     flags = np.unpackbits(bits, count=n, bitorder="little").astype(bool)
     return terms, weights, np.where(flags, weights, 0)
@@ -63,6 +65,11 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
         none = np.empty(0, np.int64)
         return np.empty(0, np.uint32), none, none, none
     counts_list = [_COUNT.unpack_from(b)[0] for b in blobs]
+    # First-version blobs have no name flags: read them as "no names".
+    blobs = [
+        b if len(b) > _COUNT.size + 6 * c else b + bytes((c + 7) // 8)
+        for b, c in zip(blobs, counts_list, strict=True)
+    ]
     counts = np.array(counts_list, np.int64)
     spans = [(2, 2 + 4 * c, 2 + 6 * c) for c in counts_list]
     terms = np.frombuffer(
