@@ -35,6 +35,7 @@ from newsfold.types import (
     FeedUpdateSummary,
     FetchResult,
     ParsedFeed,
+    Placement,
     PollSummary,
     Tier,
 )
@@ -50,6 +51,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("newsfold.service")
 
 EVICT_EVERY_S = 300.0
+# Estimated Jaccard between an entry's stored and new signature at or above which a
+# revision is trivial (keeps its place); below it, the article is re-placed.
+REVISION_SAME = 0.9
+
+
+def signature_similarity(a: bytes, b: bytes) -> float:
+    """Estimated Jaccard of two stored MinHash signatures (share of equal slots)."""
+    from newsfold.dedup.minhash import decode
+
+    sa, _ = decode(a)
+    sb, _ = decode(b)
+    if sa.shape != sb.shape or not len(sa):
+        return 0.0
+    return float((sa == sb).mean())
 
 
 def utcnow() -> datetime:
@@ -263,8 +278,10 @@ class Service:
                 for a in prepared.articles
                 if a.entry_key in existing and existing[a.entry_key][1] != a.content_hash
             ]
-            docs = [dedup_doc(0, a, self.settings) for a in fresh]
-            sketches = self._sketches(prepared, fresh, docs)
+            docs = [dedup_doc(0, a, self.settings) for a in fresh + revised]
+            sketches = self._sketches(prepared, fresh + revised, docs)
+            revised_sketches = sketches[len(fresh) :]
+            sketches = sketches[: len(fresh)]
             now = self.clock()
             placements = []
             try:
@@ -274,17 +291,21 @@ class Service:
                         source.id,
                         fresh,
                         sketches,
-                        [d.published for d in docs],
+                        [d.published for d in docs[: len(fresh)]],
                     )
                     for aid, article, sketch in zip(ids, fresh, sketches, strict=True):
                         placements.append(
                             dedup.place(dedup_doc(aid, article, self.settings), sketch)
                         )
                     batch.record_placements(list(zip(placements, fresh, strict=True)), now=now)
-                    # A revised entry keeps its signature and its place: the stored sketch
-                    # stays the one the index holds, so a restart rebuilds the same index.
-                    for article in revised:
-                        batch.revise_article(existing[article.entry_key][0], article)
+                    replaced = self._revise(
+                        batch,
+                        dedup,
+                        [(existing[a.entry_key][0], a) for a in revised],
+                        revised_sketches,
+                        now=now,
+                    )
+                    placements.extend(replaced)
                     if ids:
                         self._dedup_max_id = max(self._dedup_max_id, *ids)
                     if any(p.merged_stories for p in placements):
@@ -348,6 +369,43 @@ class Service:
             },
         )
         return summary
+
+    def _revise(
+        self,
+        batch: Batch,
+        dedup: Deduplicator,
+        revised: Sequence[tuple[int, Article]],
+        sketches: Sequence[Sketch],
+        *,
+        now: datetime,
+    ) -> list[Placement]:
+        """Entries whose text changed since they were stored (tier 0 revision tracking).
+
+        A trivial change (a fixed typo, a new timestamp line: the new signature is
+        still ≥ ``REVISION_SAME`` similar to the stored one) updates the text and
+        keeps the sketch and the place, so the stored sketch stays the one the
+        index holds. A material change re-places the article with its new sketch
+        — unless it founded a cluster that has other members: that cluster's id
+        is the article's own, and the members joined it for what it said then.
+        """
+        if not revised:
+            return []
+        ids = [aid for aid, _ in revised]
+        stored = batch.signatures(ids)
+        founders = batch.founders(ids)
+        placed: list[Placement] = []
+        for (aid, article), sketch in zip(revised, sketches, strict=True):
+            material = signature_similarity(stored[aid], sketch.signature) < REVISION_SAME
+            if not material or aid in founders:
+                batch.revise_article(aid, article, None)
+                continue
+            dedup.remove(aid)
+            batch.unplace(aid)
+            placement = dedup.place(dedup_doc(aid, article, self.settings), sketch)
+            batch.record_placements([(placement, article)], now=now)
+            batch.revise_article(aid, article, sketch)
+            placed.append(placement)
+        return placed
 
     def _sketches(
         self, prepared: Prepared, fresh: Sequence[Article], docs: Sequence[DedupDoc]

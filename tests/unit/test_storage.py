@@ -178,3 +178,28 @@ def test_story_merge_is_recorded_and_old_ids_resolve(service: Service) -> None:
 def test_bad_database_url_is_a_clear_error() -> None:
     with pytest.raises(StorageError):
         Storage("postgresql+psycopg://nobody@127.0.0.1:1/none").upgrade()
+
+
+def test_material_revision_is_re_placed_and_trivial_one_is_not(service: Service) -> None:
+    a, b, _ = _texts()
+    one = service.add_feed("https://one.example/feed.xml")
+    two = service.add_feed("https://two.example/feed.xml")
+    _ingest(service, one.id, _rss([("1", "Original", a)]))
+    _ingest(service, two.id, _rss([("y", "Other story", b)]))
+    arts = {x.title: x for x in service.storage.list_articles(limit=None)}
+    assert arts["Original"].cluster != arts["Other story"].cluster
+
+    # Trivial: a line added at the end keeps the article where it was.
+    _ingest(service, two.id, _rss([("y", "Other story", b + " (Updated.)")]))
+    again = service.storage.get_article(arts["Other story"].id)
+    assert again.revision == 2 and again.cluster == arts["Other story"].cluster
+
+    # Material: the entry now carries the other story's text: it is placed again and joins it.
+    _ingest(service, two.id, _rss([("y", "Other story", a + " Extra closing line.")]))
+    moved = service.storage.get_article(arts["Other story"].id)
+    assert moved.revision == 3
+    assert moved.cluster == arts["Original"].cluster
+    detail = service.storage.cluster_detail(arts["Original"].cluster)
+    assert detail.summary.size == 2 == len(detail.articles)
+    # The index agrees with the database after a rebuild.
+    assert service.rebuild_index() == 2

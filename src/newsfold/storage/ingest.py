@@ -72,6 +72,32 @@ class Batch:
     def merge_count(self) -> int:
         return merge_count(self.session)
 
+    def signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
+        rows = self.session.execute(
+            select(ArticleRow.id, ArticleRow.signature).where(ArticleRow.id.in_(list(ids)))
+        )
+        return {int(i): bytes(sig) for i, sig in rows}
+
+    def founders(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` that founded a cluster (either level) which has other members."""
+        rows = self.session.scalars(
+            select(MembershipRow.article_id)
+            .join(
+                ClusterRow,
+                (ClusterRow.level == MembershipRow.level)
+                & (ClusterRow.id == MembershipRow.cluster_id),
+            )
+            .where(
+                MembershipRow.article_id.in_(list(ids)),
+                MembershipRow.cluster_id == MembershipRow.article_id,
+                ClusterRow.size > 1,
+            )
+        )
+        return {int(i) for i in rows}
+
+    def unplace(self, article_id: int) -> None:
+        forget_memberships(self.session, [article_id])
+
     def url_taken(self, url: str, feed_id: int) -> bool:
         """Another feed is already subscribed at ``url`` (a redirect must not collide)."""
         other = self.session.scalar(select(FeedRow.id).where(FeedRow.url == url))
@@ -101,9 +127,13 @@ class Batch:
         )
         return [int(r[0]) for r in result]
 
-    def revise_article(self, article_id: int, article: Article) -> None:
-        """A changed entry: new text and metadata; first-seen time and sketches are kept."""
-        values = _article_values(article.feed_id, article, None)
+    def revise_article(self, article_id: int, article: Article, sketch: Sketch | None) -> None:
+        """A changed entry: new text and metadata; first-seen time is kept.
+
+        ``sketch`` is the new one when the change re-placed the article, else
+        ``None``: the stored sketch stays the one the index holds.
+        """
+        values = _article_values(article.feed_id, article, sketch)
         del values["fetched_at"]
         self.session.execute(
             update(ArticleRow)
@@ -376,8 +406,13 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
 def forget_articles(s: Session, ids: Iterable[int]) -> None:
     """Delete articles and keep cluster sizes equal to their memberships."""
     ids = list(ids)
-    if not ids:
-        return
+    forget_memberships(s, ids)
+    for start in range(0, len(ids), 500):
+        s.execute(delete(ArticleRow).where(ArticleRow.id.in_(ids[start : start + 500])))
+
+
+def forget_memberships(s: Session, ids: Sequence[int]) -> None:
+    """Take articles out of their clusters; sizes follow, empty clusters go."""
     touched: set[tuple[str, int]] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -390,7 +425,6 @@ def forget_articles(s: Session, ids: Iterable[int]) -> None:
             )
         )
         s.execute(delete(MembershipRow).where(MembershipRow.article_id.in_(chunk)))
-        s.execute(delete(ArticleRow).where(ArticleRow.id.in_(chunk)))
     for level, cid in touched:
         size = s.scalar(
             select(func.count()).where(
