@@ -306,19 +306,21 @@ class StoryIndex:
         """Open stories sharing the document's most distinctive terms, best first."""
         top = np.argsort(-vec, kind="stable")[: self.query_terms]
         votes: dict[int, float] = {}
-        for k in top.tolist():
-            term = int(terms[k])
-            found = self.postings.get(term)
+        get, postings = votes.get, self.postings
+        for term, weight in zip(terms[top].tolist(), vec[top].tolist(), strict=True):
+            found = postings.get(term)
             for story_id in found if found is not None else self._bulk_posting(term):
-                votes[story_id] = votes.get(story_id, 0.0) + float(vec[k])
+                votes[story_id] = get(story_id, 0.0) + weight
         horizon = ts - self.window_s
-        ranked = [
-            s
-            for s in sorted(votes, key=lambda s: (-votes[s], s))
-            if self.stories[s].last_ts >= horizon
-            and not (lang and self.stories[s].lang and self.stories[s].lang != lang)
-        ]
-        return ranked[: self.max_candidates]
+        stories = self.stories
+        ranked = []
+        for s in sorted(votes, key=lambda s: (-votes[s], s)):
+            story = stories[s]
+            if story.last_ts >= horizon and not (lang and story.lang and story.lang != lang):
+                ranked.append(s)
+                if len(ranked) >= self.max_candidates:
+                    break
+        return ranked
 
     def neighbours(
         self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int, k: int
@@ -406,8 +408,11 @@ class StoryIndex:
             story.slots = self.slots(story.terms)
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
+        postings, make = self.postings, self._posting
         for t in terms.tolist():
-            posting = self._posting(t)
+            posting = postings.get(t)
+            if posting is None:
+                posting = make(t)
             posting[story_id] = posting.get(story_id, 0) + 1
 
     def bulk_add(
