@@ -222,6 +222,9 @@ def test_pipeline_end_to_end(
     assert sorted(c["size"] for c in clusters) == [1, 1, 1, 1, 3]
     big = next(c for c in clusters if c["size"] == 3)
     assert set(big) >= {"id", "title", "size", "first_seen", "last_seen", "sources"}
+    assert big["copy_groups"] == 1  # one wire text, three copies
+    copies = cli(capsys, "clusters", "list", "--level", "copies", "--min-size", "2")
+    assert [(c["size"], c["story"]) for c in copies] == [(3, big["id"])]
     assert cli(capsys, "clusters", "list", "--min-size", "2") == [big]
 
     # Polling again adds nothing.

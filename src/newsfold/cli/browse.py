@@ -45,6 +45,7 @@ def cluster_json(c: ClusterSummary) -> dict[str, object]:
         "first_seen": iso(c.first_seen),
         "last_seen": iso(c.last_seen),
         "sources": list(c.sources),
+        **({"copy_groups": c.copy_groups} if c.level == "stories" else {"story": c.story}),
     }
 
 
@@ -70,9 +71,13 @@ def clusters_list(
     if json_out:
         print_json([cluster_json(c) for c in rows])
         return
-    table = Table("id", "size", "title", "sources", "last seen")
+    groups = "copy groups" if level is Level.stories else "story"
+    table = Table("id", "size", groups, "title", "sources", "last seen")
     for c in rows:
-        table.add_row(str(c.id), str(c.size), c.title, ", ".join(c.sources), iso(c.last_seen) or "")
+        extra = str(c.copy_groups) if level is Level.stories else str(c.story or "-")
+        table.add_row(
+            str(c.id), str(c.size), extra, c.title, ", ".join(c.sources), iso(c.last_seen) or ""
+        )
     console.print(table)
 
 

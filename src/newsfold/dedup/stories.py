@@ -465,10 +465,23 @@ class StoryIndex:
                 parts_w.append(old.weights)
                 parts_n.append(old.names)
                 parts_m.append(np.zeros(len(old.terms), np.int64))
+        # Documents grouped by story (stably) make the keys runs of sorted
+        # terms, mostly ascending already: a stable sort (timsort) is then
+        # nearly linear. Sums are of integers, so the order of equal keys is moot.
+        doc_order = np.argsort(sidx, kind="stable")
+        sizes = counts[doc_order]
+        shift = (np.cumsum(counts) - counts)[doc_order] - (np.cumsum(sizes) - sizes)
+        term_order = np.repeat(shift, sizes) + np.arange(len(terms))
+        parts_s[0] = parts_s[0][term_order]
+        parts_t[0], parts_w[0], parts_n[0] = (
+            terms[term_order],
+            weights[term_order],
+            names[term_order],
+        )
         key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
             parts_t
         ).astype(np.uint64)
-        order = np.argsort(key)
+        order = np.argsort(key, kind="stable")
         key = key[order]
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         ukey = key[starts]
@@ -479,13 +492,24 @@ class StoryIndex:
         utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         # Term-major order of the pairs with members in this batch: df and postings.
         live = np.flatnonzero(msum > 0)
-        by_term = live[np.argsort(utm[live], kind="stable")]
+        # (term, pair position) keys are distinct: an unstable sort gives the
+        # stable by-term order, and faster.
+        tkey = (utm[live].astype(np.uint64) << np.uint64(32)) | live.astype(np.uint64)
+        by_term = live[np.argsort(tkey)]
+        del tkey
         pt = utm[by_term]
-        first = np.flatnonzero(np.concatenate(([True], pt[1:] != pt[:-1])))
+        fresh = not self._slot and not self._free and len(live) == len(utm)
+        is_first = np.concatenate(([True], pt[1:] != pt[:-1]))
+        first = np.flatnonzero(is_first)
         uniq = pt[first]
         df_new = np.add.reduceat(msum[by_term], first) if len(first) else first
         self._count_bulk(uniq, df_new)
-        uslots = self.slots_sorted(utm)
+        if fresh:
+            # Slots are positions in the sorted vocabulary: each pair's is its term's rank.
+            uslots = np.empty(len(utm), np.int64)
+            uslots[by_term] = np.cumsum(is_first) - 1
+        else:
+            uslots = self.slots_sorted(utm)
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
         # Members of each story in (ts, article) order: one stable sort by story.
         by_story = np.argsort(sidx, kind="stable")

@@ -58,26 +58,34 @@ class QueriesMixin:
             if limit:
                 stmt = stmt.limit(limit)
             rows = list(s.scalars(stmt))
-            sources = self._sources(s, level, [r.id for r in rows])
-            return [_summary(r, sources.get(r.id, ())) for r in rows]
+            sources, groups = self._sources(s, level, [r.id for r in rows])
+            return [_summary(r, sources.get(r.id, ()), groups.get(r.id, 1)) for r in rows]
 
-    def _sources(self, s: Session, level: str, ids: list[int]) -> dict[int, tuple[str, ...]]:
-        out: dict[int, list[str]] = {}
+    def _sources(
+        self, s: Session, level: str, ids: list[int]
+    ) -> tuple[dict[int, tuple[str, ...]], dict[int, int]]:
+        """Per cluster: its feeds in order of first appearance, and its copy groups' count."""
+        names: dict[int, list[str]] = {}
+        groups: dict[int, set[int]] = {}
+        copy_m = aliased(MembershipRow)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             stmt = (
-                select(MembershipRow.cluster_id, FeedRow.title, FeedRow.url)
+                select(MembershipRow.cluster_id, FeedRow.title, FeedRow.url, copy_m.cluster_id)
                 .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
+                .outerjoin(copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == COPIES))
                 .where(MembershipRow.level == level, MembershipRow.cluster_id.in_(chunk))
                 .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
             )
-            for cid, title, url in s.execute(stmt):
-                names = out.setdefault(int(cid), [])
+            for cid, title, url, copy_id in s.execute(stmt):
+                found = names.setdefault(int(cid), [])
                 name = _feed_name(title, url)
-                if name not in names:
-                    names.append(name)
-        return {k: tuple(v) for k, v in out.items()}
+                if name not in found:
+                    found.append(name)
+                if copy_id is not None:
+                    groups.setdefault(int(cid), set()).add(int(copy_id))
+        return {k: tuple(v) for k, v in names.items()}, {k: len(v) for k, v in groups.items()}
 
     def resolve_cluster(self, cluster_id: int, *, level: str = STORIES) -> int:
         """Follow a recorded merge: an absorbed id resolves to its survivor."""
@@ -132,8 +140,9 @@ class QueriesMixin:
                 )
             )
             sources = tuple(dict.fromkeys(m.feed for m in members))
+            groups = len({m.copy_group for m in members if m.copy_group is not None}) or 1
             return ClusterDetail(
-                summary=_summary(row, sources),
+                summary=_summary(row, sources, groups),
                 articles=members,
                 merged_from=merged,
                 requested_id=cluster_id,
@@ -226,8 +235,10 @@ class QueriesMixin:
             )
 
 
-def _summary(row: ClusterRow, sources: tuple[str, ...]) -> ClusterSummary:
+def _summary(row: ClusterRow, sources: tuple[str, ...], copy_groups: int = 1) -> ClusterSummary:
     return ClusterSummary(
+        copy_groups=copy_groups if row.level == STORIES else 1,
+        story=row.parent_id if row.level == COPIES else None,
         id=row.id,
         level=row.level,
         title=row.title,

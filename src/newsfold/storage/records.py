@@ -77,6 +77,8 @@ class ClusterSummary:
     first_seen: datetime
     last_seen: datetime
     sources: tuple[str, ...]  # feed titles (or domains), distinct, in order of first appearance
+    copy_groups: int = 1  # stories: how many near-duplicate copy groups it holds
+    story: int | None = None  # copy groups: the story they belong to
 
 
 @dataclass(frozen=True, slots=True)
