@@ -2,11 +2,12 @@
 
     fetch ──▶ parse ──▶ normalise ──▶ (full-text pages) ──▶ dedup ──▶ store
 
-Fetching is concurrent (asyncio, one shared HTTP client); the CPU stages and
-the database writes of each feed run in a worker thread, one feed at a time
-(``_write_lock``), each feed's writes in one transaction. Every per-feed outcome
-is a value (``FeedUpdateSummary``): a feed's failure is recorded on the feed and
-logged here, and never stops the others.
+Fetching is concurrent (asyncio, one shared HTTP client). The CPU stages
+(``prepare.py``: parse, normalise, sketch) run in worker processes for larger
+polls, else in a thread. The writes (``writer.py``) run one feed at a time
+under ``_write_lock``, each feed's in one transaction. Every per-feed outcome is
+a value (``FeedUpdateSummary``): a feed's failure is recorded on the feed and
+logged, and never stops the others.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 from newsfold.dedup import Deduplicator
 from newsfold.errors import FetchError, NewsfoldError, NotFoundError, ParseError, StorageError
 from newsfold.fetch import Fetcher
-from newsfold.normalise import BoilerplateModel, extract_page, normalise_entry
+from newsfold.normalise import BoilerplateModel, canonical_url, extract_page, normalise_entry
 from newsfold.prepare import Prepared, Preparer, needs_parse
 from newsfold.storage import Storage
 from newsfold.types import (
@@ -83,8 +84,6 @@ class Service(WriterMixin):
 
     def sync_config_feeds(self, settings: Settings) -> int:
         """Subscribe to the settings file's feeds (canonical URLs); disable ones taken out."""
-        from newsfold.normalise import canonical_url
-
         return self.storage.sync_config_feeds(
             (
                 (canonical_url(f.url) or f.url, f.title, f.interval_s, f.full_text, f.tags)
@@ -110,8 +109,6 @@ class Service(WriterMixin):
         tags: Sequence[str] = (),
         origin: str = "cli",
     ) -> FeedInfo:
-        from newsfold.normalise import canonical_url
-
         clean = canonical_url(url.strip())
         if clean is None or not clean.startswith(("http://", "https://")):
             raise FetchError(f"not an http(s) URL: {url!r}", url=url, kind=ErrorKind.PERMANENT)
@@ -219,12 +216,21 @@ class Service(WriterMixin):
             assert article.url is not None
             try:
                 page = await fetcher.fetch_page(article.url)
-                return article, extract_page(page.content, page.url)
+                # Extraction is CPU work: off the event loop, which keeps fetching.
+                return article, await asyncio.to_thread(extract_page, page.content, page.url)
             except NewsfoldError as e:  # fall back to the feed's content
                 log.info("full text of %s unavailable: %s", article.url, e)
                 return article, None
 
         pages = await asyncio.gather(*(page_for(a) for a in fresh))
+        await asyncio.to_thread(self._renormalise, prepared, pages, now)
+
+    def _renormalise(
+        self,
+        prepared: Prepared,
+        pages: Sequence[tuple[Article, PageExtract | None]],
+        now: datetime,
+    ) -> None:
         by_key = {a.entry_key: a for a in prepared.articles}
         model = self._boilerplate_for(prepared.source.id)
         for article, page in pages:
@@ -244,10 +250,21 @@ class Service(WriterMixin):
         prepared.articles = list(by_key.values())
 
     def _boilerplate_for(self, feed_id: int) -> BoilerplateModel:
+        """The feed's learned boilerplate model, as stored, with today's thresholds."""
         model = self._boilerplate.get(feed_id)
         if model is None:
+            fresh = BoilerplateModel.from_settings(self.settings.normalise)
             data = self.storage.boilerplate_json(feed_id)
-            model = BoilerplateModel.from_json(data) if data else BoilerplateModel()
+            try:
+                model = BoilerplateModel.from_json(data) if data else fresh
+            except StorageError as e:  # a damaged model is relearned, not fatal
+                log.warning("feed %d: boilerplate model unreadable, relearning: %s", feed_id, e)
+                model = fresh
+            model.window, model.min_share, model.min_docs = (
+                fresh.window,
+                fresh.min_share,
+                fresh.min_docs,
+            )
             self._boilerplate[feed_id] = model
         return model
 

@@ -512,26 +512,33 @@ class StoryIndex:
             uslots = self.slots_sorted(utm)
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
         # Members of each story in (ts, article) order: one stable sort by story.
-        by_story = np.argsort(sidx, kind="stable")
         pairs = list(zip(ts, article_ids, strict=True))
-        cuts = np.searchsorted(sidx[by_story], np.arange(len(usids) + 1)).tolist()
-        rows_all = by_story.tolist()
+        cuts = np.searchsorted(sidx[doc_order], np.arange(len(usids) + 1)).tolist()
+        rows_all = doc_order.tolist()
         bounds_l = bounds.tolist()
-        for k, sid in enumerate(usids.tolist()):
-            lo, hi = bounds_l[k], bounds_l[k + 1]
-            rows = rows_all[cuts[k] : cuts[k + 1]]
-            new = [pairs[i] for i in rows]
-            story = self.stories.get(sid)
+        stories = self.stories
+        for sid, lo, hi, c0, c1 in zip(
+            usids.tolist(), bounds_l, bounds_l[1:], cuts, cuts[1:], strict=False
+        ):
+            rows = rows_all[c0:c1]
+            new = sorted([pairs[i] for i in rows])
+            story = stories.get(sid)
             if story is None:
                 i0 = rows[0]
-                story = _Story(utm[lo:hi], wsum[lo:hi], nsum[lo:hi], ts[i0], langs[i0])
-                self.stories[sid] = story
-                story.members = sorted(new)
+                stories[sid] = _Story(
+                    utm[lo:hi],
+                    wsum[lo:hi],
+                    nsum[lo:hi],
+                    max(ts[i0], new[-1][0]),
+                    langs[i0],
+                    new,
+                    uslots[lo:hi],
+                )
             else:
                 story.terms, story.weights, story.names = utm[lo:hi], wsum[lo:hi], nsum[lo:hi]
                 story.members = sorted(story.members + new)
-            story.slots = uslots[lo:hi]
-            story.last_ts = max(story.last_ts, max(new)[0])
+                story.slots = uslots[lo:hi]
+                story.last_ts = max(story.last_ts, new[-1][0])
         self._flush_bulk()
         self._bulk_story = usids[ust[by_term]]
         self._bulk_count = msum[by_term]
