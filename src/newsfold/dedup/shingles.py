@@ -206,7 +206,14 @@ def story_terms(
     names: set[str] = set()
     bag = term_weights(title, text, title_boost=title_boost, name_boost=name_boost, names=names)
     # Ties broken by the term so the kept set does not depend on text order.
-    top = sorted(bag.items(), key=lambda kv: (-kv[1], kv[0]))[:max_terms]
+    items = list(bag.items())
+    if len(items) > max_terms:
+        # Only the terms at least as heavy as the max_terms-th heaviest can be
+        # kept: sort those (ties included), not the whole bag.
+        ws = np.fromiter(bag.values(), np.float64, len(items))
+        cut = np.partition(ws, len(items) - max_terms)[len(items) - max_terms]
+        items = [items[i] for i in np.flatnonzero(ws >= cut).tolist()]
+    top = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:max_terms]
     keys = np.fromiter((word_hash(t) >> 32 for t, _ in top), dtype=np.uint32, count=len(top))
     weights = np.fromiter(
         (1.0 + math.log(w) if w >= 1 else w for _, w in top), dtype=np.float32, count=len(top)
