@@ -8,9 +8,11 @@ default ``MinHash`` per item fed one shingle at a time, datasketch's
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -78,9 +80,12 @@ def run_newsfold(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]
     try:
         for f in range(corpus.feeds):
             service.add_feed(f"{base}/feed{f}.xml")
-        t0, cpu0 = time.perf_counter(), time.process_time()
+        # A running daemon has its worker processes up already: start them before timing.
+        workers = _start_workers(service)
+        t0, cpu0, wcpu0 = time.perf_counter(), time.process_time(), _cpu_of(workers)
         summary = service.poll()
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        elapsed = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0 + _cpu_of(workers) - wcpu0
         stats = service.storage.stats()
         t1 = time.perf_counter()
         indexed = service.rebuild_index()
@@ -93,8 +98,8 @@ def run_newsfold(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]
         "errors": summary.errors,
         "seconds": elapsed,
         "items_per_s": items / elapsed if elapsed else 0.0,
-        # CPU seconds of this process (server threads included): on a shared machine
-        # wall time also counts other processes' turns.
+        # CPU seconds of this process (server threads included) and of its worker
+        # processes: on a shared machine wall time also counts other processes' turns.
         "cpu_s": cpu,
         "items_per_cpu_s": items / cpu if cpu else 0.0,
         "copy_groups": stats.copy_groups,
@@ -106,6 +111,28 @@ def run_newsfold(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]
         "startup_rebuild_docs": indexed,
         "startup_rebuild_s": rebuild_s,
     }
+
+
+def _start_workers(service: Service) -> list[int]:
+    """Start the service's worker pool (when it would use one); returns the workers' pids."""
+    if not service.preparer.use_pool(10**9):
+        return []
+    service.preparer.start()
+    pool = service.preparer._pool
+    return list(pool._processes) if pool is not None else []
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of live processes (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
 
 
 def run_naive(corpus: Corpus, base: str, database_url: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -100,14 +100,154 @@ class _Story:
     slots: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Doc:
+    """One indexed document, read from the columns (a copy: changing it changes nothing)."""
+
     story: int
     terms: NDArray[np.uint32]
     weights: NDArray[np.int64]
     names: NDArray[np.int64]
     ts: float
-    slots: NDArray[np.int64] | None = None  # filled on first use; stable while it is live
+    slots: NDArray[np.int32]
+
+
+class _Docs:
+    """Per-document data in columns, one row per document, terms end to end.
+
+    Rows are never moved while live; an evicted row's terms become garbage,
+    compacted away once they outweigh the live ones. Weights are the
+    sketch's uint16 fixed-point values, names one flag per term, slots the
+    terms' document-frequency slots (stable while the document is live).
+    """
+
+    __slots__ = (
+        "_garbage",
+        "flags",
+        "length",
+        "offset",
+        "row_of",
+        "rows",
+        "slots",
+        "story",
+        "terms",
+        "ts",
+        "used",
+        "weights",
+    )
+
+    def __init__(self) -> None:
+        self.row_of: dict[int, int] = {}  # article id → row
+        self.rows = 0
+        self.used = 0  # term positions used, live or garbage
+        self._garbage = 0
+        self.story: NDArray[np.int64] = np.zeros(64, np.int64)
+        self.ts: NDArray[np.float64] = np.zeros(64, np.float64)
+        self.offset: NDArray[np.int64] = np.zeros(64, np.int64)
+        self.length: NDArray[np.int32] = np.zeros(64, np.int32)
+        self.terms: NDArray[np.uint32] = np.zeros(1024, np.uint32)
+        self.weights: NDArray[np.uint16] = np.zeros(1024, np.uint16)
+        self.flags: NDArray[np.bool_] = np.zeros(1024, np.bool_)
+        self.slots: NDArray[np.int32] = np.zeros(1024, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self.row_of
+
+    def __getitem__(self, article_id: int) -> _Doc:
+        row = self.row_of[article_id]
+        lo, hi = self.span(row)
+        weights = self.weights[lo:hi].astype(np.int64)
+        return _Doc(
+            int(self.story[row]),
+            self.terms[lo:hi].copy(),
+            weights,
+            np.where(self.flags[lo:hi], weights, 0),
+            float(self.ts[row]),
+            self.slots[lo:hi].copy(),
+        )
+
+    def span(self, row: int) -> tuple[int, int]:
+        lo = int(self.offset[row])
+        return lo, lo + int(self.length[row])
+
+    def _reserve(self, rows: int, terms: int) -> None:
+        if self.rows + rows > len(self.story):
+            cap = max(2 * len(self.story), self.rows + rows)
+            for name in ("story", "ts", "offset", "length"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self.rows] = old[: self.rows]
+                setattr(self, name, new)
+        if self.used + terms > len(self.terms):
+            cap = max(2 * len(self.terms), self.used + terms)
+            for name in ("terms", "weights", "flags", "slots"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self.used] = old[: self.used]
+                setattr(self, name, new)
+
+    def append(
+        self,
+        article_ids: list[int],
+        story_ids: list[int] | NDArray[np.int64],
+        ts: list[float] | NDArray[np.float64],
+        terms: NDArray[np.uint32],
+        weights: NDArray[np.int64],
+        names: NDArray[np.int64],
+        slots: NDArray[np.int64],
+        counts: NDArray[np.int64],
+    ) -> None:
+        """Add documents whose bags are ``terms`` etc. end to end, ``counts[i]`` each."""
+        n, t = len(article_ids), len(terms)
+        self._reserve(n, t)
+        r0, r1, u0, u1 = self.rows, self.rows + n, self.used, self.used + t
+        self.story[r0:r1] = story_ids
+        self.ts[r0:r1] = ts
+        self.length[r0:r1] = counts
+        self.offset[r0:r1] = u0 + np.cumsum(counts) - counts
+        self.terms[u0:u1] = terms
+        self.weights[u0:u1] = weights
+        self.flags[u0:u1] = names != 0
+        self.slots[u0:u1] = slots
+        self.rows, self.used = r1, u1
+        self.row_of.update(zip(article_ids, range(r0, r1), strict=True))
+
+    def pop(self, article_id: int) -> _Doc | None:
+        row = self.row_of.get(article_id)
+        if row is None:
+            return None
+        doc = self[article_id]
+        del self.row_of[article_id]
+        self._garbage += len(doc.terms)
+        if self._garbage > max(4096, self.used // 2):
+            self._compact()
+        return doc
+
+    def _compact(self) -> None:
+        """Drop evicted rows and their terms (live rows keep their order)."""
+        ids = list(self.row_of)
+        rows = np.fromiter(self.row_of.values(), np.int64, len(ids))
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+        ids = [ids[i] for i in order.tolist()]
+        lengths = self.length[rows].astype(np.int64)
+        starts = self.offset[rows]
+        pos = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(
+            int(lengths.sum())
+        )
+        n, t = len(rows), len(pos)
+        for name in ("story", "ts", "length"):
+            col = getattr(self, name)
+            col[:n] = col[rows]
+        self.offset[:n] = np.cumsum(lengths) - lengths
+        for name in ("terms", "weights", "flags", "slots"):
+            col = getattr(self, name)
+            col[:t] = col[pos]
+        self.rows, self.used, self._garbage = n, t, 0
+        self.row_of = dict(zip(ids, range(n), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +284,7 @@ class StoryIndex:
         self.n_docs = 0
         self.stories: dict[int, _Story] = {}
         self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
-        self.docs: dict[int, _Doc] = {}
+        self.docs = _Docs()
         # Postings from ``bulk_add``, as sorted arrays, moved into ``postings``
         # one term at a time on first use (a rebuild need not touch every term).
         self._bulk_terms: NDArray[np.uint32] = np.empty(0, np.uint32)
@@ -170,7 +310,7 @@ class StoryIndex:
         posting: dict[int, int] = {}
         bt = self._bulk_terms
         if len(bt) and term not in self._bulk_taken:
-            k = int(np.searchsorted(bt, term))
+            k = int(bt.searchsorted(np.uint32(term)))
             if k < len(bt) and int(bt[k]) == term:
                 self._bulk_taken.add(term)
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
@@ -238,7 +378,7 @@ class StoryIndex:
         self,
         terms: NDArray[np.uint32],
         vec: NDArray[np.float64],
-        others: list[tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.int64]]],
+        others: list[tuple[NDArray[np.uint32], NDArray[Any], NDArray[Any]]],
     ) -> NDArray[np.float64]:
         """``_cosine`` against many (terms, weights, slots) vectors in one pass."""
         lens = np.fromiter((len(o[0]) for o in others), np.int64, len(others))
@@ -341,12 +481,12 @@ class StoryIndex:
     ) -> int:
         # The newest members only: bounded cost, and recent coverage is the best evidence.
         members = [a for _, a in self.stories[story_id].members[-16:]]
+        docs = self.docs
+        row_of, span = docs.row_of, docs.span
         vectors = []
         for a in members:
-            doc = self.docs[a]
-            if doc.slots is None:
-                doc.slots = self.slots(doc.terms)
-            vectors.append((doc.terms, doc.weights, doc.slots))
+            lo, hi = span(row_of[a])
+            vectors.append((docs.terms[lo:hi], docs.weights[lo:hi], docs.slots[lo:hi]))
         sims = self._cosines(terms, vec, vectors)
         # Highest similarity; the smallest id among equals.
         return min(zip(sims.tolist(), members, strict=True), key=lambda p: (-p[0], p[1]))[1]
@@ -396,7 +536,16 @@ class StoryIndex:
     ) -> None:
         """Attach a document (already counted in ``df``) to a story, founding it if new."""
         slots = self.slots(terms)
-        self.docs[article_id] = _Doc(story_id, terms, weights, names, ts)
+        self.docs.append(
+            [article_id],
+            [story_id],
+            [ts],
+            terms,
+            weights,
+            names,
+            slots,
+            np.array([len(terms)], np.int64),
+        )
         story = self.stories.get(story_id)
         if story is None:
             story = _Story(terms.copy(), weights.copy(), names.copy(), ts, lang, slots=slots)
@@ -433,25 +582,6 @@ class StoryIndex:
         if not article_ids:
             return
         terms, weights, names, counts = flat
-        ends = np.cumsum(counts).tolist()
-        self.docs.update(
-            zip(
-                article_ids,
-                map(
-                    _Doc,
-                    story_ids,
-                    *zip(
-                        *[
-                            (terms[lo:hi], weights[lo:hi], names[lo:hi])
-                            for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
-                        ],
-                        strict=True,
-                    ),
-                    ts,
-                ),
-                strict=True,
-            )
-        )
         self.n_docs += len(article_ids)
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
         parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
@@ -504,6 +634,9 @@ class StoryIndex:
         uniq = pt[first]
         df_new = np.add.reduceat(msum[by_term], first) if len(first) else first
         self._count_bulk(uniq, df_new)
+        self.docs.append(
+            article_ids, story_ids, ts, terms, weights, names, self.slots_sorted(terms), counts
+        )
         if fresh:
             # Slots are positions in the sorted vocabulary: each pair's is its term's rank.
             uslots = np.empty(len(utm), np.int64)
@@ -547,7 +680,7 @@ class StoryIndex:
         # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
         for t in self._bulk_terms.tolist() if self.postings else ():
             if t in self.postings:
-                k = int(np.searchsorted(self._bulk_terms, t))
+                k = int(self._bulk_terms.searchsorted(np.uint32(t)))
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
                 posting = self.postings[t]
                 for sid, c in zip(
@@ -594,15 +727,16 @@ class StoryIndex:
         keep.slots = self.slots(keep.terms)
         keep.last_ts = max(keep.last_ts, gone.last_ts)
         keep.members = sorted(keep.members + gone.members)
+        docs = self.docs
         for _, article_id in gone.members:
-            self.docs[article_id].story = survivor
+            docs.story[docs.row_of[article_id]] = survivor
         for t in gone.terms.tolist():
             posting = self._posting(t)
             n = posting.pop(absorbed)
             posting[survivor] = posting.get(survivor, 0) + n
 
     def evict(self, article_id: int) -> None:
-        doc = self.docs.pop(article_id, None)
+        doc = self.docs.pop(article_id)
         if doc is None:
             return
         self.count(doc.terms, -1)
