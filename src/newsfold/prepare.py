@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.errors import NewsfoldError
 from newsfold.normalise import normalise_entry
+from newsfold.normalise.language import detect_language
 from newsfold.parse import parse_feed
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ def _init_worker(settings: Settings) -> None:
     # Ctrl-C reaches the whole process group: stopping is the parent's decision.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = (settings, Deduplicator(settings.dedup))
+    if settings.normalise.detect_language:
+        detect_language("warm " * 40)  # load the language model now, not mid-poll
 
 
 def _prepare_in_worker(
@@ -156,8 +159,24 @@ def _prepare_in_worker(
 ) -> Prepared:
     assert _worker is not None, "worker not initialised"
     settings, dedup = _worker
-    return prepare(
+    prepared = prepare(
         source, result, now, settings=settings, boilerplate=boilerplate, known=known, dedup=dedup
+    )
+    return _slim(prepared)
+
+
+def _slim(prepared: Prepared) -> Prepared:
+    """What crosses back to the parent: not the document it already has, nor the raw
+    entries, which only full-text feeds need (a third of the pickling, otherwise)."""
+    keep_entries = prepared.source.full_text
+    parsed = prepared.parsed
+    if parsed is not None and not keep_entries:
+        parsed = dataclasses.replace(parsed, entries=())
+    return dataclasses.replace(
+        prepared,
+        result=dataclasses.replace(prepared.result, content=b""),
+        parsed=parsed,
+        entries=prepared.entries if keep_entries else {},
     )
 
 
@@ -211,9 +230,10 @@ class Preparer:
     ) -> Prepared:
         if pooled:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
+            slim = await loop.run_in_executor(
                 self._get_pool(), _prepare_in_worker, source, result, now, boilerplate, known
             )
+            return dataclasses.replace(slim, result=result)
         return await asyncio.to_thread(
             prepare,
             source,

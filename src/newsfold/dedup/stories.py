@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from numpy.typing import NDArray
 
 FIXED = 256  # weights are stored and summed as integers in 1/256 units
@@ -250,6 +252,166 @@ class _Docs:
         self.row_of = dict(zip(ids, range(n), strict=True))
 
 
+class _Stories:
+    """Story id → ``_Story``: stories from the last ``bulk_add`` in columns, others as objects.
+
+    A rebuild stores its stories column-wise (one row each, vectors end to end,
+    members as sorted (ts, article) runs); reads of such a story see a view
+    of its row, and the first write (``take``) turns it into an object.
+    """
+
+    __slots__ = (
+        "_gone",
+        "_ids",
+        "_lang",
+        "_last_ts",
+        "_live",
+        "_m_aid",
+        "_m_start",
+        "_m_ts",
+        "_names",
+        "_slots",
+        "_start",
+        "_terms",
+        "_weights",
+        "_n_bulk",
+    )
+
+    def __init__(self) -> None:
+        self._live: dict[int, _Story] = {}
+        self._set_bulk(
+            np.empty(0, np.int64),
+            np.empty(0, np.float64),
+            np.empty(0, np.int32),
+            np.zeros(1, np.int64),
+            (np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64)),
+            np.empty(0, np.int32),
+            np.zeros(1, np.int64),
+            np.empty(0, np.float64),
+            np.empty(0, np.int64),
+            np.empty(0, np.bool_),
+        )
+
+    def _set_bulk(
+        self,
+        ids: NDArray[np.int64],
+        last_ts: NDArray[np.float64],
+        lang: NDArray[np.int32],
+        start: NDArray[np.int64],
+        vectors: tuple[NDArray[np.uint32], NDArray[Any], NDArray[Any]],
+        slots: NDArray[np.int32],
+        m_start: NDArray[np.int64],
+        m_ts: NDArray[np.float64],
+        m_aid: NDArray[np.int64],
+        gone: NDArray[np.bool_],
+    ) -> None:
+        self._ids, self._last_ts, self._lang, self._start = ids, last_ts, lang, start
+        self._terms, self._weights, self._names = vectors
+        self._slots = slots
+        self._m_start, self._m_ts, self._m_aid = m_start, m_ts, m_aid
+        self._gone = gone
+        self._n_bulk = int(len(gone) - gone.sum())
+
+    def _row(self, story_id: int) -> int:
+        """The live bulk row of ``story_id``, or -1."""
+        if not self._n_bulk:
+            return -1
+        ids = self._ids
+        k = int(ids.searchsorted(np.int64(story_id)))
+        if k < len(ids) and int(ids[k]) == story_id and not self._gone[k]:
+            return k
+        return -1
+
+    def _view(self, k: int) -> _Story:
+        lo, hi = int(self._start[k]), int(self._start[k + 1])
+        m0, m1 = int(self._m_start[k]), int(self._m_start[k + 1])
+        return _Story(
+            self._terms[lo:hi],
+            self._weights[lo:hi],
+            self._names[lo:hi],
+            float(self._last_ts[k]),
+            int(self._lang[k]),
+            list(zip(self._m_ts[m0:m1].tolist(), self._m_aid[m0:m1].tolist(), strict=True)),
+            self._slots[lo:hi],
+        )
+
+    def __len__(self) -> int:
+        return len(self._live) + self._n_bulk
+
+    def __contains__(self, story_id: object) -> bool:
+        return story_id in self._live or (isinstance(story_id, int) and self._row(story_id) >= 0)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._live
+        yield from self._ids[~self._gone].tolist()
+
+    def items(self) -> Iterator[tuple[int, _Story]]:
+        for s in self:
+            yield s, self[s]
+
+    def get(self, story_id: int) -> _Story | None:
+        """The story (read only: a bulk story's view is rebuilt on every call)."""
+        found = self._live.get(story_id)
+        if found is not None:
+            return found
+        k = self._row(story_id)
+        return self._view(k) if k >= 0 else None
+
+    def __getitem__(self, story_id: int) -> _Story:
+        found = self.get(story_id)
+        if found is None:
+            raise KeyError(story_id)
+        return found
+
+    def meta(self, story_id: int) -> tuple[float, int]:
+        """(last_ts, lang) without building the story."""
+        found = self._live.get(story_id)
+        if found is not None:
+            return found.last_ts, found.lang
+        k = self._row(story_id)
+        if k < 0:
+            raise KeyError(story_id)
+        return float(self._last_ts[k]), int(self._lang[k])
+
+    def take(self, story_id: int) -> _Story:
+        """The story as a mutable object (moved out of the columns if it is there)."""
+        found = self.find(story_id)
+        if found is None:
+            raise KeyError(story_id)
+        return found
+
+    def find(self, story_id: int) -> _Story | None:
+        """``take``, or None if there is no such story."""
+        found = self._live.get(story_id)
+        if found is not None:
+            return found
+        k = self._row(story_id)
+        if k < 0:
+            return None
+        story = self._live[story_id] = self._view(k)
+        self._gone[k] = True
+        self._n_bulk -= 1
+        return story
+
+    def __setitem__(self, story_id: int, story: _Story) -> None:
+        if self._row(story_id) >= 0:
+            self.take(story_id)
+        self._live[story_id] = story
+
+    def pop(self, story_id: int) -> _Story:
+        story = self.take(story_id)
+        del self._live[story_id]
+        return story
+
+    def __delitem__(self, story_id: int) -> None:
+        self.pop(story_id)
+
+    def take_all(self) -> None:
+        """Move every bulk story out of the columns (before the next ``bulk_add``)."""
+        for s in self._ids[~self._gone].tolist():
+            self.take(s)
+
+
 @dataclass(frozen=True, slots=True)
 class StoryMatch:
     story_id: int
@@ -282,7 +444,7 @@ class StoryIndex:
         self._dfa: NDArray[np.int64] = np.zeros(1024, dtype=np.int64)
         self._free: list[int] = []
         self.n_docs = 0
-        self.stories: dict[int, _Story] = {}
+        self.stories = _Stories()
         self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
         self.docs = _Docs()
         # Postings from ``bulk_add``, as sorted arrays, moved into ``postings``
@@ -452,11 +614,11 @@ class StoryIndex:
             for story_id in found if found is not None else self._bulk_posting(term):
                 votes[story_id] = get(story_id, 0.0) + weight
         horizon = ts - self.window_s
-        stories = self.stories
+        meta = self.stories.meta
         ranked = []
         for s in sorted(votes, key=lambda s: (-votes[s], s)):
-            story = stories[s]
-            if story.last_ts >= horizon and not (lang and story.lang and story.lang != lang):
+            last_ts, story_lang = meta(s)
+            if last_ts >= horizon and not (lang and story_lang and story_lang != lang):
                 ranked.append(s)
                 if len(ranked) >= self.max_candidates:
                     break
@@ -546,7 +708,7 @@ class StoryIndex:
             slots,
             np.array([len(terms)], np.int64),
         )
-        story = self.stories.get(story_id)
+        story = self.stories.find(story_id)
         if story is None:
             story = _Story(terms.copy(), weights.copy(), names.copy(), ts, lang, slots=slots)
             self.stories[story_id] = story
@@ -582,6 +744,7 @@ class StoryIndex:
         if not article_ids:
             return
         terms, weights, names, counts = flat
+        self.stories.take_all()
         self.n_docs += len(article_ids)
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
         parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
@@ -644,34 +807,37 @@ class StoryIndex:
         else:
             uslots = self.slots_sorted(utm)
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
-        # Members of each story in (ts, article) order: one stable sort by story.
-        pairs = list(zip(ts, article_ids, strict=True))
-        cuts = np.searchsorted(sidx[doc_order], np.arange(len(usids) + 1)).tolist()
-        rows_all = doc_order.tolist()
-        bounds_l = bounds.tolist()
-        stories = self.stories
-        for sid, lo, hi, c0, c1 in zip(
-            usids.tolist(), bounds_l, bounds_l[1:], cuts, cuts[1:], strict=False
-        ):
-            rows = rows_all[c0:c1]
-            new = sorted([pairs[i] for i in rows])
-            story = stories.get(sid)
-            if story is None:
-                i0 = rows[0]
-                stories[sid] = _Story(
-                    utm[lo:hi],
-                    wsum[lo:hi],
-                    nsum[lo:hi],
-                    max(ts[i0], new[-1][0]),
-                    langs[i0],
-                    new,
-                    uslots[lo:hi],
-                )
-            else:
-                story.terms, story.weights, story.names = utm[lo:hi], wsum[lo:hi], nsum[lo:hi]
-                story.members = sorted(story.members + new)
-                story.slots = uslots[lo:hi]
-                story.last_ts = max(story.last_ts, new[-1][0])
+        # Members of each story in (ts, article) order: one sort by (story, ts, article).
+        ts_a = np.asarray(ts, np.float64)
+        aid_a = np.asarray(article_ids, np.int64)
+        by_member = np.lexsort((aid_a, ts_a, sidx))
+        m_ts, m_aid = ts_a[by_member], aid_a[by_member]
+        m_start = np.searchsorted(sidx[by_member], np.arange(len(usids) + 1))
+        first_doc = doc_order[np.searchsorted(sidx[doc_order], np.arange(len(usids)))]
+        last_ts = np.maximum(ts_a[first_doc], m_ts[m_start[1:] - 1])
+        old = np.fromiter(map(self.stories.__contains__, usids.tolist()), np.bool_, len(usids))
+        for k in np.flatnonzero(old).tolist():
+            story = self.stories.take(int(usids[k]))
+            lo, hi = int(bounds[k]), int(bounds[k + 1])
+            m0, m1 = int(m_start[k]), int(m_start[k + 1])
+            new = list(zip(m_ts[m0:m1].tolist(), m_aid[m0:m1].tolist(), strict=True))
+            story.terms, story.weights, story.names = utm[lo:hi], wsum[lo:hi], nsum[lo:hi]
+            story.members = sorted(story.members + new)
+            story.slots = uslots[lo:hi]
+            story.last_ts = max(story.last_ts, new[-1][0])
+        small = len(wsum) and max(int(wsum.max()), int(nsum.max())) < 2**31
+        self.stories._set_bulk(
+            usids,
+            last_ts,
+            np.asarray(langs, np.int32)[first_doc],
+            bounds.astype(np.int64),
+            (utm, wsum.astype(np.int32) if small else wsum, nsum.astype(np.int32) if small else nsum),
+            uslots.astype(np.int32),
+            m_start.astype(np.int64),
+            m_ts,
+            m_aid,
+            old,
+        )
         self._flush_bulk()
         self._bulk_story = usids[ust[by_term]]
         self._bulk_count = msum[by_term]
@@ -720,7 +886,7 @@ class StoryIndex:
         return vslot[vorder][np.searchsorted(vocab[vorder], terms)]
 
     def merge(self, survivor: int, absorbed: int) -> None:
-        keep, gone = self.stories[survivor], self.stories.pop(absorbed)
+        keep, gone = self.stories.take(survivor), self.stories.pop(absorbed)
         keep.terms, keep.weights, keep.names = _sum(
             (keep.terms, keep.weights, keep.names), (gone.terms, gone.weights, gone.names)
         )
@@ -740,7 +906,7 @@ class StoryIndex:
         if doc is None:
             return
         self.count(doc.terms, -1)
-        story = self.stories[doc.story]
+        story = self.stories.take(doc.story)
         story.members.remove((doc.ts, article_id))
         for t in doc.terms.tolist():
             posting = self._posting(t)
