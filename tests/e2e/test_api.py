@@ -33,6 +33,7 @@ from newsfold.config import Settings, load_settings
 from newsfold.service import Service
 from newsfold.storage.tables import ArticleRow
 from tests.conftest import SHARED, _postgres_schema_url
+from tests.support.feeds import rss as _rss
 from tests.support.server import FeedServer, Static
 
 if TYPE_CHECKING:
@@ -75,20 +76,6 @@ def _item(title: str, link: str, hours_ago: float, paragraphs: list[str]) -> dic
     when = email.utils.format_datetime(NOW - timedelta(hours=hours_ago))
     html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     return {"title": title, "link": link, "guid": link, "date": when, "html": html}
-
-
-def _rss(title: str, site: str, items: list[dict[str, str]]) -> bytes:
-    body = "".join(
-        f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-        f'<guid isPermaLink="false">{escape(i["guid"])}</guid><pubDate>{i["date"]}</pubDate>'
-        f"<description>{escape(i['html'])}</description></item>"
-        for i in items
-    )
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-        f"<title>{escape(title)}</title><link>{site}</link><description>news</description>"
-        f"{body}</channel></rss>"
-    ).encode()
 
 
 def _json_feed(title: str, site: str, items: list[dict[str, str]]) -> bytes:

@@ -17,6 +17,7 @@ import pytest
 
 from newsfold.cli import main
 from tests.conftest import SHARED
+from tests.support.feeds import rss as _rss
 from tests.support.server import Reply, Request, Static
 
 if TYPE_CHECKING:
@@ -50,20 +51,6 @@ def _unrelated(n: int, skip_topics: int = 0) -> list[dict[str, Any]]:
             if len(docs) == n:
                 break
     return docs
-
-
-def _rss(title: str, site: str, items: list[dict[str, str]]) -> bytes:
-    body = "".join(
-        f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-        f'<guid isPermaLink="false">{escape(i["guid"])}</guid><pubDate>{i["date"]}</pubDate>'
-        f"<description>{escape(i['html'])}</description></item>"
-        for i in items
-    )
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-        f"<title>{escape(title)}</title><link>{site}</link><description>news</description>"
-        f"{body}</channel></rss>"
-    ).encode()
 
 
 def _page(banner: str, paragraphs: list[str], footer: str) -> str:

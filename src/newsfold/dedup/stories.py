@@ -776,7 +776,12 @@ class StoryIndex:
         ).astype(np.uint64)
         order = np.argsort(key, kind="stable")
         key = key[order]
-        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        is_start = np.concatenate(([True], key[1:] != key[:-1]))
+        starts = np.flatnonzero(is_start)
+        # Each document term's (story, term) pair, for the documents' slots.
+        pair_of = np.empty(len(key), np.int64)
+        pair_of[order] = np.cumsum(is_start) - 1
+        del is_start
         ukey = key[starts]
         wsum = np.add.reduceat(np.concatenate(parts_w)[order], starts)
         nsum = np.add.reduceat(np.concatenate(parts_n)[order], starts)
@@ -797,15 +802,16 @@ class StoryIndex:
         uniq = pt[first]
         df_new = np.add.reduceat(msum[by_term], first) if len(first) else first
         self._count_bulk(uniq, df_new)
-        self.docs.append(
-            article_ids, story_ids, ts, terms, weights, names, self.slots_sorted(terms), counts
-        )
         if fresh:
             # Slots are positions in the sorted vocabulary: each pair's is its term's rank.
             uslots = np.empty(len(utm), np.int64)
             uslots[by_term] = np.cumsum(is_first) - 1
         else:
             uslots = self.slots_sorted(utm)
+        doc_slots = np.empty(len(terms), np.int64)
+        doc_slots[term_order] = uslots[pair_of[: len(terms)]]
+        del pair_of
+        self.docs.append(article_ids, story_ids, ts, terms, weights, names, doc_slots, counts)
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
         # Members of each story in (ts, article) order: one sort by (story, ts, article).
         ts_a = np.asarray(ts, np.float64)
