@@ -10,7 +10,7 @@ import pytest
 from datasketch import MinHash
 
 from newsfold.config import DedupSettings
-from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash
+from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash, stories
 from newsfold.dedup.shingles import shingle_hash_bytes, shingle_strings, words
 from newsfold.evaluation import Record, read_dataset, to_docs
 from newsfold.types import Placement, Tier
@@ -228,6 +228,53 @@ def test_restart_gives_the_same_future(cut: int, evict_at: int | None) -> None:
             for k, v in story_of.items():
                 if v == old:
                     story_of[k] = p.story.cluster_id
+
+
+@needs_dev
+def test_column_compaction_changes_no_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evicted documents' columns are compacted away (here after every eviction) unseen."""
+    settings = DedupSettings(window_days=0.002)  # 172.8 s: evictions happen at 1 doc/s
+    docs = [
+        DedupDoc(
+            **{**{f: getattr(d, f) for f in d.__slots__}, "published": T0 + timedelta(seconds=i)}
+        )
+        for i, d in enumerate(dev_docs(400))
+    ]
+    sketches = Deduplicator(settings).sketch_many(docs)
+    # The first 150 as a rebuild of one-member stories: read from the document columns.
+    stored = [
+        StoredDoc(
+            d.article_id,
+            d.feed_id,
+            d.published,
+            d.url,
+            d.content_hash,
+            d.language,
+            s.signature,
+            s.story,
+            d.article_id,
+            d.article_id,
+        )
+        for d, s in zip(docs[:150], sketches, strict=False)
+    ]
+
+    def run(min_garbage: int) -> list[object]:
+        monkeypatch.setattr(stories, "_MIN_GARBAGE", min_garbage)
+        dedup = Deduplicator(settings)
+        dedup.load(stored)
+        out: list[object] = []
+        for i, (d, s) in enumerate(zip(docs[150:], sketches[150:], strict=True)):
+            if i % 20 == 0:
+                out.append(dedup.evict_before(d.published - timedelta(days=settings.window_days)))
+            out.append(dedup.place(d, s))
+        index = dedup.stories
+        for a in sorted(index.docs.row_of):
+            got = index.docs[a]
+            out.append((a, got.story, got.ts, got.terms.tolist(), got.names.tolist()))
+            out.append(got.slots.tolist() == index.slots(got.terms).tolist())
+        return out
+
+    assert run(0) == run(10**9)
 
 
 def test_evict_before_forgets_old_articles() -> None:

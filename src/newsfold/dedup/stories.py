@@ -9,6 +9,13 @@ is the sum of its members' bags (integer fixed point, so the sum does not
 depend on the order of additions); a document joins the story whose
 TF-IDF cosine is highest, if it clears the threshold. Candidates come from
 an inverted index over the document's most distinctive terms.
+
+Storage is columnar where it is bulky: every document's bag lives in flat
+arrays (uint32 terms, uint16 weights, name flags, int32 df slots) indexed by
+row; a rebuild keeps its stories as rows too (a one-member story has no
+vector of its own: it reads its member's), and its postings as sorted
+arrays that ``add`` extends through a small overlay instead of unpacking.
+Only stories and postings that later placements change become objects.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from numpy.typing import NDArray
 
 FIXED = 256  # weights are stored and summed as integers in 1/256 units
 _COUNT = struct.Struct("<H")
+_MIN_GARBAGE = 4096  # evicted term positions kept before the document columns are compacted
 
 
 Bag = tuple["NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]"]
@@ -94,12 +102,12 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
 @dataclass(slots=True)
 class _Story:
     terms: NDArray[np.uint32]
-    weights: NDArray[np.int64]
-    names: NDArray[np.int64]  # the members' weights of terms they use as names
+    weights: NDArray[Any]  # integers: int64, or int32 in the rebuild's columns
+    names: NDArray[Any]  # the members' weights of terms they use as names
     last_ts: float
     lang: int
     members: list[tuple[float, int]] = field(default_factory=list)  # (ts, article id), sorted
-    slots: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    slots: NDArray[Any] = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +202,13 @@ class _Docs:
     def append(
         self,
         article_ids: list[int],
-        story_ids: list[int] | NDArray[np.int64],
-        ts: list[float] | NDArray[np.float64],
-        terms: NDArray[np.uint32],
-        weights: NDArray[np.int64],
-        names: NDArray[np.int64],
+        story_ids: list[int],
+        ts: list[float],
+        flat: FlatBags,
         slots: NDArray[np.int64],
-        counts: NDArray[np.int64],
     ) -> None:
-        """Add documents whose bags are ``terms`` etc. end to end, ``counts[i]`` each."""
+        """Add documents whose bags are ``flat`` (see ``decode_many``), with their slots."""
+        terms, weights, names, counts = flat
         n, t = len(article_ids), len(terms)
         self._reserve(n, t)
         r0, r1, u0, u1 = self.rows, self.rows + n, self.used, self.used + t
@@ -217,6 +223,30 @@ class _Docs:
         self.rows, self.used = r1, u1
         self.row_of.update(zip(article_ids, range(r0, r1), strict=True))
 
+    def append_one(
+        self,
+        article_id: int,
+        story_id: int,
+        ts: float,
+        bag: Bag,
+        slots: NDArray[np.int64],
+    ) -> None:
+        """``append`` of one document (the placement path: no array arithmetic)."""
+        terms, weights, names = bag
+        t = len(terms)
+        self._reserve(1, t)
+        r, u0, u1 = self.rows, self.used, self.used + t
+        self.story[r] = story_id
+        self.ts[r] = ts
+        self.length[r] = t
+        self.offset[r] = u0
+        self.terms[u0:u1] = terms
+        self.weights[u0:u1] = weights
+        self.flags[u0:u1] = names != 0
+        self.slots[u0:u1] = slots
+        self.rows, self.used = r + 1, u1
+        self.row_of[article_id] = r
+
     def pop(self, article_id: int) -> _Doc | None:
         row = self.row_of.get(article_id)
         if row is None:
@@ -224,7 +254,7 @@ class _Docs:
         doc = self[article_id]
         del self.row_of[article_id]
         self._garbage += len(doc.terms)
-        if self._garbage > max(4096, self.used // 2):
+        if self._garbage > max(_MIN_GARBAGE, self.used // 2):
             self._compact()
         return doc
 
@@ -261,6 +291,7 @@ class _Stories:
     """
 
     __slots__ = (
+        "_docs",
         "_gone",
         "_ids",
         "_lang",
@@ -269,31 +300,36 @@ class _Stories:
         "_m_aid",
         "_m_start",
         "_m_ts",
+        "_n_bulk",
         "_names",
         "_slots",
+        "_solo",
         "_start",
         "_terms",
         "_weights",
-        "_n_bulk",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, docs: _Docs) -> None:
+        self._docs = docs
         self._live: dict[int, _Story] = {}
+        none = np.empty(0, np.int64)
         self._set_bulk(
-            np.empty(0, np.int64),
-            np.empty(0, np.float64),
-            np.empty(0, np.int32),
-            np.zeros(1, np.int64),
-            (np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64)),
-            np.empty(0, np.int32),
-            np.zeros(1, np.int64),
-            np.empty(0, np.float64),
-            np.empty(0, np.int64),
-            np.empty(0, np.bool_),
+            ids=none,
+            last_ts=np.empty(0, np.float64),
+            lang=np.empty(0, np.int32),
+            start=np.zeros(1, np.int64),
+            vectors=(np.empty(0, np.uint32), none, none),
+            slots=np.empty(0, np.int32),
+            m_start=np.zeros(1, np.int64),
+            m_ts=np.empty(0, np.float64),
+            m_aid=none,
+            gone=np.empty(0, np.bool_),
+            solo=np.empty(0, np.bool_),
         )
 
     def _set_bulk(
         self,
+        *,
         ids: NDArray[np.int64],
         last_ts: NDArray[np.float64],
         lang: NDArray[np.int32],
@@ -304,12 +340,15 @@ class _Stories:
         m_ts: NDArray[np.float64],
         m_aid: NDArray[np.int64],
         gone: NDArray[np.bool_],
+        solo: NDArray[np.bool_],
     ) -> None:
+        """Rows of stories; ``start`` bounds each row's vector, except that a
+        story of one member (``solo``) has none: its vector is its member's."""
         self._ids, self._last_ts, self._lang, self._start = ids, last_ts, lang, start
         self._terms, self._weights, self._names = vectors
         self._slots = slots
         self._m_start, self._m_ts, self._m_aid = m_start, m_ts, m_aid
-        self._gone = gone
+        self._gone, self._solo = gone, solo
         self._n_bulk = int(len(gone) - gone.sum())
 
     def _row(self, story_id: int) -> int:
@@ -323,15 +362,30 @@ class _Stories:
         return -1
 
     def _view(self, k: int) -> _Story:
-        lo, hi = int(self._start[k]), int(self._start[k + 1])
         m0, m1 = int(self._m_start[k]), int(self._m_start[k + 1])
+        members = list(zip(self._m_ts[m0:m1].tolist(), self._m_aid[m0:m1].tolist(), strict=True))
+        if self._solo[k]:
+            docs = self._docs
+            lo, hi = docs.span(docs.row_of[members[0][1]])
+            weights = docs.weights[lo:hi].astype(np.int64)
+            # Copies: compaction rewrites the document columns in place.
+            return _Story(
+                docs.terms[lo:hi].copy(),
+                weights,
+                np.where(docs.flags[lo:hi], weights, 0),
+                float(self._last_ts[k]),
+                int(self._lang[k]),
+                members,
+                docs.slots[lo:hi].copy(),
+            )
+        lo, hi = int(self._start[k]), int(self._start[k + 1])
         return _Story(
             self._terms[lo:hi],
             self._weights[lo:hi],
             self._names[lo:hi],
             float(self._last_ts[k]),
             int(self._lang[k]),
-            list(zip(self._m_ts[m0:m1].tolist(), self._m_aid[m0:m1].tolist(), strict=True)),
+            members,
             self._slots[lo:hi],
         )
 
@@ -444,25 +498,38 @@ class StoryIndex:
         self._dfa: NDArray[np.int64] = np.zeros(1024, dtype=np.int64)
         self._free: list[int] = []
         self.n_docs = 0
-        self.stories = _Stories()
-        self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
         self.docs = _Docs()
+        self.stories = _Stories(self.docs)
+        self.postings: dict[int, dict[int, int]] = {}  # term → story → members with it
         # Postings from ``bulk_add``, as sorted arrays, moved into ``postings``
         # one term at a time on first use (a rebuild need not touch every term).
         self._bulk_terms: NDArray[np.uint32] = np.empty(0, np.uint32)
         self._bulk_start: NDArray[np.int64] = np.empty(0, np.int64)
-        self._bulk_story: NDArray[np.int64] = np.empty(0, np.int64)
-        self._bulk_count: NDArray[np.int64] = np.empty(0, np.int64)
+        # Stories of the bulk postings as positions in ``_bulk_ids`` (the rebuild's story ids).
+        self._bulk_story: NDArray[np.int32] = np.empty(0, np.int32)
+        self._bulk_ids: NDArray[np.int64] = np.empty(0, np.int64)
+        self._bulk_count: NDArray[np.int32] = np.empty(0, np.int32)
         self._bulk_taken: set[int] = set()
+        # Additions (by ``add``) to postings still in the bulk arrays: reading
+        # or growing a long posting need not turn it into a dict.
+        self._delta: dict[int, dict[int, int]] = {}
         # Sorted vocabulary → slot, valid until the next ``count`` changes ``_slot``.
         self._vocab: tuple[NDArray[np.uint32], NDArray[np.int64]] | None = None
 
-    def _bulk_posting(self, term: int) -> dict[int, int]:
-        """Read-only: the posting of ``term`` still held in the bulk arrays, or {}."""
+    def _bulk_stories(self, term: int) -> Iterable[int]:
+        """Read-only: the stories of ``term``'s posting still in the bulk arrays, if any."""
         bt = self._bulk_terms
         if not len(bt) or term in self._bulk_taken:
-            return {}
-        return self._posting(term)
+            return ()
+        k = int(bt.searchsorted(np.uint32(term)))
+        if k == len(bt) or int(bt[k]) != term:
+            return ()
+        lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
+        found: list[int] = self._bulk_ids[self._bulk_story[lo:hi]].tolist()
+        extra = self._delta.get(term)
+        if extra:
+            return {**dict.fromkeys(found), **extra}
+        return found
 
     def _posting(self, term: int) -> dict[int, int]:
         """The (mutable) posting of ``term``, created if absent."""
@@ -478,11 +545,13 @@ class StoryIndex:
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
                 posting = dict(
                     zip(
-                        self._bulk_story[lo:hi].tolist(),
+                        self._bulk_ids[self._bulk_story[lo:hi]].tolist(),
                         self._bulk_count[lo:hi].tolist(),
                         strict=True,
                     )
                 )
+                for story_id, n in self._delta.pop(term, {}).items():
+                    posting[story_id] = posting.get(story_id, 0) + n
         self.postings[term] = posting
         return posting
 
@@ -491,6 +560,7 @@ class StoryIndex:
             self._posting(t)
         for t in [t for t, p in self.postings.items() if not p]:
             del self.postings[t]
+        assert not self._delta
         self._bulk_terms = np.empty(0, np.uint32)
         self._bulk_taken.clear()
 
@@ -611,7 +681,7 @@ class StoryIndex:
         get, postings = votes.get, self.postings
         for term, weight in zip(terms[top].tolist(), vec[top].tolist(), strict=True):
             found = postings.get(term)
-            for story_id in found if found is not None else self._bulk_posting(term):
+            for story_id in found if found is not None else self._bulk_stories(term):
                 votes[story_id] = get(story_id, 0.0) + weight
         horizon = ts - self.window_s
         meta = self.stories.meta
@@ -698,16 +768,7 @@ class StoryIndex:
     ) -> None:
         """Attach a document (already counted in ``df``) to a story, founding it if new."""
         slots = self.slots(terms)
-        self.docs.append(
-            [article_id],
-            [story_id],
-            [ts],
-            terms,
-            weights,
-            names,
-            slots,
-            np.array([len(terms)], np.int64),
-        )
+        self.docs.append_one(article_id, story_id, ts, (terms, weights, names), slots)
         story = self.stories.find(story_id)
         if story is None:
             story = _Story(terms.copy(), weights.copy(), names.copy(), ts, lang, slots=slots)
@@ -719,11 +780,21 @@ class StoryIndex:
             story.slots = self.slots(story.terms)
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
-        postings, make = self.postings, self._posting
-        for t in terms.tolist():
+        postings, delta, taken = self.postings, self._delta, self._bulk_taken
+        bt = self._bulk_terms
+        if len(bt) and len(terms):
+            in_bulk = (bt[np.minimum(bt.searchsorted(terms), len(bt) - 1)] == terms).tolist()
+        else:
+            in_bulk = [False] * len(terms)
+        for t, bulk in zip(terms.tolist(), in_bulk, strict=True):
             posting = postings.get(t)
             if posting is None:
-                posting = make(t)
+                if bulk and t not in taken:
+                    posting = delta.get(t)
+                    if posting is None:
+                        posting = delta[t] = {}
+                else:
+                    posting = postings[t] = {}
             posting[story_id] = posting.get(story_id, 0) + 1
 
     def bulk_add(
@@ -747,47 +818,61 @@ class StoryIndex:
         self.stories.take_all()
         self.n_docs += len(article_ids)
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
-        parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
-        parts_w, parts_n = [weights], [names]
-        parts_m = [np.ones(len(terms), np.int64)]
-        for k, sid in enumerate(usids.tolist()):
-            old = self.stories.get(sid)
-            if old is not None:
-                parts_s.append(np.full(len(old.terms), k, np.int64))
-                parts_t.append(old.terms)
-                parts_w.append(old.weights)
-                parts_n.append(old.names)
-                parts_m.append(np.zeros(len(old.terms), np.int64))
-        # Documents grouped by story (stably) make the keys runs of sorted
-        # terms, mostly ascending already: a stable sort (timsort) is then
-        # nearly linear. Sums are of integers, so the order of equal keys is moot.
-        doc_order = np.argsort(sidx, kind="stable")
-        sizes = counts[doc_order]
-        shift = (np.cumsum(counts) - counts)[doc_order] - (np.cumsum(sizes) - sizes)
-        term_order = np.repeat(shift, sizes) + np.arange(len(terms))
-        parts_s[0] = parts_s[0][term_order]
-        parts_t[0], parts_w[0], parts_n[0] = (
-            terms[term_order],
-            weights[term_order],
-            names[term_order],
-        )
-        key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
-            parts_t
-        ).astype(np.uint64)
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        is_start = np.concatenate(([True], key[1:] != key[:-1]))
-        starts = np.flatnonzero(is_start)
-        # Each document term's (story, term) pair, for the documents' slots.
-        pair_of = np.empty(len(key), np.int64)
-        pair_of[order] = np.cumsum(is_start) - 1
-        del is_start
-        ukey = key[starts]
-        wsum = np.add.reduceat(np.concatenate(parts_w)[order], starts)
-        nsum = np.add.reduceat(np.concatenate(parts_n)[order], starts)
-        msum = np.add.reduceat(np.concatenate(parts_m)[order], starts)
-        ust = (ukey >> np.uint64(32)).astype(np.int64)
-        utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        in_order = bool((np.diff(sidx) > 0).all()) and not len(self.stories)
+        if in_order and _sorted_runs(terms, counts):
+            # A rebuild of one-member stories, in story order (the common
+            # case: a story's id is its founder's): the documents' bags are
+            # already the stories' sorted (story, term) pairs, one per term.
+            doc_order = np.arange(len(article_ids))
+            ust = np.repeat(np.arange(len(usids), dtype=np.int64), counts)
+            utm, wsum, nsum = terms, weights, names
+            msum = np.ones(len(terms), np.int64)
+            doc_pair = np.arange(len(terms))
+        else:
+            parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
+            parts_w, parts_n = [weights], [names]
+            parts_m = [np.ones(len(terms), np.int64)]
+            for k, sid in enumerate(usids.tolist()):
+                old = self.stories.get(sid)
+                if old is not None:
+                    parts_s.append(np.full(len(old.terms), k, np.int64))
+                    parts_t.append(old.terms)
+                    parts_w.append(old.weights)
+                    parts_n.append(old.names)
+                    parts_m.append(np.zeros(len(old.terms), np.int64))
+            # Documents grouped by story (stably) make the keys runs of sorted
+            # terms, mostly ascending already: a stable sort (timsort) is then
+            # nearly linear. Sums are of integers, so the order of equal keys is moot.
+            doc_order = np.argsort(sidx, kind="stable")
+            sizes = counts[doc_order]
+            shift = (np.cumsum(counts) - counts)[doc_order] - (np.cumsum(sizes) - sizes)
+            term_order = np.repeat(shift, sizes) + np.arange(len(terms))
+            parts_s[0] = parts_s[0][term_order]
+            parts_t[0], parts_w[0], parts_n[0] = (
+                terms[term_order],
+                weights[term_order],
+                names[term_order],
+            )
+            key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
+                parts_t
+            ).astype(np.uint64)
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            is_start = np.concatenate(([True], key[1:] != key[:-1]))
+            starts = np.flatnonzero(is_start)
+            # Each document term's (story, term) pair, for the documents' slots.
+            pair_of = np.empty(len(key), np.int64)
+            pair_of[order] = np.cumsum(is_start) - 1
+            del is_start
+            ukey = key[starts]
+            wsum = np.add.reduceat(np.concatenate(parts_w)[order], starts)
+            nsum = np.add.reduceat(np.concatenate(parts_n)[order], starts)
+            msum = np.add.reduceat(np.concatenate(parts_m)[order], starts)
+            ust = (ukey >> np.uint64(32)).astype(np.int64)
+            utm = (ukey & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            doc_pair = np.empty(len(terms), np.int64)
+            doc_pair[term_order] = pair_of[: len(terms)]
+            del pair_of
         # Term-major order of the pairs with members in this batch: df and postings.
         live = np.flatnonzero(msum > 0)
         # (term, pair position) keys are distinct: an unstable sort gives the
@@ -808,10 +893,8 @@ class StoryIndex:
             uslots[by_term] = np.cumsum(is_first) - 1
         else:
             uslots = self.slots_sorted(utm)
-        doc_slots = np.empty(len(terms), np.int64)
-        doc_slots[term_order] = uslots[pair_of[: len(terms)]]
-        del pair_of
-        self.docs.append(article_ids, story_ids, ts, terms, weights, names, doc_slots, counts)
+        self.docs.append(article_ids, story_ids, ts, flat, uslots[doc_pair])
+        del doc_pair
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
         # Members of each story in (ts, article) order: one sort by (story, ts, article).
         ts_a = np.asarray(ts, np.float64)
@@ -821,8 +904,8 @@ class StoryIndex:
         m_start = np.searchsorted(sidx[by_member], np.arange(len(usids) + 1))
         first_doc = doc_order[np.searchsorted(sidx[doc_order], np.arange(len(usids)))]
         last_ts = np.maximum(ts_a[first_doc], m_ts[m_start[1:] - 1])
-        old = np.fromiter(map(self.stories.__contains__, usids.tolist()), np.bool_, len(usids))
-        for k in np.flatnonzero(old).tolist():
+        had = np.fromiter(map(self.stories.__contains__, usids.tolist()), np.bool_, len(usids))
+        for k in np.flatnonzero(had).tolist():
             story = self.stories.take(int(usids[k]))
             lo, hi = int(bounds[k]), int(bounds[k + 1])
             m0, m1 = int(m_start[k]), int(m_start[k + 1])
@@ -831,22 +914,34 @@ class StoryIndex:
             story.members = sorted(story.members + new)
             story.slots = uslots[lo:hi]
             story.last_ts = max(story.last_ts, new[-1][0])
-        small = len(wsum) and max(int(wsum.max()), int(nsum.max())) < 2**31
+        # A story of one new member keeps no vector of its own: it is the member's.
+        solo = (np.diff(m_start) == 1) & ~had
+        keep = np.repeat(~solo, np.diff(bounds))
+        utm, wsum, nsum, uslots = utm[keep], wsum[keep], nsum[keep], uslots[keep]
+        small = not len(wsum) or max(int(wsum.max()), int(nsum.max())) < 2**31
+        kept = np.diff(bounds)
+        kept[solo] = 0
         self.stories._set_bulk(
-            usids,
-            last_ts,
-            np.asarray(langs, np.int32)[first_doc],
-            bounds.astype(np.int64),
-            (utm, wsum.astype(np.int32) if small else wsum, nsum.astype(np.int32) if small else nsum),
-            uslots.astype(np.int32),
-            m_start.astype(np.int64),
-            m_ts,
-            m_aid,
-            old,
+            ids=usids,
+            last_ts=last_ts,
+            lang=np.asarray(langs, np.int32)[first_doc],
+            start=np.concatenate(([0], np.cumsum(kept))).astype(np.int64),
+            vectors=(
+                utm,
+                wsum.astype(np.int32) if small else wsum,
+                nsum.astype(np.int32) if small else nsum,
+            ),
+            slots=uslots.astype(np.int32),
+            m_start=m_start.astype(np.int64),
+            m_ts=m_ts,
+            m_aid=m_aid,
+            gone=had,
+            solo=solo,
         )
         self._flush_bulk()
-        self._bulk_story = usids[ust[by_term]]
-        self._bulk_count = msum[by_term]
+        self._bulk_ids = usids
+        self._bulk_story = ust[by_term].astype(np.int32)
+        self._bulk_count = msum[by_term].astype(np.int32)
         self._bulk_terms = uniq
         self._bulk_start = np.append(first, len(pt)).astype(np.int64)
         # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
@@ -856,7 +951,9 @@ class StoryIndex:
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
                 posting = self.postings[t]
                 for sid, c in zip(
-                    self._bulk_story[lo:hi].tolist(), self._bulk_count[lo:hi].tolist(), strict=True
+                    self._bulk_ids[self._bulk_story[lo:hi]].tolist(),
+                    self._bulk_count[lo:hi].tolist(),
+                    strict=True,
                 ):
                     posting[sid] = posting.get(sid, 0) + c
                 self._bulk_taken.add(t)
@@ -908,11 +1005,14 @@ class StoryIndex:
             posting[survivor] = posting.get(survivor, 0) + n
 
     def evict(self, article_id: int) -> None:
-        doc = self.docs.pop(article_id)
-        if doc is None:
+        row = self.docs.row_of.get(article_id)
+        if row is None:
             return
+        # The story first: a one-member story read from the columns reads its member.
+        story = self.stories.take(int(self.docs.story[row]))
+        doc = self.docs.pop(article_id)
+        assert doc is not None
         self.count(doc.terms, -1)
-        story = self.stories.take(doc.story)
         story.members.remove((doc.ts, article_id))
         for t in doc.terms.tolist():
             posting = self._posting(t)
@@ -932,6 +1032,16 @@ class StoryIndex:
         story.slots = self.slots(story.terms)
         # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
         story.last_ts = story.members[-1][0]
+
+
+def _sorted_runs(terms: NDArray[np.uint32], counts: NDArray[np.int64]) -> bool:
+    """Whether each of the bags end to end (``counts[i]`` terms each) is sorted and unique."""
+    if len(terms) < 2:
+        return True
+    up = terms[1:] > terms[:-1]
+    starts = (np.cumsum(counts) - counts)[counts > 0]
+    up[starts[1:] - 1] = True  # a bag's first term need not exceed the last one's
+    return bool(up.all())
 
 
 def _common(
