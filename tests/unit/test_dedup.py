@@ -335,3 +335,48 @@ def test_first_version_blobs_still_load() -> None:
     fresh = Deduplicator(DedupSettings())
     assert fresh.load([stored]) == 1
     assert fresh.stories.docs[1].names.sum() == 0
+
+
+def test_stable_argsort_matches_numpy() -> None:
+    from newsfold.dedup.index import stable_argsort
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 17, 5000):
+        keys = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+        if n > 2:  # repeated keys, and keys sharing their high half only
+            keys[rng.integers(0, n, n // 3)] = keys[rng.integers(0, n, n // 3)]
+            keys[: n // 4] = (keys[: n // 4] & np.uint64(0xFFFFFFFF00000000)) | rng.integers(
+                0, 3, n // 4
+            ).astype(np.uint64)
+        assert stable_argsort(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+
+
+def test_decode_many_matches_decode() -> None:
+    rng = random.Random(3)
+    sig_blobs, story_blobs = [], []
+    for i in range(60):
+        sig = np.array([rng.getrandbits(32) for _ in range(128)], np.uint32)
+        lead = np.array(sorted(rng.getrandbits(32) for _ in range(rng.choice([0, 3, 20]))))
+        sig_blobs.append(minhash.encode(sig, i, lead.astype(np.uint32)))
+        n = rng.choice([0, 1, 8, 9, 40])
+        story_blobs.append(
+            stories.encode(
+                np.array([rng.getrandbits(32) for _ in range(n)], np.uint32),
+                np.array([1 + rng.random() * 9 for _ in range(n)], np.float32),
+                np.array([rng.random() < 0.3 for _ in range(n)]),
+            )
+        )
+    sigs, cards, leads, nlead = minhash.decode_many(sig_blobs, 20)
+    for k, blob in enumerate(sig_blobs):
+        sig, card = minhash.decode(blob)
+        lead = minhash.decode_lead(blob)[:20]
+        assert (sigs[k] == sig).all() and cards[k] == card and nlead[k] == len(lead)
+        assert (leads[k, : len(lead)] == lead).all() and not leads[k, len(lead) :].any()
+    terms, weights, names, counts = stories.decode_many(story_blobs)
+    at = 0
+    for blob, c in zip(story_blobs, counts.tolist(), strict=True):
+        t, w, nm = stories.decode(blob)
+        assert (terms[at : at + c] == t).all() and (weights[at : at + c] == w).all()
+        assert (names[at : at + c] == nm).all()
+        at += c
+    assert at == len(terms)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import gc
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,13 +27,12 @@ from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex, CopyMatch
-from newsfold.dedup.shingles import shingle_hashes, story_terms, words
+from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from datetime import datetime
 
     from numpy.typing import NDArray
 
@@ -82,6 +83,31 @@ def _key(kind: bytes, value: str) -> int:
     return int.from_bytes(hashlib.blake2b(kind + value.encode(), digest_size=8).digest(), "little")
 
 
+def _exact_keys_many(
+    docs: Sequence[StoredDoc], cards: NDArray[np.int64]
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """``Deduplicator._exact_keys`` of every doc end to end, and how many each has."""
+    blake = hashlib.blake2b
+    cards_list = cards.tolist()
+    has_hash = np.asarray(cards_list, np.bool_)
+    has_url = np.fromiter((bool(d.url) for d in docs), np.bool_, len(docs))
+    hashes = b"".join(
+        [
+            blake(b"h:" + d.content_hash.encode(), digest_size=8).digest()
+            for d, card in zip(docs, cards_list, strict=True)
+            if card
+        ]
+    )
+    urls = b"".join([blake(b"u:" + d.url.encode(), digest_size=8).digest() for d in docs if d.url])
+    # Each document's keys in ``_exact_keys`` order: its hash key, then its URL key.
+    per_doc = has_hash.astype(np.int64) + has_url
+    first = np.cumsum(per_doc) - per_doc
+    keys = np.empty(int(per_doc.sum()), np.uint64)
+    keys[first[has_hash]] = np.frombuffer(hashes, dtype="<u8")
+    keys[(first + has_hash)[has_url]] = np.frombuffer(urls, dtype="<u8")
+    return keys, per_doc
+
+
 class Deduplicator:
     """Places articles into copy groups and stories, one at a time, in time order."""
 
@@ -126,10 +152,10 @@ class Deduplicator:
 
     def _shingles(self, doc: DedupDoc) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
         """All shingle hashes, and those of the lead (the first ``LEAD_WORDS`` words)."""
-        tokens = self._tokens(doc)
+        w = token_hashes(self._tokens(doc))  # each token hashed once for both
         size = self.settings.shingle_size
-        hashes = shingle_hashes(tokens, size)
-        lead = hashes if len(tokens) <= LEAD_WORDS else shingle_hashes(tokens[:LEAD_WORDS], size)
+        hashes = shingle_hashes_of(w, size)
+        lead = hashes if len(w) <= LEAD_WORDS else shingle_hashes_of(w[:LEAD_WORDS], size)
         return hashes, lead
 
     def sketch(self, doc: DedupDoc) -> Sketch:
@@ -251,7 +277,7 @@ class Deduplicator:
                 gc.enable()
 
     def _load(self, docs: Iterable[StoredDoc]) -> int:
-        ordered = sorted(docs, key=lambda d: (d.published, d.article_id))
+        ordered = sorted(docs, key=attrgetter("published", "article_id"))
         n = len(ordered)
         if not n:
             return 0
@@ -259,33 +285,34 @@ class Deduplicator:
         start = table.size
         table.reserve(n)
         end = start + n
-        sigs, cards, leads, nlead = minhash.decode_many([d.signature for d in ordered], LEAD_WORDS)
+        sigs, cards, leads, nlead = minhash.decode_many(
+            list(map(attrgetter("signature"), ordered)), LEAD_WORDS
+        )
         table.sig[start:end] = sigs
         table.card[start:end] = cards
         table.lead[start:end] = leads
         table.nlead[start:end] = nlead
-        table.article[start:end] = [d.article_id for d in ordered]
-        table.copy[start:end] = [d.copy_id for d in ordered]
-        table.story[start:end] = [d.story_id for d in ordered]
-        table.ts[start:end] = [d.published.timestamp() for d in ordered]
-        table.lang[start:end] = [self._lang(d.language) for d in ordered]
+        for name, column in (("article_id", "article"), ("copy_id", "copy"), ("story_id", "story")):
+            getattr(table, column)[start:end] = np.fromiter(
+                map(attrgetter(name), ordered), np.int64, n
+            )
+        published = list(map(attrgetter("published"), ordered))
+        table.ts[start:end] = np.fromiter(map(datetime.timestamp, published), np.float64, n)
+        languages = list(map(attrgetter("language"), ordered))
+        # Ids in order of first appearance, as one ``_lang`` call per document assigns them.
+        lang_of = {language: self._lang(language) for language in dict.fromkeys(languages)}
+        table.lang[start:end] = np.fromiter(map(lang_of.__getitem__, languages), np.int16, n)
         table.alive[start:end] = True
         table.size = end
-        key_lists = [
-            self._exact_keys(d.content_hash, d.url, card)
-            for d, card in zip(ordered, cards.tolist(), strict=True)
-        ]
         self.copies.slot_of.update(
             zip(table.article[start:end].tolist(), range(start, end), strict=True)
         )
-        self.copies.exact_keys.bulk(
-            np.fromiter((k for ks in key_lists for k in ks), np.uint64),
-            np.repeat(np.arange(start, end, dtype=np.int32), [len(ks) for ks in key_lists]),
-        )
+        keys, per_doc = _exact_keys_many(ordered, cards)
+        self.copies.exact_keys.bulk(keys, np.repeat(np.arange(start, end, dtype=np.int32), per_doc))
         self.stories.bulk_add(
             table.article[start:end].tolist(),
             table.story[start:end].tolist(),
-            stories.decode_many([d.story for d in ordered]),
+            stories.decode_many(list(map(attrgetter("story"), ordered))),
             table.ts[start:end].tolist(),
             table.lang[start:end].tolist(),
         )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 _U64 = np.uint64
+_KEY_BLOCK = 8192  # signatures per block when computing band keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +79,21 @@ def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint
 
 def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
     """``band_keys`` of each row of ``sigs`` (one row of keys per signature)."""
-    block = sigs[:, : bands * rows].astype(np.uint64).reshape(len(sigs), bands, rows)
-    with np.errstate(over="ignore"):
-        acc = np.arange(1, bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)
-        acc = np.broadcast_to(acc, (len(sigs), bands))
-        for j in range(rows):
-            acc = (acc ^ block[:, :, j]) * _U64(0x100000001B3)  # FNV-style fold per value
-            acc = acc ^ (acc >> _U64(29))
-    return acc
+    out = np.empty((len(sigs), bands), np.uint64)
+    seed = np.arange(1, bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)
+    # In place, a block of rows at a time: the temporaries stay small and reused.
+    for lo in range(0, len(sigs), _KEY_BLOCK):
+        block = sigs[lo : lo + _KEY_BLOCK, : bands * rows].reshape(-1, bands, rows)
+        acc = out[lo : lo + len(block)]
+        acc[:] = seed
+        tmp = np.empty_like(acc)
+        with np.errstate(over="ignore"):
+            for j in range(rows):
+                np.bitwise_xor(acc, block[:, :, j], out=acc)  # FNV-style fold per value
+                np.multiply(acc, _U64(0x100000001B3), out=acc)
+                np.right_shift(acc, _U64(29), out=tmp)
+                np.bitwise_xor(acc, tmp, out=acc)
+    return out
 
 
 class DocTable:

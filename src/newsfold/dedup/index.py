@@ -20,6 +20,35 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 _MIN_PENDING = 4096
+_LOW = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+
+
+def stable_argsort(keys: NDArray[np.uint64]) -> NDArray[np.intp]:
+    """``np.argsort(keys, kind="stable")``, faster.
+
+    numpy sorts plain 64-bit integers several times faster than it argsorts
+    them: the high half of each key is sorted with the position in the low
+    half, and only runs of equal high halves are then put in (key, position)
+    order.
+    """
+    n = len(keys)
+    if n >= 2**32:
+        return np.argsort(keys, kind="stable")
+    packed = np.sort(((keys >> _SHIFT) << _SHIFT) | np.arange(n, dtype=np.uint64))
+    order = (packed & _LOW).astype(np.intp)
+    high = packed >> _SHIFT
+    del packed
+    tie = high[1:] == high[:-1]
+    if tie.any():
+        in_run = np.zeros(n, np.bool_)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.flatnonzero(in_run)
+        run = np.cumsum(np.concatenate(([True], ~tie)))[pos]
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((sub, keys[sub] & _LOW, run))]
+    return order
 
 
 class KeyIndex:
@@ -69,7 +98,7 @@ class KeyIndex:
         all_keys = np.concatenate((self._keys, keys))
         all_vals = np.concatenate((self._vals, vals))
         # Stable sort keeps slots of one key in insertion order: deterministic output.
-        order = np.argsort(all_keys, kind="stable")
+        order = stable_argsort(all_keys)
         self._keys = all_keys[order]
         self._vals = all_vals[order]
 

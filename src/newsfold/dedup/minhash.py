@@ -123,11 +123,14 @@ def decode_many(
     Returns signatures (one row each), shingle counts, leads padded with 0 to
     ``lead_width`` columns, and lead lengths.
     """
-    blobs = [_current(b) for b in blobs]
     n = len(blobs)
     if not n:
         empty = np.empty(0, np.int64)
         return np.empty((0, 0), np.uint32), empty, np.empty((0, lead_width), np.uint32), empty
+    lengths = np.fromiter(map(len, blobs), np.int64, n)
+    if (lengths % 4).all():  # no first-version blob
+        return _decode_by_length(blobs, lengths, lead_width)
+    blobs = [_current(b) for b in blobs]
     head = np.frombuffer(
         b"".join([b[: _HEADER.size] for b in blobs]), dtype=[("card", "<u4"), ("lead", "<u2")]
     )
@@ -147,6 +150,38 @@ def decode_many(
         .reshape(n, lead_width)
         .astype(np.uint32)
     )
+    return sigs, card, leads, np.minimum(nlead, lead_width)
+
+
+def _decode_by_length(
+    blobs: Sequence[bytes], lengths: NDArray[np.int64], lead_width: int
+) -> tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint32], NDArray[np.int64]]:
+    """``decode_many`` of current-layout blobs: blobs of one length (one lead
+    length) are parsed together as the rows of one byte matrix."""
+    n = len(blobs)
+    num_perm = -1
+    sigs = np.empty((n, 0), np.uint32)
+    card = np.empty(n, np.int64)
+    nlead = np.empty(n, np.int64)
+    leads = np.zeros((n, lead_width), np.uint32)
+    for size in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == size)
+        raw = np.frombuffer(b"".join([blobs[i] for i in rows.tolist()]), np.uint8)
+        raw = raw.reshape(len(rows), size)
+        head = np.ascontiguousarray(raw[:, : _HEADER.size]).view(
+            [("card", "<u4"), ("lead", "<u2")]
+        )[:, 0]
+        card[rows] = head["card"]
+        n_lead = int(head["lead"][0])
+        nlead[rows] = n_lead
+        if num_perm < 0:
+            num_perm = (size - _HEADER.size) // 4 - n_lead
+            sigs = np.empty((n, num_perm), np.uint32)
+        end = _HEADER.size + 4 * num_perm
+        sigs[rows] = np.ascontiguousarray(raw[:, _HEADER.size : end]).view("<u4")
+        kept = min(n_lead, lead_width)
+        if kept:
+            leads[rows, :kept] = np.ascontiguousarray(raw[:, end : end + 4 * kept]).view("<u4")
     return sigs, card, leads, np.minimum(nlead, lead_width)
 
 

@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 from collections import Counter
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,10 +80,22 @@ def shingle_hashes(tokens: list[str], size: int) -> NDArray[np.uint32]:
     A text shorter than ``size`` words is one shingle of all its words, so a
     two-word text still has a signature; an empty text has none.
     """
-    if not tokens:
-        return np.empty(0, dtype=np.uint32)
+    return shingle_hashes_of(token_hashes(tokens), size)
+
+
+def token_hashes(tokens: list[str]) -> NDArray[np.uint64]:
+    """``word_hash`` of each token (one dict hit per token once the cache is warm)."""
     cache = _word_cache
-    w = np.array([cache[t] if t in cache else word_hash(t) for t in tokens], dtype=np.uint64)
+    try:
+        return np.fromiter(map(cache.__getitem__, tokens), np.uint64, len(tokens))
+    except KeyError:
+        return np.array([cache[t] if t in cache else word_hash(t) for t in tokens], np.uint64)
+
+
+def shingle_hashes_of(w: NDArray[np.uint64], size: int) -> NDArray[np.uint32]:
+    """``shingle_hashes`` given the tokens' ``token_hashes``."""
+    if not len(w):
+        return np.empty(0, dtype=np.uint32)
     span = min(size, len(w))
     n = len(w) - span + 1
     with np.errstate(over="ignore"):
@@ -133,17 +146,17 @@ _STOPWORDS = frozenset(
 _TERM = re.compile(r"[^\W\d_][\w'’-]*[^\W_]|\d{2,}")
 
 
-_term_cache: dict[str, tuple[str, bool]] = {}
+_term_cache: dict[str, tuple[str, bool, bool]] = {}
 
 
-def _normalise(token: str) -> tuple[str, bool]:
-    """(term or "" when it is not a content term, starts with a capital)."""
+def _normalise(token: str) -> tuple[str, bool, bool]:
+    """(term or "" when it is not a content term, starts with a capital, with a digit)."""
     term = token.lower().replace("’", "'")
     if term.endswith("'s"):
         term = term[:-2]
     if len(term) < 3 or term in _STOPWORDS:
         term = ""
-    return term, token[0].isupper()
+    return term, token[0].isupper(), token[0].isdigit()
 
 
 def term_weights(
@@ -169,6 +182,7 @@ def term_weights(
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     found = set() if names is None else names
+    get, weight_of, add_name = cache.get, bag.get, found.add
     for source, boost in ((title, title_boost), (text, 1.0)):
         # Tokens are counted first (in C) and weighed once per distinct token.
         firsts: list[str] = []  # sentence-initial: capitalised by grammar, not a name
@@ -188,14 +202,14 @@ def term_weights(
             (inner_headline, named, False),
         ):
             for token, n in Counter(tokens).items():
-                entry = cache.get(token)
+                entry = get(token)
                 if entry is None:
                     entry = cache[token] = _normalise(token)
-                term, upper = entry
+                term, upper, digit = entry
                 if term:
-                    bag[term] = bag.get(term, 0.0) + n * (upper_weight if upper else boost)
-                    if (upper and as_names) or token[0].isdigit():
-                        found.add(term)
+                    bag[term] = weight_of(term, 0.0) + n * (upper_weight if upper else boost)
+                    if (upper and as_names) or digit:
+                        add_name(term)
     return bag
 
 
@@ -213,11 +227,13 @@ def story_terms(
         ws = np.fromiter(bag.values(), np.float64, len(items))
         cut = np.partition(ws, len(items) - max_terms)[len(items) - max_terms]
         items = [items[i] for i in np.flatnonzero(ws >= cut).tolist()]
-    top = sorted(items, key=lambda kv: (-kv[1], kv[0]))[:max_terms]
-    keys = np.fromiter((word_hash(t) >> 32 for t, _ in top), dtype=np.uint32, count=len(top))
+    # By term, then stably by falling weight: the order of the key (-weight, term).
+    top = sorted(sorted(items), key=itemgetter(1), reverse=True)[:max_terms]
+    terms = [t for t, _ in top]
+    keys = (np.fromiter(map(word_hash, terms), np.uint64, len(top)) >> U64(32)).astype(np.uint32)
     weights = np.fromiter(
         (1.0 + math.log(w) if w >= 1 else w for _, w in top), dtype=np.float32, count=len(top)
     )
-    flags = np.fromiter((t in names for t, _ in top), dtype=np.bool_, count=len(top))
+    flags = np.fromiter(map(names.__contains__, terms), dtype=np.bool_, count=len(top))
     order = np.argsort(keys)
     return keys[order], weights[order], flags[order]

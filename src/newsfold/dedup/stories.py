@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from newsfold.dedup.index import stable_argsort
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -74,6 +76,9 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
     if not blobs:
         none = np.empty(0, np.int64)
         return np.empty(0, np.uint32), none, none, none
+    fast = _decode_by_length(blobs)
+    if fast is not None:
+        return fast
     counts_list = [_COUNT.unpack_from(b)[0] for b in blobs]
     # First-version blobs have no name flags: read them as "no names".
     blobs = [
@@ -97,6 +102,40 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
     pos = np.arange(len(terms)) - np.repeat(np.cumsum(counts) - counts, counts)
     names = np.where(bits[first_bit + pos], weights, 0)
     return terms, weights, names, counts
+
+
+def _decode_by_length(blobs: list[bytes]) -> FlatBags | None:
+    """``decode_many`` parsing blobs of one length together as the rows of a
+    byte matrix; None if any blob is of the first version (no name flags)."""
+    n = len(blobs)
+    lengths = np.fromiter(map(len, blobs), np.int64, n)
+    counts = np.empty(n, np.int64)
+    parts = []
+    for size in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == size)
+        raw = np.frombuffer(b"".join([blobs[i] for i in rows.tolist()]), np.uint8)
+        raw = raw.reshape(len(rows), size)
+        count = raw[:, 0].astype(np.int64) | (raw[:, 1].astype(np.int64) << 8)
+        c = int(count[0])
+        if size != _COUNT.size + 6 * c + (c + 7) // 8 or (count != c).any():
+            return None
+        counts[rows] = c
+        parts.append((rows, c, raw))
+    starts = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    terms = np.empty(total, np.uint32)
+    weights = np.empty(total, np.int64)
+    flags = np.empty(total, np.bool_)
+    for rows, c, raw in parts:
+        if not c:
+            continue
+        at = (starts[rows][:, None] + np.arange(c)).ravel()
+        lo, mid, hi = _COUNT.size, _COUNT.size + 4 * c, _COUNT.size + 6 * c
+        terms[at] = np.ascontiguousarray(raw[:, lo:mid]).view("<u4").ravel()
+        weights[at] = np.ascontiguousarray(raw[:, mid:hi]).view("<u2").ravel()
+        bits = np.unpackbits(raw[:, hi:], axis=1, bitorder="little")[:, :c]
+        flags[at] = bits.ravel().astype(np.bool_)
+    return terms, weights, np.where(flags, weights, 0), counts
 
 
 @dataclass(slots=True)
@@ -827,7 +866,7 @@ class StoryIndex:
             ust = np.repeat(np.arange(len(usids), dtype=np.int64), counts)
             utm, wsum, nsum = terms, weights, names
             msum = np.ones(len(terms), np.int64)
-            doc_pair = np.arange(len(terms))
+            doc_pair = None  # each document term is its own pair
         else:
             parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
             parts_w, parts_n = [weights], [names]
@@ -856,7 +895,7 @@ class StoryIndex:
             key = (np.concatenate(parts_s).astype(np.uint64) << np.uint64(32)) | np.concatenate(
                 parts_t
             ).astype(np.uint64)
-            order = np.argsort(key, kind="stable")
+            order = stable_argsort(key)
             key = key[order]
             is_start = np.concatenate(([True], key[1:] != key[:-1]))
             starts = np.flatnonzero(is_start)
@@ -874,18 +913,31 @@ class StoryIndex:
             doc_pair[term_order] = pair_of[: len(terms)]
             del pair_of
         # Term-major order of the pairs with members in this batch: df and postings.
-        live = np.flatnonzero(msum > 0)
-        # (term, pair position) keys are distinct: an unstable sort gives the
-        # stable by-term order, and faster.
-        tkey = (utm[live].astype(np.uint64) << np.uint64(32)) | live.astype(np.uint64)
-        by_term = live[np.argsort(tkey)]
+        # (term, pair position) keys are distinct and carry the position:
+        # sorting them (faster than an argsort) gives the stable by-term order.
+        single = doc_pair is None
+        if single:  # every pair has one member
+            live = None
+            tkey = utm.astype(np.uint64) << np.uint64(32)
+            tkey |= np.arange(len(utm), dtype=np.uint64)
+        else:
+            live = np.flatnonzero(msum > 0)
+            tkey = (utm[live].astype(np.uint64) << np.uint64(32)) | live.astype(np.uint64)
+        tkey.sort()
+        tkey &= np.uint64(0xFFFFFFFF)
+        by_term = tkey.astype(np.int64)
         del tkey
         pt = utm[by_term]
-        fresh = not self._slot and not self._free and len(live) == len(utm)
+        fresh = not self._slot and not self._free and (live is None or len(live) == len(utm))
         is_first = np.concatenate(([True], pt[1:] != pt[:-1]))
         first = np.flatnonzero(is_first)
         uniq = pt[first]
-        df_new = np.add.reduceat(msum[by_term], first) if len(first) else first
+        if not len(first):
+            df_new = first
+        elif single:
+            df_new = np.diff(np.append(first, len(pt)))
+        else:
+            df_new = np.add.reduceat(msum[by_term], first)
         self._count_bulk(uniq, df_new)
         if fresh:
             # Slots are positions in the sorted vocabulary: each pair's is its term's rank.
@@ -893,7 +945,9 @@ class StoryIndex:
             uslots[by_term] = np.cumsum(is_first) - 1
         else:
             uslots = self.slots_sorted(utm)
-        self.docs.append(article_ids, story_ids, ts, flat, uslots[doc_pair])
+        self.docs.append(
+            article_ids, story_ids, ts, flat, uslots if doc_pair is None else uslots[doc_pair]
+        )
         del doc_pair
         bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
         # Members of each story in (ts, article) order: one sort by (story, ts, article).
@@ -904,7 +958,11 @@ class StoryIndex:
         m_start = np.searchsorted(sidx[by_member], np.arange(len(usids) + 1))
         first_doc = doc_order[np.searchsorted(sidx[doc_order], np.arange(len(usids)))]
         last_ts = np.maximum(ts_a[first_doc], m_ts[m_start[1:] - 1])
-        had = np.fromiter(map(self.stories.__contains__, usids.tolist()), np.bool_, len(usids))
+        had = (
+            np.fromiter(map(self.stories.__contains__, usids.tolist()), np.bool_, len(usids))
+            if len(self.stories)
+            else np.zeros(len(usids), np.bool_)
+        )
         for k in np.flatnonzero(had).tolist():
             story = self.stories.take(int(usids[k]))
             lo, hi = int(bounds[k]), int(bounds[k + 1])
@@ -941,7 +999,9 @@ class StoryIndex:
         self._flush_bulk()
         self._bulk_ids = usids
         self._bulk_story = ust[by_term].astype(np.int32)
-        self._bulk_count = msum[by_term].astype(np.int32)
+        self._bulk_count = (
+            np.ones(len(by_term), np.int32) if single else msum[by_term].astype(np.int32)
+        )
         self._bulk_terms = uniq
         self._bulk_start = np.append(first, len(pt)).astype(np.int64)
         # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
