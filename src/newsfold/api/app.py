@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from newsfold.config import Settings
+    from newsfold.storage.published import PublishedStory
 
 # Ids are 64-bit signed in both databases: a larger one is a client error, not a 5xx.
 MAX_ID = 2**63 - 1
@@ -205,6 +206,12 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     router = APIRouter(prefix="/feeds", tags=["feeds"])
     reader = svc.storage
 
+    def newest(
+        since: str | None, min_size: int, tag: list[str] | None, limit: int | None
+    ) -> list[PublishedStory]:
+        flt = story_filter(since, None, min_size, tag)
+        return reader.published_stories(flt, limit=limit or settings.api.page_size)
+
     def meta(request: Request, name: str) -> FeedMeta:
         base = str(request.base_url).rstrip("/")
         return FeedMeta(
@@ -220,8 +227,7 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     ) -> Response:
         """The deduplicated Atom feed: one entry per story, crediting every source."""
-        flt = story_filter(since, None, min_size, tag)
-        stories = reader.published_stories(flt, limit=limit or settings.api.page_size)
+        stories = newest(since, min_size, tag, limit)
         body = render_atom(stories, meta(request, "stories.atom"), now=datetime.now(UTC))
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
@@ -234,8 +240,7 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
     ) -> Response:
         """The deduplicated JSON Feed 1.1."""
-        flt = story_filter(since, None, min_size, tag)
-        stories = reader.published_stories(flt, limit=limit or settings.api.page_size)
+        stories = newest(since, min_size, tag, limit)
         doc = render_json_feed(stories, meta(request, "stories.json"), now=datetime.now(UTC))
         body = json.dumps(doc, ensure_ascii=False).encode()
         return Response(body, media_type="application/feed+json; charset=utf-8")
