@@ -223,20 +223,19 @@ class _Docs:
         return lo, lo + int(self.length[row])
 
     def _reserve(self, rows: int, terms: int) -> None:
-        if self.rows + rows > len(self.story):
-            cap = max(2 * len(self.story), self.rows + rows)
-            for name in ("story", "ts", "offset", "length"):
-                old = getattr(self, name)
-                new = np.zeros(cap, old.dtype)
-                new[: self.rows] = old[: self.rows]
-                setattr(self, name, new)
-        if self.used + terms > len(self.terms):
-            cap = max(2 * len(self.terms), self.used + terms)
-            for name in ("terms", "weights", "flags", "slots"):
-                old = getattr(self, name)
-                new = np.zeros(cap, old.dtype)
-                new[: self.used] = old[: self.used]
-                setattr(self, name, new)
+        self._grow(("story", "ts", "offset", "length"), self.rows, self.rows + rows)
+        self._grow(("terms", "weights", "flags", "slots"), self.used, self.used + terms)
+
+    def _grow(self, names: tuple[str, ...], used: int, needed: int) -> None:
+        """Give the named columns room for ``needed`` entries (doubling), keeping ``used``."""
+        if needed <= len(getattr(self, names[0])):
+            return
+        cap = max(2 * len(getattr(self, names[0])), needed)
+        for name in names:
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[:used] = old[:used]
+            setattr(self, name, new)
 
     def append(
         self,
