@@ -9,8 +9,12 @@ and ``evaluate()``, which replays a labelled JSONL file through
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,10 +29,10 @@ from newsfold.datasets import (
     syndicate,
     write_dataset,
 )
-from newsfold.dedup import DedupDoc, Deduplicator
+from newsfold.dedup import DedupDoc, Deduplicator, Sketch
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Sequence
+    from collections.abc import Hashable, Iterator, Sequence
 
     from newsfold.config import DedupSettings
     from newsfold.types import Placement
@@ -151,6 +155,7 @@ class EvalResult:
     docs_per_s: float
     clock: str
     placements: tuple[Placement, ...]
+    workers: int = 1
 
     def to_json(self) -> dict[str, float | int | str]:
         s = self.scores
@@ -168,24 +173,68 @@ class EvalResult:
             "docs_per_s": self.docs_per_s,
             "level": self.level,
             "clock": self.clock,
+            "workers": self.workers,
         }
 
 
-def replay(docs: Sequence[DedupDoc], settings: DedupSettings) -> list[Placement]:
-    """The ingest path: sketch, then place one by one in time order."""
+_CHUNK = 32  # documents per sketching task: placing starts after the first one
+
+
+def replay(
+    docs: Sequence[DedupDoc], settings: DedupSettings, *, workers: int = 1
+) -> list[Placement]:
+    """The ingest path: sketch, then place one by one in time order.
+
+    As in ingest, sketching (pure, per document) can run in worker processes
+    while this process places: the placements are the same either way.
+    """
     dedup = Deduplicator(settings)
-    sketches = dedup.sketch_many(docs)
-    return [dedup.place(d, s) for d, s in zip(docs, sketches, strict=True)]
+    placements: list[Placement] = []
+    for chunk, sketches in _sketched(docs, settings, dedup, workers):
+        placements.extend(dedup.place(d, s) for d, s in zip(chunk, sketches, strict=True))
+    return placements
+
+
+def _sketched(
+    docs: Sequence[DedupDoc], settings: DedupSettings, dedup: Deduplicator, workers: int
+) -> Iterator[tuple[Sequence[DedupDoc], list[Sketch]]]:
+    chunks = [docs[i : i + _CHUNK] for i in range(0, len(docs), _CHUNK)]
+    # Forking is quick (the children inherit the loaded modules and the word
+    # caches) but safe only from a single-threaded process: otherwise, sketch here.
+    if workers < 2 or len(chunks) < 2 or threading.active_count() > 1 or os.name != "posix":
+        for chunk in chunks:
+            yield chunk, dedup.sketch_many(chunk)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_sketcher, initargs=(settings,)
+    ) as pool:
+        futures = [pool.submit(_sketch_chunk, chunk) for chunk in chunks]
+        for chunk, future in zip(chunks, futures, strict=True):
+            yield chunk, future.result()
+
+
+_sketcher: Deduplicator | None = None
+
+
+def _init_sketcher(settings: DedupSettings) -> None:
+    global _sketcher  # noqa: PLW0603 - one per worker process, set by the pool initializer
+    _sketcher = Deduplicator(settings)
+
+
+def _sketch_chunk(docs: Sequence[DedupDoc]) -> list[Sketch]:
+    assert _sketcher is not None, "worker not initialised"
+    return _sketcher.sketch_many(docs)
 
 
 def evaluate(
-    records: Sequence[Record], settings: DedupSettings, level: str = "stories"
+    records: Sequence[Record], settings: DedupSettings, level: str = "stories", *, workers: int = 1
 ) -> EvalResult:
     if level not in ("copies", "stories"):
         raise ValueError(f"level must be copies or stories, not {level!r}")
     docs, clock = to_docs(records)
     started = time.perf_counter()
-    placements = replay(docs, settings)
+    placements = replay(docs, settings, workers=workers)
     elapsed = time.perf_counter() - started
     # A merged story's old id resolves to the survivor, as in storage.
     alias: dict[int, int] = {}
@@ -205,7 +254,7 @@ def evaluate(
     gold = [r.cluster for r in records]
     pred = [pred_by_article[i + 1] for i in range(len(records))]
     rate = len(docs) / elapsed if elapsed > 0 else float("inf")
-    return EvalResult(score(gold, pred), level, rate, clock, tuple(placements))
+    return EvalResult(score(gold, pred), level, rate, clock, tuple(placements), workers)
 
 
 __all__ = [

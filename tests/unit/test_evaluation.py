@@ -149,3 +149,36 @@ def test_eval_cli_json_and_syndicate(tmp_path: Path) -> None:
     out = runner.invoke(eval_app, [str(synd), "--level", "copies"])
     assert out.exit_code == 0, out.output
     assert "pair precision" in out.output
+
+
+_PARALLEL_REPLAY = """
+import json, resource, sys
+from pathlib import Path
+from newsfold.config import DedupSettings
+from newsfold.evaluation import read_dataset, replay, to_docs
+
+docs, _ = to_docs(read_dataset(Path(sys.argv[1]))[:200])
+serial = replay(docs, DedupSettings(), workers=1)
+before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+parallel = replay(docs, DedupSettings(), workers=2)
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+print(json.dumps({"same": serial == parallel, "children_cpu": children}))
+"""
+
+
+@needs_dev
+def test_sketching_in_worker_processes_places_exactly_as_in_one() -> None:
+    # A fresh interpreter: worker processes are forked only from a single-threaded one.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _PARALLEL_REPLAY, str(DEV)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    data = json.loads(out.stdout)
+    assert data["same"] is True
+    assert data["children_cpu"] > 0  # the workers did sketch

@@ -10,6 +10,7 @@ first word as the dataset and routes it to the hidden ``run`` command.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -59,12 +60,22 @@ def run(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Settings file (TOML).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes sketching ahead of placement (default: [pipeline] workers).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay DATASET through the ingest dedup path and score it against the gold clusters."""
     if level not in _LEVELS:
         raise typer.BadParameter(f"--level must be copies or stories, not {level!r}")
     settings = load_settings(config or _root_config(ctx))
-    result = evaluate(read_dataset(dataset), settings.dedup, level)
+    if workers is None:
+        workers = settings.pipeline.workers or os.cpu_count() or 1
+    result = evaluate(read_dataset(dataset), settings.dedup, level, workers=workers)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -82,7 +93,7 @@ def run(
         ("B-cubed F1", f"{s.bcubed_f1:.3f}"),
         ("documents", str(s.n_docs)),
         ("clusters (gold)", f"{s.n_clusters} ({s.n_gold_clusters})"),
-        ("docs/s", f"{result.docs_per_s:,.0f}"),
+        ("docs/s", f"{result.docs_per_s:,.0f} ({result.workers} sketching)"),
     ]
     for name, value in rows:
         table.add_row(name, value)
