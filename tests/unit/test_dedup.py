@@ -367,6 +367,12 @@ def test_decode_many_matches_decode() -> None:
             )
         )
     sigs, cards, leads, nlead = minhash.decode_many(sig_blobs, 20)
+    into = (np.empty((60, 128), np.uint32), np.empty(60, np.uint32))
+    into += (np.full((60, 20), 7, np.uint32), np.empty(60, np.uint8))
+    assert minhash.decode_into(sig_blobs, *into)
+    for got, want in zip(into, (sigs, cards, leads, nlead), strict=True):
+        assert np.array_equal(got, want)
+    assert not minhash.decode_into(sig_blobs, np.empty((60, 129), np.uint32), *into[1:])
     for k, blob in enumerate(sig_blobs):
         sig, card = minhash.decode(blob)
         lead = minhash.decode_lead(blob)[:20]
@@ -380,3 +386,67 @@ def test_decode_many_matches_decode() -> None:
         assert (names[at : at + c] == nm).all()
         at += c
     assert at == len(terms)
+
+
+def test_band_index_answers_as_key_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Band keys recomputed from the signatures give the stored keys' answers, in order."""
+    from newsfold.dedup import index
+    from newsfold.dedup.copies import band_keys_at, band_keys_many
+    from newsfold.dedup.index import BandIndex, KeyIndex
+
+    monkeypatch.setattr(index, "_MIN_PENDING", 8)
+    rng = np.random.default_rng(5)
+    bands, rows = 6, 2
+    table = [rng.integers(0, 3, (700, bands * rows)).astype(np.uint32)]  # few values: shared keys
+    band = BandIndex(bands, lambda s, b: band_keys_at(table[0], s, b, rows))
+    ref = KeyIndex()
+
+    def check() -> None:
+        keys = band_keys_many(table[0][rng.integers(0, len(table[0]), 40)], bands, rows)
+        for k in keys:
+            assert band.get(k) == ref.get(k)
+
+    first = np.arange(300, dtype=np.int32)
+    keys = band_keys_many(table[0][first], bands, rows)
+    band.bulk(first, keys.T)
+    ref.bulk(keys.ravel(), np.repeat(first, bands))
+    check()
+    for slot in range(300, 450):
+        k = band_keys_many(table[0][slot : slot + 1], bands, rows)[0]
+        band.add(k, slot)
+        ref.add(k.tolist(), slot)
+        if slot % 37 == 0:
+            check()
+    keep = np.flatnonzero(rng.random(450) < 0.6)
+    mapping = np.full(450, -1, np.int32)
+    mapping[keep] = np.arange(len(keep), dtype=np.int32)
+    table[0] = np.concatenate((table[0][keep], table[0][450:]))
+    band.renumber(mapping)
+    ref.renumber(mapping)
+    check()
+    for slot in range(len(keep), len(keep) + 100):
+        k = band_keys_many(table[0][slot : slot + 1], bands, rows)[0]
+        band.add(k, slot)
+        ref.add(k.tolist(), slot)
+    check()
+
+
+def test_id_map_acts_as_a_dict() -> None:
+    from newsfold.dedup.index import IdMap
+
+    rng = np.random.default_rng(2)
+    ids = rng.choice(10**12, 5000, replace=False).astype(np.int64)
+    got, want = IdMap(), {}
+    got.bulk(ids[:3000], np.arange(3000, dtype=np.int32))
+    want.update(zip(ids[:3000].tolist(), range(3000), strict=True))
+    for i, a in enumerate(ids[3000:].tolist()):
+        got[a] = 3000 + i
+        want[a] = 3000 + i
+        if i % 3 == 0:
+            victim = int(ids[rng.integers(0, 3000 + i)])
+            assert got.pop(victim, None) == want.pop(victim, None)
+    assert len(got) == len(want) and sorted(got) == sorted(want)
+    assert all(got[a] == r for a, r in want.items())
+    probe = ids[rng.integers(0, 5000, 300)]
+    assert got.get_many(probe).tolist() == [want.get(a, -1) for a in probe.tolist()]
+    assert 10**13 not in got and got.get(10**13) is None

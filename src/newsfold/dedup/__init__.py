@@ -28,7 +28,7 @@ from datasketch.lsh import _optimal_param
 from newsfold.dedup import minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex, CopyMatch
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
-from newsfold.dedup.stories import StoryIndex
+from newsfold.dedup.stories import StoryIndex, StoryQuery
 from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def _key(kind: bytes, value: str) -> int:
 
 
 def _exact_keys_many(
-    docs: Sequence[StoredDoc], cards: NDArray[np.int64]
+    docs: Sequence[StoredDoc], cards: NDArray[np.uint32]
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """``Deduplicator._exact_keys`` of every doc end to end, and how many each has."""
     blake = hashlib.blake2b
@@ -193,6 +193,7 @@ class Deduplicator:
         keys = self._exact_keys(doc.content_hash, doc.url, card)
         table = self.copies.table
         self.stories.count(terms)
+        query = self.stories.query(terms, weights, ts, lang)
         merged: tuple[int, ...] = ()
 
         slot = self.copies.exact(keys)
@@ -201,13 +202,11 @@ class Deduplicator:
             copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
             story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
         elif (
-            near := self._near(
-                sig=sig, card=card, lead=lead, lang=lang, terms=terms, weights=weights, ts=ts
-            )
+            near := self._near(sig=sig, card=card, lead=lead, lang=lang, query=query)
         ) is not None:
             copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
             story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
-        elif (found := self.stories.match(terms, weights, ts, lang, names)) is not None:
+        elif (found := self.stories.match(query, names)) is not None:
             copy = Join(doc.article_id, Tier.NEW, 1.0, None)
             survivor = min((found.story_id, *found.merged))
             merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
@@ -249,9 +248,7 @@ class Deduplicator:
         card: int,
         lead: NDArray[np.uint32],
         lang: int,
-        terms: NDArray[np.uint32],
-        weights: NDArray[np.int64],
-        ts: float,
+        query: StoryQuery,
     ) -> CopyMatch | None:
         found = self.copies.near(sig, card, lang, lead)
         if found is not None:
@@ -259,8 +256,9 @@ class Deduplicator:
         # A summary of a long article is rarely an LSH candidate (its Jaccard
         # is low); articles of the stories it shares names with are, so their
         # recent members are checked for containment.
-        members = self.stories.neighbours(terms, weights, ts, lang, k=3)
-        slots = [self.copies.slot_of[a] for a in members if a in self.copies.slot_of]
+        members = self.stories.neighbours(query, k=3)
+        rows = self.copies.slot_of.get_many(np.array(members, np.int64))
+        slots = rows[rows >= 0].tolist()
         return self.copies.verify(sig, card, lang, lead, slots)
 
     # --------------------------------------------------------- rebuild, window
@@ -285,13 +283,18 @@ class Deduplicator:
         start = table.size
         table.reserve(n)
         end = start + n
-        sigs, cards, leads, nlead = minhash.decode_many(
-            list(map(attrgetter("signature"), ordered)), LEAD_WORDS
-        )
-        table.sig[start:end] = sigs
-        table.card[start:end] = cards
-        table.lead[start:end] = leads
-        table.nlead[start:end] = nlead
+        blobs = list(map(attrgetter("signature"), ordered))
+        rows = slice(start, end)
+        if not minhash.decode_into(
+            blobs, table.sig[rows], table.card[rows], table.lead[rows], table.nlead[rows]
+        ):
+            sigs, counts, leads, nlead = minhash.decode_many(blobs, LEAD_WORDS)
+            table.sig[rows] = sigs
+            table.card[rows] = counts
+            table.lead[rows] = leads
+            table.nlead[rows] = nlead
+        del blobs
+        cards = table.card[rows]
         for name, column in (("article_id", "article"), ("copy_id", "copy"), ("story_id", "story")):
             getattr(table, column)[start:end] = np.fromiter(
                 map(attrgetter(name), ordered), np.int64, n
@@ -304,15 +307,13 @@ class Deduplicator:
         table.lang[start:end] = np.fromiter(map(lang_of.__getitem__, languages), np.int16, n)
         table.alive[start:end] = True
         table.size = end
-        self.copies.slot_of.update(
-            zip(table.article[start:end].tolist(), range(start, end), strict=True)
-        )
+        self.copies.slot_of.bulk(table.article[start:end], np.arange(start, end, dtype=np.int32))
         keys, per_doc = _exact_keys_many(ordered, cards)
         self.copies.exact_keys.bulk(keys, np.repeat(np.arange(start, end, dtype=np.int32), per_doc))
         self.stories.bulk_add(
             table.article[start:end].tolist(),
             table.story[start:end].tolist(),
-            stories.decode_many(list(map(attrgetter("story"), ordered))),
+            stories.decode_columns(list(map(attrgetter("story"), ordered))),
             table.ts[start:end].tolist(),
             table.lang[start:end].tolist(),
         )

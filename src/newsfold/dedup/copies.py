@@ -11,18 +11,20 @@ threshold on both the signature and the shingle-count evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from newsfold.dedup import minhash
-from newsfold.dedup.index import KeyIndex
+from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 _U64 = np.uint64
 _KEY_BLOCK = 8192  # signatures per block when computing band keys
+_GOLDEN = _U64(0x9E3779B97F4A7C15)
+_FNV = _U64(0x100000001B3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ _MIN_LEAD = 20  # lead shingles needed before a copied lead is evidence on its o
 
 
 def lead_keys_many(
-    leads: NDArray[np.uint32], sizes: NDArray[np.int64]
+    leads: NDArray[np.uint32], sizes: NDArray[np.integer[Any]]
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """Lead keys of padded lead rows, and the row each key belongs to.
 
@@ -80,7 +82,7 @@ def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint
 def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
     """``band_keys`` of each row of ``sigs`` (one row of keys per signature)."""
     out = np.empty((len(sigs), bands), np.uint64)
-    seed = np.arange(1, bands + 1, dtype=np.uint64) * _U64(0x9E3779B97F4A7C15)
+    seed = np.arange(1, bands + 1, dtype=np.uint64) * _GOLDEN
     # In place, a block of rows at a time: the temporaries stay small and reused.
     for lo in range(0, len(sigs), _KEY_BLOCK):
         block = sigs[lo : lo + _KEY_BLOCK, : bands * rows].reshape(-1, bands, rows)
@@ -90,10 +92,24 @@ def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[n
         with np.errstate(over="ignore"):
             for j in range(rows):
                 np.bitwise_xor(acc, block[:, :, j], out=acc)  # FNV-style fold per value
-                np.multiply(acc, _U64(0x100000001B3), out=acc)
+                np.multiply(acc, _FNV, out=acc)
                 np.right_shift(acc, _U64(29), out=tmp)
                 np.bitwise_xor(acc, tmp, out=acc)
     return out
+
+
+def band_keys_at(
+    sigs: NDArray[np.uint32], slots: NDArray[np.int32], bands: NDArray[np.intp], rows: int
+) -> NDArray[np.uint64]:
+    """The key of band ``bands[i]`` of row ``slots[i]`` of ``sigs`` (as ``band_keys_many``)."""
+    values = sigs[slots[:, None], bands[:, None] * rows + np.arange(rows)]
+    acc = (bands.astype(np.uint64) + _U64(1)) * _GOLDEN
+    with np.errstate(over="ignore"):
+        for j in range(rows):
+            acc ^= values[:, j]
+            acc *= _FNV
+            acc ^= acc >> _U64(29)
+    return acc
 
 
 class DocTable:
@@ -112,7 +128,7 @@ class DocTable:
         self.lang = np.empty(cap, dtype=np.int16)
         self.alive = np.zeros(cap, dtype=bool)
         self.lead = np.zeros((cap, LEAD_WORDS), dtype=np.uint32)  # padded exact lead shingles
-        self.nlead = np.zeros(cap, dtype=np.int64)
+        self.nlead = np.zeros(cap, dtype=np.uint8)  # at most LEAD_WORDS
 
     _FIELDS = ("sig", "card", "article", "copy", "story", "ts", "lang", "alive", "lead", "nlead")
 
@@ -169,15 +185,20 @@ class CopyIndex:
         self.lead_agreement = lead_agreement
         self.lead_copy = lead_copy
         self.lead_containment = lead_containment
-        self.lsh = KeyIndex()
+        self.lsh = BandIndex(bands, self._band_keys_of)
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
         self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
-        self.slot_of: dict[int, int] = {}  # article id → row (rows move on compaction)
+        self.slot_of = IdMap()  # article id → row (rows move on compaction)
         # The keys of the document being placed: ``near`` computes them, ``add`` reuses them.
         self._keys_of: (
             tuple[NDArray[np.uint32], tuple[NDArray[np.uint64], NDArray[np.uint64]]] | None
         ) = None
         self.live = 0
+
+    def _band_keys_of(
+        self, slots: NDArray[np.int32], bands: NDArray[np.intp]
+    ) -> NDArray[np.uint64]:
+        return band_keys_at(self.table.sig, slots, bands, self.rows)
 
     # ------------------------------------------------------------------ writes
     def add(
@@ -212,7 +233,7 @@ class CopyIndex:
         self.live += 1
         band, lead_band = self.keys(sig, card, lead)
         self._keys_of = None
-        self.lsh.add(band.tolist(), slot)
+        self.lsh.add(band, slot)
         self.exact_keys.add(exact_keys, slot)
         self.leads.add(lead_band.tolist(), slot)
         return slot
@@ -223,8 +244,10 @@ class CopyIndex:
         rows = np.arange(start, t.size, dtype=np.int32)
         with_text = rows[t.card[start : t.size] > 0]
         if len(with_text):
-            keys = band_keys_many(t.sig[with_text], self.bands, self.rows)
-            self.lsh.bulk(keys.ravel(), np.repeat(with_text, self.bands))
+            sigs = t.sig[start : t.size]
+            if len(with_text) < len(rows):
+                sigs = sigs[with_text - start]
+            self.lsh.bulk(with_text, band_keys_many(sigs, self.bands, self.rows).T)
         lead_keys, lead_rows = lead_keys_many(t.lead[start : t.size], t.nlead[start : t.size])
         self.leads.bulk(lead_keys, (lead_rows + start).astype(np.int32))
 
@@ -242,7 +265,7 @@ class CopyIndex:
             self.lsh.renumber(mapping)
             self.exact_keys.renumber(mapping)
             self.leads.renumber(mapping)
-            self.slot_of = {int(a): i for i, a in enumerate(t.article[: t.size].tolist())}
+            self.slot_of = IdMap.of(t.article[: t.size], np.arange(t.size, dtype=np.int32))
         return evicted
 
     def remove(self, article_id: int) -> bool:
@@ -316,7 +339,7 @@ class CopyIndex:
         # all lead: its containment in the other's lead is measured exactly,
         # not estimated (MinHash is too coarse for 40 shingles inside 800).
         # A longer one must agree on its opening as well as on the estimate.
-        nlead = t.nlead[cand]
+        nlead = t.nlead[cand].astype(np.int64)
         inter = _lead_overlap(t.lead[cand], nlead, lead)
         lead_c = inter / np.maximum(np.minimum(nlead, len(lead)), 1)
         small_nlead = np.where(other <= card, nlead, len(lead))
@@ -345,4 +368,5 @@ class CopyIndex:
         return CopyMatch(slot, int(t.article[slot]), float(sim[best]), exact=False)
 
     def nbytes(self) -> int:
-        return self.table.nbytes() + self.lsh.nbytes() + self.exact_keys.nbytes()
+        indexes = self.lsh.nbytes() + self.exact_keys.nbytes() + self.leads.nbytes()
+        return self.table.nbytes() + indexes + self.slot_of.nbytes()

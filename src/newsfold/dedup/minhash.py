@@ -153,6 +153,45 @@ def decode_many(
     return sigs, card, leads, np.minimum(nlead, lead_width)
 
 
+def decode_into(
+    blobs: Sequence[bytes],
+    sig: NDArray[np.uint32],
+    card: NDArray[np.uint32],
+    lead: NDArray[np.uint32],
+    nlead: NDArray[np.uint8],
+) -> bool:
+    """``decode_many`` written straight into the given rows (the rebuild path).
+
+    At a million documents the intermediate arrays cost as much as the parse.
+    Returns False unless every blob is of the current layout with ``sig``'s
+    width; the rows are then to be filled by ``decode_many``.
+    """
+    n, num_perm, width = len(blobs), sig.shape[1], lead.shape[1]
+    lengths = np.fromiter(map(len, blobs), np.int64, n)
+    sizes = np.unique(lengths).tolist()
+    if not (lengths % 4).all() or sizes[0] < _HEADER.size + 4 * num_perm:
+        return False
+    end = _HEADER.size + 4 * num_perm
+    for size in sizes:
+        if len(sizes) == 1:
+            rows: slice | NDArray[np.intp] = slice(None)
+            raw = np.frombuffer(b"".join(blobs), np.uint8).reshape(n, size)
+        else:
+            rows = np.flatnonzero(lengths == size)
+            joined = b"".join([blobs[i] for i in rows.tolist()])
+            raw = np.frombuffer(joined, np.uint8).reshape(len(rows), size)
+        n_lead = (size - end) // 4
+        if ((raw[:, 4].astype(np.int64) | (raw[:, 5].astype(np.int64) << 8)) != n_lead).any():
+            return False
+        card[rows] = raw[:, :4].view("<u4")[:, 0]
+        sig[rows] = raw[:, _HEADER.size : end].view("<u4")
+        kept = min(n_lead, width)
+        lead[rows, :kept] = raw[:, end : end + 4 * kept].view("<u4")
+        lead[rows, kept:] = 0
+        nlead[rows] = kept
+    return True
+
+
 def _decode_by_length(
     blobs: Sequence[bytes], lengths: NDArray[np.int64], lead_width: int
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint32], NDArray[np.int64]]:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import bisect
 import struct
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from newsfold.dedup.index import stable_argsort
+from newsfold.dedup.index import IdMap, stable_argsort
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -37,12 +38,17 @@ if TYPE_CHECKING:
 FIXED = 256  # weights are stored and summed as integers in 1/256 units
 _COUNT = struct.Struct("<H")
 _MIN_GARBAGE = 4096  # evicted term positions kept before the document columns are compacted
+_CHUNK = 1 << 20  # entries per block where a rebuild would otherwise index with a huge temporary
 
 
 Bag = tuple["NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]"]
 # Many bags end to end: terms, weights, name weights, and each bag's length.
 FlatBags = tuple[
     "NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]", "NDArray[np.int64]"
+]
+# The same as stored: terms, uint16 weights, name flags, and each bag's length.
+Columns = tuple[
+    "NDArray[np.uint32]", "NDArray[np.uint16]", "NDArray[np.bool_]", "NDArray[np.int64]"
 ]
 
 
@@ -72,10 +78,17 @@ def decode(blob: bytes) -> Bag:
 
 
 def decode_many(blobs: list[bytes]) -> FlatBags:
-    """``decode`` of many blobs with one parse of their concatenation (the rebuild path)."""
+    """``decode`` of many blobs at once."""
+    terms, fixed, flags, counts = decode_columns(blobs)
+    weights = fixed.astype(np.int64)
+    return terms, weights, np.where(flags, weights, 0), counts
+
+
+def decode_columns(blobs: list[bytes]) -> Columns:
+    """``decode_many`` in the stored widths (the rebuild path: a quarter of the bytes)."""
     if not blobs:
         none = np.empty(0, np.int64)
-        return np.empty(0, np.uint32), none, none, none
+        return np.empty(0, np.uint32), np.empty(0, np.uint16), np.empty(0, np.bool_), none
     fast = _decode_by_length(blobs)
     if fast is not None:
         return fast
@@ -92,7 +105,7 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
     ).astype(np.uint32)
     weights = np.frombuffer(
         b"".join([b[mid:hi] for b, (_, mid, hi) in zip(blobs, spans, strict=True)]), "<u2"
-    ).astype(np.int64)
+    ).astype(np.uint16)
     flag_bytes = np.frombuffer(
         b"".join([b[hi:] for b, (_, _, hi) in zip(blobs, spans, strict=True)]), np.uint8
     )
@@ -100,11 +113,10 @@ def decode_many(blobs: list[bytes]) -> FlatBags:
     nbytes = (counts + 7) // 8
     first_bit = np.repeat(8 * (np.cumsum(nbytes) - nbytes), counts)
     pos = np.arange(len(terms)) - np.repeat(np.cumsum(counts) - counts, counts)
-    names = np.where(bits[first_bit + pos], weights, 0)
-    return terms, weights, names, counts
+    return terms, weights, bits[first_bit + pos], counts
 
 
-def _decode_by_length(blobs: list[bytes]) -> FlatBags | None:
+def _decode_by_length(blobs: list[bytes]) -> Columns | None:
     """``decode_many`` parsing blobs of one length together as the rows of a
     byte matrix; None if any blob is of the first version (no name flags)."""
     n = len(blobs)
@@ -124,7 +136,7 @@ def _decode_by_length(blobs: list[bytes]) -> FlatBags | None:
     starts = np.cumsum(counts) - counts
     total = int(counts.sum())
     terms = np.empty(total, np.uint32)
-    weights = np.empty(total, np.int64)
+    weights = np.empty(total, np.uint16)
     flags = np.empty(total, np.bool_)
     for rows, c, raw in parts:
         if not c:
@@ -133,9 +145,9 @@ def _decode_by_length(blobs: list[bytes]) -> FlatBags | None:
         lo, mid, hi = _COUNT.size, _COUNT.size + 4 * c, _COUNT.size + 6 * c
         terms[at] = np.ascontiguousarray(raw[:, lo:mid]).view("<u4").ravel()
         weights[at] = np.ascontiguousarray(raw[:, mid:hi]).view("<u2").ravel()
-        bits = np.unpackbits(raw[:, hi:], axis=1, bitorder="little")[:, :c]
-        flags[at] = bits.ravel().astype(np.bool_)
-    return terms, weights, np.where(flags, weights, 0), counts
+        bits = np.unpackbits(raw[:, hi:], axis=1, count=c, bitorder="little")
+        flags[at] = bits.view(np.bool_).ravel()
+    return terms, weights, flags, counts
 
 
 @dataclass(slots=True)
@@ -186,7 +198,7 @@ class _Docs:
     )
 
     def __init__(self) -> None:
-        self.row_of: dict[int, int] = {}  # article id → row
+        self.row_of = IdMap()  # article id → row
         self.rows = 0
         self.used = 0  # term positions used, live or garbage
         self._garbage = 0
@@ -242,11 +254,11 @@ class _Docs:
         article_ids: list[int],
         story_ids: list[int],
         ts: list[float],
-        flat: FlatBags,
-        slots: NDArray[np.int64],
+        flat: Columns,
+        slots: NDArray[np.int32],
     ) -> None:
-        """Add documents whose bags are ``flat`` (see ``decode_many``), with their slots."""
-        terms, weights, names, counts = flat
+        """Add documents whose bags are ``flat`` (see ``decode_columns``), with their slots."""
+        terms, weights, flags, counts = flat
         n, t = len(article_ids), len(terms)
         self._reserve(n, t)
         r0, r1, u0, u1 = self.rows, self.rows + n, self.used, self.used + t
@@ -256,10 +268,10 @@ class _Docs:
         self.offset[r0:r1] = u0 + np.cumsum(counts) - counts
         self.terms[u0:u1] = terms
         self.weights[u0:u1] = weights
-        self.flags[u0:u1] = names != 0
+        self.flags[u0:u1] = flags
         self.slots[u0:u1] = slots
         self.rows, self.used = r1, u1
-        self.row_of.update(zip(article_ids, range(r0, r1), strict=True))
+        self.row_of.bulk(np.asarray(article_ids, np.int64), np.arange(r0, r1, dtype=np.int32))
 
     def append_one(
         self,
@@ -298,11 +310,10 @@ class _Docs:
 
     def _compact(self) -> None:
         """Drop evicted rows and their terms (live rows keep their order)."""
-        ids = list(self.row_of)
-        rows = np.fromiter(self.row_of.values(), np.int64, len(ids))
-        order = np.argsort(rows, kind="stable")
-        rows = rows[order]
-        ids = [ids[i] for i in order.tolist()]
+        ids, rows32 = self.row_of.arrays()
+        order = np.argsort(rows32, kind="stable")
+        rows = rows32[order].astype(np.int64)
+        ids = ids[order]
         lengths = self.length[rows].astype(np.int64)
         starts = self.offset[rows]
         pos = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(
@@ -317,7 +328,7 @@ class _Docs:
             col = getattr(self, name)
             col[:t] = col[pos]
         self.rows, self.used, self._garbage = n, t, 0
-        self.row_of = dict(zip(ids, range(n), strict=True))
+        self.row_of = IdMap.of(ids, np.arange(n, dtype=np.int32))
 
 
 class _Stories:
@@ -512,6 +523,14 @@ class StoryMatch:
     merged: tuple[int, ...]  # other stories the document bridges
 
 
+@dataclass(frozen=True, slots=True)
+class StoryQuery:
+    terms: NDArray[np.uint32]
+    idf: NDArray[np.float64]
+    vec: NDArray[np.float64]  # TF-IDF weights of ``terms``
+    ranked: list[int]  # candidate stories, best voted first
+
+
 class StoryIndex:
     def __init__(
         self,
@@ -521,7 +540,7 @@ class StoryIndex:
         window_s: float,
         name_threshold: float = 0.0,
         query_terms: int = 12,
-        max_candidates: int = 32,
+        max_candidates: int = 8,  # the true story is among the best voted; each costs a cosine
     ) -> None:
         self.threshold = threshold
         self.name_threshold = name_threshold
@@ -546,7 +565,7 @@ class StoryIndex:
         # Stories of the bulk postings as positions in ``_bulk_ids`` (the rebuild's story ids).
         self._bulk_story: NDArray[np.int32] = np.empty(0, np.int32)
         self._bulk_ids: NDArray[np.int64] = np.empty(0, np.int64)
-        self._bulk_count: NDArray[np.int32] = np.empty(0, np.int32)
+        self._bulk_count: NDArray[np.int32] | None = None  # None: every count is 1
         self._bulk_taken: set[int] = set()
         # Additions (by ``add``) to postings still in the bulk arrays: reading
         # or growing a long posting need not turn it into a dict.
@@ -581,12 +600,12 @@ class StoryIndex:
             if k < len(bt) and int(bt[k]) == term:
                 self._bulk_taken.add(term)
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
-                posting = dict(
-                    zip(
-                        self._bulk_ids[self._bulk_story[lo:hi]].tolist(),
-                        self._bulk_count[lo:hi].tolist(),
-                        strict=True,
-                    )
+                ids = self._bulk_ids[self._bulk_story[lo:hi]].tolist()
+                bulk_count = self._bulk_count
+                posting = (
+                    dict.fromkeys(ids, 1)
+                    if bulk_count is None
+                    else dict(zip(ids, bulk_count[lo:hi].tolist(), strict=True))
                 )
                 for story_id, n in self._delta.pop(term, {}).items():
                     posting[story_id] = posting.get(story_id, 0) + n
@@ -666,24 +685,27 @@ class StoryIndex:
         norms *= float(np.sqrt(vec @ vec))
         return np.divide(dots, norms, out=np.zeros(len(others)), where=norms > 0)
 
-    def match(
-        self,
-        terms: NDArray[np.uint32],
-        weights: NDArray[np.int64],
-        ts: float,
-        lang: int,
-        names: NDArray[np.int64] | None = None,
-    ) -> StoryMatch | None:
-        """The story this document belongs to (it must already be counted in ``df``)."""
+    def query(
+        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int
+    ) -> StoryQuery:
+        """The document's TF-IDF vector and its candidate stories, best voted first.
+
+        Computed once per placement: the copy tier's neighbour check and the
+        story match ask the same question of the same index state.
+        """
         if not len(terms):
-            return None
+            return StoryQuery(terms, np.empty(0), np.empty(0), [])
         idf = self._idf_slots(self.slots(terms))
         vec = weights * idf
-        named = names * idf if names is not None else None
-        guard = named is not None and self.name_threshold > 0 and bool(named.any())
-        ranked = self._voted(terms, vec, ts, lang)
+        return StoryQuery(terms, idf, vec, self._voted(terms, vec, ts, lang))
+
+    def match(self, q: StoryQuery, names: NDArray[np.int64] | None = None) -> StoryMatch | None:
+        """The story this document belongs to (it must already be counted in ``df``)."""
+        terms, vec, ranked = q.terms, q.vec, q.ranked
         if not ranked:
             return None
+        named = names * q.idf if names is not None else None
+        guard = named is not None and self.name_threshold > 0 and bool(named.any())
         cands = [self.stories[s] for s in ranked]
         sims = self._cosines(terms, vec, [(c.terms, c.weights, c.slots) for c in cands]).tolist()
         scored: list[tuple[float, int]] = []
@@ -732,14 +754,9 @@ class StoryIndex:
                     break
         return ranked
 
-    def neighbours(
-        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int, k: int
-    ) -> list[int]:
+    def neighbours(self, q: StoryQuery, k: int) -> list[int]:
         """Recent members of the ``k`` best-voted stories: copy candidates LSH cannot see."""
-        if not len(terms):
-            return []
-        ranked = self._voted(terms, weights * self._idf_slots(self.slots(terms)), ts, lang)
-        return [a for s in ranked[:k] for _, a in self.stories[s].members[-32:]]
+        return [a for s in q.ranked[:k] for _, a in self.stories[s].members[-32:]]
 
     def _story_cosine(self, a: int, b: int) -> float:
         sa, sb = self.stories[a], self.stories[b]
@@ -812,10 +829,7 @@ class StoryIndex:
             story = _Story(terms.copy(), weights.copy(), names.copy(), ts, lang, slots=slots)
             self.stories[story_id] = story
         else:
-            story.terms, story.weights, story.names = _sum(
-                (story.terms, story.weights, story.names), (terms, weights, names)
-            )
-            story.slots = self.slots(story.terms)
+            _add_into(story, terms, weights, names, slots)
             story.last_ts = max(story.last_ts, ts)
         bisect.insort(story.members, (ts, article_id))
         postings, delta, taken = self.postings, self._delta, self._bulk_taken
@@ -839,34 +853,39 @@ class StoryIndex:
         self,
         article_ids: list[int],
         story_ids: list[int],
-        flat: FlatBags,
+        flat: Columns,
         ts: list[float],
         langs: list[int],
     ) -> None:
         """``count`` + ``add`` for many documents (in time order), one sum per story.
 
-        ``flat`` holds every document's bag end to end (see ``decode_many``).
+        ``flat`` holds every document's bag end to end (see ``decode_columns``).
         Two sorts do the work: one over (story, term) keys gives every
         story's vector and member counts; one over the distinct pairs, by
         term, gives document frequencies and the postings.
         """
         if not article_ids:
             return
-        terms, weights, names, counts = flat
+        terms, fixed, flags, counts = flat
         self.stories.take_all()
         self.n_docs += len(article_ids)
         usids, sidx = np.unique(np.asarray(story_ids, np.int64), return_inverse=True)
         in_order = bool((np.diff(sidx) > 0).all()) and not len(self.stories)
+        wsum: NDArray[Any]
+        nsum: NDArray[Any]
         if in_order and _sorted_runs(terms, counts):
             # A rebuild of one-member stories, in story order (the common
             # case: a story's id is its founder's): the documents' bags are
             # already the stories' sorted (story, term) pairs, one per term.
+            # Each pair has one member; the stories keep no vectors (see ``solo``).
             doc_order = np.arange(len(article_ids))
-            ust = np.repeat(np.arange(len(usids), dtype=np.int64), counts)
-            utm, wsum, nsum = terms, weights, names
-            msum = np.ones(len(terms), np.int64)
+            ust = np.repeat(np.arange(len(usids), dtype=np.int32), counts)
+            utm, wsum, nsum = terms, fixed, np.empty(0, np.int64)
+            msum = None
             doc_pair = None  # each document term is its own pair
         else:
+            weights = fixed.astype(np.int64)
+            names = np.where(flags, weights, 0)
             parts_s, parts_t = [np.repeat(sidx, counts)], [terms]
             parts_w, parts_n = [weights], [names]
             parts_m = [np.ones(len(terms), np.int64)]
@@ -914,41 +933,50 @@ class StoryIndex:
         # Term-major order of the pairs with members in this batch: df and postings.
         # (term, pair position) keys are distinct and carry the position:
         # sorting them (faster than an argsort) gives the stable by-term order.
-        single = doc_pair is None
-        if single:  # every pair has one member
+        if msum is None:  # every pair has one member
             live = None
-            tkey = utm.astype(np.uint64) << np.uint64(32)
-            tkey |= np.arange(len(utm), dtype=np.uint64)
+            tkey = utm.astype(np.uint64)
+            tkey <<= np.uint64(32)
+            for lo in range(0, len(tkey), _CHUNK):
+                part = tkey[lo : lo + _CHUNK]
+                part |= np.arange(lo, lo + len(part), dtype=np.uint64)
         else:
             live = np.flatnonzero(msum > 0)
             tkey = (utm[live].astype(np.uint64) << np.uint64(32)) | live.astype(np.uint64)
         tkey.sort()
-        tkey &= np.uint64(0xFFFFFFFF)
-        by_term = tkey.astype(np.int64)
-        del tkey
-        pt = utm[by_term]
+        # The two halves of the sorted keys (views): the pairs in term order, and the terms.
+        halves = tkey.view(np.uint32).reshape(-1, 2)
+        low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
+        by_term, pt = halves[:, low], halves[:, high]
         fresh = not self._slot and not self._free and (live is None or len(live) == len(utm))
-        is_first = np.concatenate(([True], pt[1:] != pt[:-1]))
+        is_first = np.empty(len(pt), np.bool_)
+        is_first[:1] = True
+        np.not_equal(pt[1:], pt[:-1], out=is_first[1:])
         first = np.flatnonzero(is_first)
         uniq = pt[first]
         if not len(first):
             df_new = first
-        elif single:
-            df_new = np.diff(np.append(first, len(pt)))
+        elif msum is None:
+            df_new = np.diff(np.append(first, len(by_term)))
         else:
-            df_new = np.add.reduceat(msum[by_term], first)
+            df_new = np.add.reduceat(_gather(msum, by_term), first)
         self._count_bulk(uniq, df_new)
+        uslots = np.empty(len(utm), np.int32)
         if fresh:
             # Slots are positions in the sorted vocabulary: each pair's is its term's rank.
-            uslots = np.empty(len(utm), np.int64)
-            uslots[by_term] = np.cumsum(is_first) - 1
+            rank = np.cumsum(is_first, dtype=np.int32)
+            rank -= 1
+            for lo in range(0, len(rank), _CHUNK):
+                uslots[by_term[lo : lo + _CHUNK]] = rank[lo : lo + _CHUNK]
+            del rank
         else:
-            uslots = self.slots_sorted(utm)
+            uslots[:] = self.slots_sorted(utm)
+        del is_first
         self.docs.append(
             article_ids, story_ids, ts, flat, uslots if doc_pair is None else uslots[doc_pair]
         )
         del doc_pair
-        bounds = np.searchsorted(ust, np.arange(len(usids) + 1))
+        bounds = np.searchsorted(ust, np.arange(len(usids) + 1, dtype=ust.dtype))
         # Members of each story in (ts, article) order: one sort by (story, ts, article).
         ts_a = np.asarray(ts, np.float64)
         aid_a = np.asarray(article_ids, np.int64)
@@ -974,7 +1002,12 @@ class StoryIndex:
         # A story of one new member keeps no vector of its own: it is the member's.
         solo = (np.diff(m_start) == 1) & ~had
         keep = np.repeat(~solo, np.diff(bounds))
-        utm, wsum, nsum, uslots = utm[keep], wsum[keep], nsum[keep], uslots[keep]
+        utm, wsum, uslots = utm[keep], wsum[keep], uslots[keep]
+        if msum is None:  # the pairs are the documents' own terms
+            wsum = wsum.astype(np.int64)
+            nsum = np.where(flags[keep], wsum, 0)
+        else:
+            nsum = nsum[keep]
         small = not len(wsum) or max(int(wsum.max()), int(nsum.max())) < 2**31
         kept = np.diff(bounds)
         kept[solo] = 0
@@ -988,7 +1021,7 @@ class StoryIndex:
                 wsum.astype(np.int32) if small else wsum,
                 nsum.astype(np.int32) if small else nsum,
             ),
-            slots=uslots.astype(np.int32),
+            slots=uslots,
             m_start=m_start.astype(np.int64),
             m_ts=m_ts,
             m_aid=m_aid,
@@ -997,21 +1030,21 @@ class StoryIndex:
         )
         self._flush_bulk()
         self._bulk_ids = usids
-        self._bulk_story = ust[by_term].astype(np.int32)
-        self._bulk_count = (
-            np.ones(len(by_term), np.int32) if single else msum[by_term].astype(np.int32)
-        )
+        self._bulk_story = _gather(ust, by_term).astype(np.int32, copy=False)
+        self._bulk_count = None if msum is None else _gather(msum, by_term).astype(np.int32)
         self._bulk_terms = uniq
-        self._bulk_start = np.append(first, len(pt)).astype(np.int64)
+        self._bulk_start = np.append(first, len(by_term)).astype(np.int64)
+        del tkey, halves, by_term, pt
         # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
         for t in self._bulk_terms.tolist() if self.postings else ():
             if t in self.postings:
                 k = int(self._bulk_terms.searchsorted(np.uint32(t)))
                 lo, hi = int(self._bulk_start[k]), int(self._bulk_start[k + 1])
                 posting = self.postings[t]
+                bulk_count = self._bulk_count
                 for sid, c in zip(
                     self._bulk_ids[self._bulk_story[lo:hi]].tolist(),
-                    self._bulk_count[lo:hi].tolist(),
+                    [1] * (hi - lo) if bulk_count is None else bulk_count[lo:hi].tolist(),
                     strict=True,
                 ):
                     posting[sid] = posting.get(sid, 0) + c
@@ -1093,6 +1126,14 @@ class StoryIndex:
         story.last_ts = story.members[-1][0]
 
 
+def _gather(values: NDArray[Any], at: NDArray[np.uint32]) -> NDArray[Any]:
+    """``values[at]`` a block at a time: a whole index in ``intp`` would double the bytes."""
+    out = np.empty(len(at), values.dtype)
+    for lo in range(0, len(at), _CHUNK):
+        out[lo : lo + _CHUNK] = values[at[lo : lo + _CHUNK]]
+    return out
+
+
 def _sorted_runs(terms: NDArray[np.uint32], counts: NDArray[np.int64]) -> bool:
     """Whether each of the bags end to end (``counts[i]`` terms each) is sorted and unique."""
     if len(terms) < 2:
@@ -1112,6 +1153,36 @@ def _common(
     at = np.minimum(np.searchsorted(b, a), len(b) - 1)
     i = np.flatnonzero(b[at] == a)
     return i, at[i]
+
+
+def _add_into(
+    story: _Story,
+    terms: NDArray[np.uint32],
+    weights: NDArray[np.int64],
+    names: NDArray[np.int64],
+    slots: NDArray[np.int64],
+) -> None:
+    """``_sum`` of a story and one new member, carrying the members' term slots along.
+
+    Weights are positive, so no term drops out: terms the story has are added
+    in place, the others inserted at their sorted positions (no re-sort and no
+    slot lookup for the story's existing terms).
+    """
+    st = story.terms
+    at = np.searchsorted(st, terms)
+    present = st[np.minimum(at, len(st) - 1)] == terms if len(st) else np.zeros(len(terms), bool)
+    w = story.weights.astype(np.int64)  # a copy: story arrays may be views of shared columns
+    n = story.names.astype(np.int64)
+    w[at[present]] += weights[present]
+    n[at[present]] += names[present]
+    missing = ~present
+    if missing.any():
+        where = at[missing]
+        story.terms = np.insert(st, where, terms[missing])
+        story.slots = np.insert(story.slots, where, slots[missing])
+        w = np.insert(w, where, weights[missing])
+        n = np.insert(n, where, names[missing])
+    story.weights, story.names = w, n
 
 
 def _sum(a: Bag, b: Bag) -> Bag:
