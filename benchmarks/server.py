@@ -34,10 +34,16 @@ def _handler(docs: Mapping[str, bytes]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when a poll opens its connections at once:
+    # the dropped SYNs are retried after 1 s, which timed the kernel, not the pipeline.
+    request_queue_size = 128
+
+
 @contextlib.contextmanager
 def serve(docs: Mapping[str, bytes]) -> Iterator[str]:
     """Yield the base URL (``http://127.0.0.1:PORT``) while serving ``docs``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(docs))
+    server = _Server(("127.0.0.1", 0), _handler(docs))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

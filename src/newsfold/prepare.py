@@ -225,7 +225,7 @@ class Preparer:
         *,
         boilerplate: BoilerplateModel,
         known: Mapping[str, str],
-        dedup: Deduplicator,
+        dedup: Deduplicator | None,
         pooled: bool,
     ) -> Prepared:
         if pooled:

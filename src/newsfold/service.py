@@ -158,7 +158,9 @@ class Service(WriterMixin):
                 started_at,
                 boilerplate=model,
                 known=known,
-                dedup=self._sketcher_instance(),
+                # Workers have their own sketcher: building one here (LSH parameters are
+                # optimised numerically) would only hold up the event loop.
+                dedup=None if pooled else self._sketcher_instance(),
                 pooled=pooled,
             )
             if source.full_text and prepared.articles:

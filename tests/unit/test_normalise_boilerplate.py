@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsfold.config import NormaliseSettings
 from newsfold.errors import StorageError
 from newsfold.normalise import BoilerplateModel, normalise_entry
-from newsfold.normalise.boilerplate import clean_lines, comparison_lines
+from newsfold.normalise.boilerplate import clean_lines, comparison_lines, line_key
 from newsfold.normalise.rules import site_names
 from newsfold.types import FeedSource, RawEntry
 
@@ -270,3 +274,19 @@ def test_normalise_entry_observe_and_clean() -> None:
     assert HEADER not in article.text
     assert FOOTER not in article.text
     assert "learned" in article.rules_fired
+
+
+_ASCII_LINE = st.text(alphabet=st.characters(max_codepoint=127), max_size=60)
+
+
+@given(st.one_of(_ASCII_LINE, st.text(max_size=30)))
+def test_line_key_is_the_regex_definition(line: str) -> None:
+    # The ASCII fast path must give the keys stored models already hold.
+    squashed = re.sub(r"[\W_]+", " ", re.sub(r"\d+", "0", line.casefold())).strip()
+    expected = hashlib.blake2b(squashed.encode("utf-8", "replace"), digest_size=6).hexdigest()
+    assert line_key(line) == expected
+
+
+def test_line_key_ignores_case_punctuation_and_numbers() -> None:
+    assert line_key("© 2023 Example News_Ltd.") == line_key("© 1999 example -- news ltd")
+    assert line_key("Follow us on X") != line_key("Follow us on Y")

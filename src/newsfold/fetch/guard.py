@@ -19,6 +19,7 @@ the scheme check always applies.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -31,6 +32,8 @@ import httpx
 from newsfold.errors import BlockedURLError
 
 if TYPE_CHECKING:
+    import ssl
+
     from httpcore import AsyncNetworkStream
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -207,6 +210,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: each new one reads the CA bundle (~15 ms of
+    CPU), and a poll used to build two. Client contexts are safe to share."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that uses ``GuardedBackend``.
 
@@ -223,9 +233,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         resolver: Resolver | None = None,
         policy: AddressPolicy | None = None,
     ) -> None:
-        super().__init__(limits=limits, trust_env=False)
+        context = _ssl_context()
+        super().__init__(verify=context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from newsfold.storage.tables import (
     ArticleRow,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
-    from sqlalchemy import Table, Update
+    from sqlalchemy import Dialect, Table, Update
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import Sketch, StoredDoc
@@ -105,6 +106,12 @@ class Batch:
 
     def docs_after(self, article_id: int, *, since: datetime) -> list[StoredDoc]:
         """Articles written by other workers since this one last looked (catch-up)."""
+        # Usually there are none: a primary-key probe answers that, where the full query
+        # would walk every membership of the window (its plan starts from the level index).
+        if article_id and not self.session.scalar(
+            select(ArticleRow.id).where(ArticleRow.id > article_id).limit(1)
+        ):
+            return []
         return list(stored_docs(self.session, since=since, after_id=article_id))
 
     # --- writes ----------------------------------------------------------------------
@@ -122,10 +129,20 @@ class Batch:
             _article_values(feed_id, a, k) | {"revision": 1, "stream_at": t}
             for a, k, t in zip(articles, sketches, stream_times, strict=True)
         ]
-        result = self.session.execute(
-            insert(ArticleRow).returning(ArticleRow.id, sort_by_parameter_order=True), rows
+        conn = self.session.connection()
+        # Core, not the ORM bulk path: one multi-row INSERT … RETURNING per batch. Ids are
+        # matched back by entry key (unique per feed), so the order RETURNING gives them in
+        # does not matter. Where a dialect can only keep parameter order by inserting row
+        # by row (SQLite), that order is not asked for; rows are still numbered in order.
+        ordered = _sorted_returning_is_batched(conn.dialect)
+        result = conn.execute(
+            insert(_ARTICLES).returning(
+                _ARTICLES.c.id, _ARTICLES.c.entry_key, sort_by_parameter_order=ordered
+            ),
+            rows,
         )
-        return [int(r[0]) for r in result]
+        ids = {key: int(aid) for aid, key in result}
+        return [ids[a.entry_key] for a in articles]
 
     def revise_article(self, article_id: int, article: Article, sketch: Sketch | None) -> None:
         """A changed entry: new text and metadata; first-seen time is kept.
@@ -191,8 +208,10 @@ class Batch:
                     new = join.tier is Tier.NEW and join.cluster_id == placement.article_id
                     delta = clusters[key] = _ClusterDelta(new, article.title, article.published)
                 delta.add(article.published, parent)
-        s = self.session
-        s.execute(insert(MembershipRow), memberships)
+        # Core executemany with one key set per table: the ORM bulk path splits a batch
+        # into runs of equal keys (None values left out), which here is one row per run.
+        conn = self.session.connection()
+        conn.execute(insert(_MEMBERSHIPS), memberships)
         created = [
             {
                 "level": level,
@@ -208,7 +227,7 @@ class Batch:
             if d.new
         ]
         if created:
-            s.execute(insert(ClusterRow), created)
+            conn.execute(insert(_CLUSTERS), created)
         grown = [
             {
                 "b_level": level,
@@ -222,7 +241,7 @@ class Batch:
             if not d.new
         ]
         if grown:
-            s.connection().execute(_GROW, grown)
+            conn.execute(_GROW, grown)
 
     def _merge(self, absorbed: int, survivor: int, article_id: int, *, now: datetime) -> None:
         """Fold story ``absorbed`` into ``survivor``; the absorbed id keeps resolving."""
@@ -318,6 +337,16 @@ def _grow_statement() -> Update:
 
 
 _GROW = _grow_statement()
+_ARTICLES = cast("Table", ArticleRow.__table__)
+_MEMBERSHIPS = cast("Table", MembershipRow.__table__)
+_CLUSTERS = cast("Table", ClusterRow.__table__)
+
+
+def _sorted_returning_is_batched(dialect: Dialect) -> bool:
+    """Whether ``sort_by_parameter_order`` still lets this dialect insert many rows at once."""
+    return bool(
+        dialect.insertmanyvalues_implicit_sentinel & InsertmanyvaluesSentinelOpts.ANY_AUTOINCREMENT
+    )
 
 
 def _article_values(feed_id: int, a: Article, k: Sketch | None) -> dict[str, Any]:
