@@ -303,6 +303,22 @@ def test_remove_forgets_one_article_at_both_levels() -> None:
     assert placed.story.tier is Tier.NEW
 
 
+@needs_dev
+def test_keys_computed_with_the_sketch_equal_keys_computed_when_placing() -> None:
+    docs = [*dev_docs(120), doc(9001, ""), doc(9002, "one two")]  # no text, all lead
+    dedup = Deduplicator(DedupSettings())
+    sketches = dedup.sketch_many(docs)
+    for sketch in sketches:
+        sig, card = minhash.decode(sketch.signature)
+        band, lead = dedup.copies.keys(sig, card, minhash.decode_lead(sketch.signature))
+        assert np.frombuffer(sketch.keys, np.uint64).tolist() == [*band.tolist(), *lead.tolist()]
+    # And placing with or without them gives the same placements.
+    bare = Deduplicator(DedupSettings())
+    keyed = Deduplicator(DedupSettings())
+    for d, k in zip(docs, sketches, strict=True):
+        assert keyed.place(d, k) == bare.place(d, Sketch(k.signature, k.story))
+
+
 def test_summary_copy_is_found_by_its_lead() -> None:
     words_ = [f"w{i}" for i in range(600)]
     long = " ".join(words_)
@@ -450,3 +466,176 @@ def test_id_map_acts_as_a_dict() -> None:
     probe = ids[rng.integers(0, 5000, 300)]
     assert got.get_many(probe).tolist() == [want.get(a, -1) for a in probe.tolist()]
     assert 10**13 not in got and got.get(10**13) is None
+
+
+# ------------------------------------------------------------------ rebuild
+
+
+def _solo_stored(docs: list[DedupDoc], sketches: list[Sketch]) -> list[StoredDoc]:
+    """Each document its own copy group and story (the common shape of a rebuild)."""
+    return [
+        StoredDoc(
+            d.article_id,
+            d.feed_id,
+            d.published,
+            d.url,
+            d.content_hash,
+            d.language,
+            s.signature,
+            s.story,
+            d.article_id,
+            d.article_id,
+        )
+        for d, s in zip(docs, sketches, strict=True)
+    ]
+
+
+def _story_state(dedup: Deduplicator) -> list[object]:
+    index = dedup.stories
+    out: list[object] = [index.n_docs, len(index.stories)]
+    terms: set[int] = set()
+    for a in sorted(index.docs.row_of):
+        got = index.docs[a]
+        df = index._dfa[got.slots]
+        out.append((a, got.story, got.ts, got.terms.tolist(), got.weights.tolist()))
+        out.append(
+            (got.names.tolist(), df.tolist(), got.slots.tolist() == index.slots(got.terms).tolist())
+        )
+        terms.update(got.terms.tolist())
+    for t in sorted(terms):
+        posting = index.postings.get(t)
+        out.append((t, sorted(posting) if posting is not None else list(index._bulk_stories(t))))
+    for s in sorted(index.stories):
+        story = index.stories[s]
+        out.append((s, story.terms.tolist(), np.asarray(story.weights).tolist(), story.members))
+    return out
+
+
+@needs_dev
+def test_rebuild_decoded_into_the_columns_equals_the_general_rebuild(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One-member stories are decoded straight into the story columns; the index and
+    the placements that follow are those of ``decode_columns`` + ``bulk_add``."""
+    settings = DedupSettings()
+    docs = dev_docs(300)
+    sketches = Deduplicator(settings).sketch_many(docs)
+    stored = _solo_stored(docs[:200], sketches[:200])
+    first_version = [*stored]
+    n = int.from_bytes(stored[7].story[:2], "little")
+    first_version[7] = StoredDoc(
+        **{
+            **{f: getattr(stored[7], f) for f in StoredDoc.__slots__},
+            "story": stored[7].story[: 2 + 6 * n],
+        }
+    )
+    unsorted = [*stored]
+    blob = stories.encode(
+        np.array([9, 3], np.uint32), np.array([1.0, 2.0], np.float32), np.array([True, False])
+    )
+    unsorted[5] = StoredDoc(
+        **{**{f: getattr(stored[5], f) for f in StoredDoc.__slots__}, "story": blob}
+    )
+
+    solo = stories.StoryIndex._bulk_solo
+
+    def run(batch: list[StoredDoc], direct: bool) -> list[object]:
+        taken: list[bool] = []
+
+        def spy(self: stories.StoryIndex, *args: object) -> bool:
+            taken.append(direct and solo(self, *args))  # type: ignore[arg-type]
+            return taken[-1]
+
+        monkeypatch.setattr(stories.StoryIndex, "_bulk_solo", spy)
+        dedup = Deduplicator(settings)
+        dedup.load(batch)
+        state = _story_state(dedup)
+        placed = [dedup.place(d, s) for d, s in zip(docs[200:], sketches[200:], strict=True)]
+        return [taken, state, placed, _story_state(dedup)]
+
+    fast, general = run(stored, True), run(stored, False)
+    assert fast[0] == [True] and general[0] == [False]
+    assert fast[1:] == general[1:]
+    # Story ids out of time order (one member each, as after a restart that kept them).
+    shuffled = [
+        StoredDoc(**{**{f: getattr(x, f) for f in StoredDoc.__slots__}, "story_id": 10**6 - i})
+        for i, x in enumerate(stored)
+    ]
+    got, want = run(shuffled, True), run(shuffled, False)
+    assert got[0] == [True] and got[1:] == want[1:]
+    empty = stories.encode(np.empty(0, np.uint32), np.empty(0, np.float32), np.empty(0, bool))
+    bare = [
+        StoredDoc(**{**{f: getattr(x, f) for f in StoredDoc.__slots__}, "story": empty})
+        for x in stored
+    ]
+    got, want = run(bare, True), run(bare, False)
+    assert got[0] == [True] and got[1:] == want[1:]
+    for batch in (first_version, unsorted):  # not decodable in place: the general path
+        got, want = run(batch, True), run(batch, False)
+        assert got[0] == [False] and got[1:] == want[1:]
+
+
+def test_ranks_in_the_vocabulary_are_its_positions() -> None:
+    rng = np.random.default_rng(4)
+    vocab = np.unique(rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32))
+    # Terms sharing their high bits, their low bits, or both with other terms.
+    extra = np.concatenate((vocab[:50] ^ np.uint32(1), vocab[50:100] ^ np.uint32(1 << 31)))
+    vocab = np.unique(np.concatenate((vocab, extra, [0, 1, 2**32 - 1])).astype(np.uint32))
+    terms = vocab[rng.integers(0, len(vocab), 20000)]
+    out = np.empty(len(terms), np.int32)
+    stories._ranks_into(vocab, terms, out)
+    assert out.tolist() == np.searchsorted(vocab, terms).tolist()
+
+
+def test_content_hash_keys_in_bulk_equal_one_at_a_time() -> None:
+    from newsfold.dedup import _hash_key, _hash_keys
+
+    values = ["", "h", "h2", "abcdefgh", "abcdefghi", "0" * 64, "1" * 64, "ab" * 16, ""]
+    for batch in (values, [*values, "é"], ["f" * 32] * 3, []):
+        assert _hash_keys(batch).tolist() == [_hash_key(v) for v in batch]
+    assert len({_hash_key(v) for v in values}) == len(set(values))
+
+
+def test_decode_into_fresh_rows_leaves_the_padding_alone() -> None:
+    rng = np.random.default_rng(6)
+    blobs = [
+        minhash.encode(
+            rng.integers(0, 2**32, 128, dtype=np.uint64).astype(np.uint32),
+            i,
+            np.sort(rng.integers(0, 2**32, n, dtype=np.uint64)).astype(np.uint32),
+        )
+        for i, n in enumerate([0, 3, 70, 0, 12] * 4)
+    ]
+    sigs, cards, leads, nlead = minhash.decode_many(blobs, 60)
+    into = (np.empty((20, 128), np.uint32), np.empty(20, np.uint32), np.zeros((20, 60), np.uint32))
+    into += (np.empty(20, np.uint8),)
+    assert minhash.decode_into(blobs, *into, zeroed=True)
+    for got, want in zip(into, (sigs, cards, leads, nlead), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_id_map_bulk_of_ids_in_order() -> None:
+    from newsfold.dedup.index import IdMap
+
+    got = IdMap.of(np.array([5, 9], np.int64), np.array([0, 1], np.int32))
+    got[7] = 2
+    got.bulk(np.array([10, 11, 12], np.int64), np.array([3, 4, 5], np.int32))
+    assert [(a, got[a]) for a in sorted(got)] == [(5, 0), (7, 2), (9, 1), (10, 3), (11, 4), (12, 5)]
+    got.bulk(np.array([13, 9], np.int64), np.array([6, 7], np.int32))  # a later pair wins
+    assert got[9] == 7 and got[13] == 6 and len(got) == 7
+
+
+def test_name_flags_kept_as_bits_read_back_at_any_position() -> None:
+    rng = np.random.default_rng(8)
+    docs = stories._Docs()
+    want: list[bool] = []
+    for k in range(300):  # bags of every length, at every bit offset
+        flags = rng.random(int(rng.integers(0, 13))) < 0.4
+        terms = np.arange(len(flags), dtype=np.uint32)
+        weights = np.full(len(flags), 7, np.int64)
+        docs.append_one(k, k, 0.0, (terms, weights, np.where(flags, weights, 0)), terms)
+        want.extend(flags.tolist())
+    assert docs.names_at(0, docs.used).tolist() == want
+    for k in range(300):
+        lo, hi = docs.span(docs.row_of[k])
+        assert docs.names_at(lo, hi).tolist() == want[lo:hi]

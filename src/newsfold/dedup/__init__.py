@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from itertools import compress
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -26,9 +27,14 @@ import numpy as np
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
-from newsfold.dedup.copies import LEAD_WORDS, CopyIndex, CopyMatch
+from newsfold.dedup.copies import (
+    LEAD_WORDS,
+    CopyIndex,
+    band_keys_many,
+    lead_keys_many,
+)
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
-from newsfold.dedup.stories import StoryIndex, StoryQuery
+from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
@@ -61,6 +67,10 @@ class Sketch:
 
     signature: bytes  # shingle count + num_perm × uint32 MinHash values
     story: bytes  # strongest terms: count + uint32 hashes + uint16 fixed-point weights
+    # The LSH band keys, then the lead keys (uint64), computed for a whole batch
+    # where the sketching runs (a worker process) so placing need not. Never
+    # stored: a sketch without them (b"") has its keys computed when placed.
+    keys: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,28 +93,81 @@ def _key(kind: bytes, value: str) -> int:
     return int.from_bytes(hashlib.blake2b(kind + value.encode(), digest_size=8).digest(), "little")
 
 
+# Content hashes are digests of the text, which nobody can choose, so their
+# exact key is a fast fold that a rebuild computes for all of them at once
+# (8 bytes a step, murmur3's 64-bit finaliser between steps). URLs are chosen
+# by whoever publishes them and keep a cryptographic hash (``_key``).
+_HASH_SEED = 0x9E3779B97F4A7C15
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_FMIX = (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
+
+
+def _hash_key(content_hash: str) -> int:
+    data = content_hash.encode()
+    h = _HASH_SEED ^ len(data)
+    for at in range(0, len(data), 8):
+        h ^= int.from_bytes(data[at : at + 8], "little")
+        for m in _FMIX:
+            h ^= h >> 33
+            h = h * m & _MASK64
+        h ^= h >> 33
+    return h
+
+
+def _hash_keys(values: list[str]) -> NDArray[np.uint64]:
+    """``_hash_key`` of each value; values of one length fold together, as a matrix."""
+    n = len(values)
+    lengths = np.fromiter(map(len, values), np.int64, n)
+    data = "".join(values).encode()
+    if len(data) != int(lengths.sum()):  # not ASCII: one by one
+        return np.fromiter(map(_hash_key, values), np.uint64, n)
+    out = np.empty(n, np.uint64)
+    sizes = np.unique(lengths).tolist()
+    for size in sizes:
+        rows: slice | NDArray[np.intp] = slice(None)
+        count = n
+        if len(sizes) > 1:
+            rows = np.flatnonzero(lengths == size)
+            count = len(rows)
+            data = "".join([values[i] for i in rows.tolist()]).encode()
+        raw = np.frombuffer(data, np.uint8).reshape(count, size)
+        width = -(-size // 8)
+        if size % 8:
+            raw = np.concatenate((raw, np.zeros((len(raw), 8 * width - size), np.uint8)), axis=1)
+        words = raw.view("<u8")
+        h = np.full(len(words), _HASH_SEED ^ size, np.uint64)
+        for j in range(width):
+            h ^= words[:, j]
+            for m in _FMIX:
+                h ^= h >> np.uint64(33)
+                h *= np.uint64(m)
+            h ^= h >> np.uint64(33)
+        out[rows] = h
+    return out
+
+
 def _exact_keys_many(
     docs: Sequence[StoredDoc], cards: NDArray[np.uint32]
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
     """``Deduplicator._exact_keys`` of every doc end to end, and how many each has."""
+    has_hash = cards > 0
+    hashes = list(map(attrgetter("content_hash"), docs))
+    if not has_hash.all():
+        hashes = list(compress(hashes, has_hash.tolist()))
+    urls = list(map(attrgetter("url"), docs))
+    has_url = np.fromiter(map(bool, urls), np.bool_, len(urls))
     blake = hashlib.blake2b
-    cards_list = cards.tolist()
-    has_hash = np.asarray(cards_list, np.bool_)
-    has_url = np.fromiter((bool(d.url) for d in docs), np.bool_, len(docs))
-    hashes = b"".join(
-        [
-            blake(b"h:" + d.content_hash.encode(), digest_size=8).digest()
-            for d, card in zip(docs, cards_list, strict=True)
-            if card
-        ]
-    )
-    urls = b"".join([blake(b"u:" + d.url.encode(), digest_size=8).digest() for d in docs if d.url])
+    url_keys = np.fromiter(
+        (blake(b"u:" + u.encode(), digest_size=8).digest() for u in urls if u),
+        "S8",
+        int(has_url.sum()),
+    ).view("<u8")
     # Each document's keys in ``_exact_keys`` order: its hash key, then its URL key.
     per_doc = has_hash.astype(np.int64) + has_url
     first = np.cumsum(per_doc) - per_doc
     keys = np.empty(int(per_doc.sum()), np.uint64)
-    keys[first[has_hash]] = np.frombuffer(hashes, dtype="<u8")
-    keys[(first + has_hash)[has_url]] = np.frombuffer(urls, dtype="<u8")
+    keys[first[has_hash]] = _hash_keys(hashes)
+    keys[(first + has_hash)[has_url]] = url_keys
     return keys, per_doc
 
 
@@ -164,9 +227,30 @@ class Deduplicator:
     def sketch_many(self, docs: Sequence[DedupDoc]) -> list[Sketch]:
         pairs = [self._shingles(d) for d in docs]
         sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
+        keys = self._keys_many(sigs, [h for h, _ in pairs], [lead for _, lead in pairs])
         return [
-            Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc))
-            for doc, (hashes, lead), sig in zip(docs, pairs, sigs, strict=True)
+            Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc), k)
+            for doc, (hashes, lead), sig, k in zip(docs, pairs, sigs, keys, strict=True)
+        ]
+
+    def _keys_many(
+        self,
+        sigs: NDArray[np.uint32],
+        hashes: list[NDArray[np.uint32]],
+        leads: list[NDArray[np.uint32]],
+    ) -> list[bytes]:
+        """``CopyIndex.keys`` of many documents, a few array passes for all of them."""
+        n = len(leads)
+        band = band_keys_many(sigs, self.copies.bands, self.copies.rows)
+        padded = np.zeros((n, LEAD_WORDS), np.uint32)
+        sizes = np.fromiter(map(len, leads), np.int64, n)
+        for i, lead in enumerate(leads):
+            padded[i, : len(lead)] = lead
+        lead_keys, rows = lead_keys_many(padded, sizes)
+        bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+        return [
+            (band[i].tobytes() if len(h) else b"") + lead_keys[bounds[i] : bounds[i + 1]].tobytes()
+            for i, h in enumerate(hashes)
         ]
 
     # ------------------------------------------------------------------ placing
@@ -178,7 +262,7 @@ class Deduplicator:
     @staticmethod
     def _exact_keys(content_hash: str, url: str | None, card: int) -> list[int]:
         # A body with no words hashes like every other empty body: not evidence.
-        keys = [_key(b"h:", content_hash)] if card else []
+        keys = [_hash_key(content_hash)] if card else []
         if url:
             keys.append(_key(b"u:", url))
         return keys
@@ -191,9 +275,12 @@ class Deduplicator:
         ts = doc.published.timestamp()
         lang = self._lang(doc.language)
         keys = self._exact_keys(doc.content_hash, doc.url, card)
+        if sketch.keys:
+            lsh_keys = np.frombuffer(sketch.keys, np.uint64)
+            bands = self.copies.bands if card else 0
+            self.copies.prime_keys(sig, lsh_keys[:bands], lsh_keys[bands:])
         table = self.copies.table
         self.stories.count(terms)
-        query = self.stories.query(terms, weights, ts, lang)
         merged: tuple[int, ...] = ()
 
         slot = self.copies.exact(keys)
@@ -201,12 +288,10 @@ class Deduplicator:
             matched = int(table.article[slot])
             copy = Join(int(table.copy[slot]), Tier.EXACT, 1.0, matched)
             story = Join(int(table.story[slot]), Tier.EXACT, 1.0, matched)
-        elif (
-            near := self._near(sig=sig, card=card, lead=lead, lang=lang, query=query)
-        ) is not None:
+        elif (near := self.copies.near(sig, card, lang, lead)) is not None:
             copy = Join(int(table.copy[near.slot]), Tier.NEAR, near.similarity, near.article_id)
             story = Join(int(table.story[near.slot]), Tier.NEAR, near.similarity, near.article_id)
-        elif (found := self.stories.match(query, names)) is not None:
+        elif (found := self.stories.match(terms, weights, ts, lang, names)) is not None:
             copy = Join(doc.article_id, Tier.NEW, 1.0, None)
             survivor = min((found.story_id, *found.merged))
             merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
@@ -241,26 +326,6 @@ class Deduplicator:
         )
         return Placement(doc.article_id, copy, story, merged)
 
-    def _near(
-        self,
-        *,
-        sig: NDArray[np.uint32],
-        card: int,
-        lead: NDArray[np.uint32],
-        lang: int,
-        query: StoryQuery,
-    ) -> CopyMatch | None:
-        found = self.copies.near(sig, card, lang, lead)
-        if found is not None:
-            return found
-        # A summary of a long article is rarely an LSH candidate (its Jaccard
-        # is low); articles of the stories it shares names with are, so their
-        # recent members are checked for containment.
-        members = self.stories.neighbours(query, k=3)
-        rows = self.copies.slot_of.get_many(np.array(members, np.int64))
-        slots = rows[rows >= 0].tolist()
-        return self.copies.verify(sig, card, lang, lead, slots)
-
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
         """Rebuild from stored articles; cluster ids are restored as stored."""
@@ -285,8 +350,14 @@ class Deduplicator:
         end = start + n
         blobs = list(map(attrgetter("signature"), ordered))
         rows = slice(start, end)
+        # Rows past the table's size are zero (see ``DocTable``).
         if not minhash.decode_into(
-            blobs, table.sig[rows], table.card[rows], table.lead[rows], table.nlead[rows]
+            blobs,
+            table.sig[rows],
+            table.card[rows],
+            table.lead[rows],
+            table.nlead[rows],
+            zeroed=True,
         ):
             sigs, counts, leads, nlead = minhash.decode_many(blobs, LEAD_WORDS)
             table.sig[rows] = sigs
@@ -310,12 +381,12 @@ class Deduplicator:
         self.copies.slot_of.bulk(table.article[start:end], np.arange(start, end, dtype=np.int32))
         keys, per_doc = _exact_keys_many(ordered, cards)
         self.copies.exact_keys.bulk(keys, np.repeat(np.arange(start, end, dtype=np.int32), per_doc))
-        self.stories.bulk_add(
-            table.article[start:end].tolist(),
-            table.story[start:end].tolist(),
-            stories.decode_columns(list(map(attrgetter("story"), ordered))),
-            table.ts[start:end].tolist(),
-            table.lang[start:end].tolist(),
+        self.stories.bulk_load(
+            table.article[rows],
+            table.story[rows],
+            list(map(attrgetter("story"), ordered)),
+            table.ts[rows],
+            table.lang[rows],
         )
         self.copies.live += n
         self.copies.bulk_index(start)

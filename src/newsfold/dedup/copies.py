@@ -98,6 +98,18 @@ def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[n
     return out
 
 
+def band_highs_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint32]:
+    """The high halves of ``band_keys_many``, one row per band: what ``BandIndex`` sorts.
+
+    A block at a time, so that the full keys (twice the bytes) never exist at once.
+    """
+    out = np.empty((bands, len(sigs)), np.uint32)
+    for lo in range(0, len(sigs), _KEY_BLOCK):
+        keys = band_keys_many(sigs[lo : lo + _KEY_BLOCK], bands, rows)
+        out[:, lo : lo + len(keys)] = (keys >> _U64(32)).T
+    return out
+
+
 def band_keys_at(
     sigs: NDArray[np.uint32], slots: NDArray[np.int32], bands: NDArray[np.intp], rows: int
 ) -> NDArray[np.uint64]:
@@ -113,7 +125,11 @@ def band_keys_at(
 
 
 class DocTable:
-    """Growable parallel arrays, one row per indexed document."""
+    """Growable parallel arrays, one row per indexed document.
+
+    Leads past ``size`` are zero: growth allocates zeros and compaction
+    clears the rows it frees, so a rebuild need not write the padding.
+    """
 
     def __init__(self, num_perm: int) -> None:
         self.num_perm = num_perm
@@ -242,12 +258,12 @@ class CopyIndex:
         """Index rows ``start:`` (already written to the table) with one sort per index."""
         t = self.table
         rows = np.arange(start, t.size, dtype=np.int32)
-        with_text = rows[t.card[start : t.size] > 0]
-        if len(with_text):
-            sigs = t.sig[start : t.size]
-            if len(with_text) < len(rows):
-                sigs = sigs[with_text - start]
-            self.lsh.bulk(with_text, band_keys_many(sigs, self.bands, self.rows).T)
+        text = t.card[start : t.size] > 0
+        if text.any():
+            high = band_highs_many(t.sig[start : t.size], self.bands, self.rows)
+            if not text.all():
+                high = high[:, text]
+            self.lsh.bulk_high(rows[text], high)
         lead_keys, lead_rows = lead_keys_many(t.lead[start : t.size], t.nlead[start : t.size])
         self.leads.bulk(lead_keys, (lead_rows + start).astype(np.int32))
 
@@ -310,6 +326,12 @@ class CopyIndex:
             lead_band, _ = lead_keys_many(padded, np.array([len(lead)]))
         self._keys_of = (sig, (band, lead_band))
         return band, lead_band
+
+    def prime_keys(
+        self, sig: NDArray[np.uint32], band: NDArray[np.uint64], lead_band: NDArray[np.uint64]
+    ) -> None:
+        """Hand over ``keys`` of ``sig`` computed ahead (in a batch, where it was sketched)."""
+        self._keys_of = (sig, (band, lead_band))
 
     def verify(
         self,

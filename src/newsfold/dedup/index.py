@@ -245,8 +245,14 @@ class IdMap:
                 rows.astype(np.int32),
             )
         )
+        if len(all_ids) < 2 or (all_ids[1:] > all_ids[:-1]).all():
+            # Already in order and distinct (ids of a rebuild usually are): nothing to sort.
+            self._ids, self._rows = all_ids, all_rows
+            self._extra = {}
+            self._dead = 0
+            return
         # Ids are positive: their unsigned order is their order.
-        if not len(all_ids) or all_ids.min() >= 0:
+        if all_ids.min() >= 0:
             order = stable_argsort(all_ids.view(np.uint64))
         else:
             order = np.argsort(all_ids, kind="stable")
@@ -336,18 +342,31 @@ class BandIndex:
 
     def bulk(self, slots: NDArray[np.int32], keys: NDArray[np.uint64]) -> None:
         """Index ``slots`` (ascending) under ``keys``, one row of keys per band."""
+        self.bulk_high(slots, (keys >> _SHIFT).astype(np.uint32))
+
+    def bulk_high(self, slots: NDArray[np.int32], high: NDArray[np.uint32]) -> None:
+        """``bulk`` given only the keys' high halves (all that is stored of them)."""
         self.flush()
-        old = self._slots
-        per_band = []
-        for b in range(self._bands):
-            mine = old[self._start[b] : self._start[b + 1]]
-            packed = np.concatenate((self._high(mine, b), keys[b] >> _SHIFT))
+        old, start, bands = self._slots, self._start, self._bands
+        # Each band's sorted slots go straight to their place in the new array.
+        out = np.empty(len(old) + bands * len(slots), np.int32)
+        fences, sizes, at = [], [], 0
+        for b in range(bands):
+            mine = old[start[b] : start[b + 1]]
+            packed = np.concatenate((self._high(mine, b), high[b].astype(np.uint64)))
             packed <<= _SHIFT
             packed |= np.concatenate((mine, slots)).astype(np.uint64)
             packed.sort()
-            per_band.append(((packed & _LOW).astype(np.int32), packed[::_FENCE] >> _SHIFT))
+            out[at : at + len(packed)] = packed & _LOW
+            fences.append((packed[::_FENCE] >> _SHIFT) | (np.uint64(b) << _SHIFT))
+            at += len(packed)
+            sizes.append(len(packed))
             del packed
-        self._set(per_band)
+        self._slots = out
+        self._start = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        # The band in the high bits: one search finds every band's blocks.
+        self._fence = np.concatenate(fences)
+        self._fstart = np.concatenate(([0], np.cumsum([len(f) for f in fences])))
 
     def _high(self, slots: NDArray[np.int32], band: int) -> NDArray[np.uint64]:
         if not len(slots):

@@ -30,6 +30,8 @@ _HEADER = struct.Struct("<IH")  # distinct-shingle count (for containment), lead
 _U32 = np.uint32
 # Rows per chunk in ``signatures``: a 1 MB temporary matrix stays in cache.
 _CHUNK_ROWS = 1 << 11
+# Stored bytes parsed per block by ``decode_into``: the block stays in cache.
+_DECODE_BYTES = 1 << 22
 
 
 @lru_cache(maxsize=8)
@@ -159,36 +161,50 @@ def decode_into(
     card: NDArray[np.uint32],
     lead: NDArray[np.uint32],
     nlead: NDArray[np.uint8],
+    *,
+    zeroed: bool = False,
 ) -> bool:
     """``decode_many`` written straight into the given rows (the rebuild path).
 
-    At a million documents the intermediate arrays cost as much as the parse.
-    Returns False unless every blob is of the current layout with ``sig``'s
-    width; the rows are then to be filled by ``decode_many``.
+    At a million documents the intermediate arrays cost as much as the parse,
+    so blobs are parsed a block at a time. With ``zeroed`` (rows not yet
+    written, as a table keeps them) a lead's padding is left as it is: not
+    writing zeros keeps those pages untouched. Returns False unless every
+    blob is of the current layout with ``sig``'s width; the rows are then
+    to be filled by ``decode_many``.
     """
     n, num_perm, width = len(blobs), sig.shape[1], lead.shape[1]
     lengths = np.fromiter(map(len, blobs), np.int64, n)
-    sizes = np.unique(lengths).tolist()
-    if not (lengths % 4).all() or sizes[0] < _HEADER.size + 4 * num_perm:
-        return False
     end = _HEADER.size + 4 * num_perm
-    for size in sizes:
-        if len(sizes) == 1:
-            rows: slice | NDArray[np.intp] = slice(None)
-            raw = np.frombuffer(b"".join(blobs), np.uint8).reshape(n, size)
+    if not n or not (lengths % 4).all() or int(lengths.min()) < end:
+        return not n
+    step = max(1, _DECODE_BYTES // int(lengths.max()))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        block = lengths[lo:hi]
+        if (block == block[0]).all():  # one lead length: the block is one byte matrix
+            groups: list[tuple[slice | NDArray[np.intp], NDArray[np.intp] | None]] = [
+                (slice(lo, hi), None)
+            ]
         else:
-            rows = np.flatnonzero(lengths == size)
-            joined = b"".join([blobs[i] for i in rows.tolist()])
-            raw = np.frombuffer(joined, np.uint8).reshape(len(rows), size)
-        n_lead = (size - end) // 4
-        if ((raw[:, 4].astype(np.int64) | (raw[:, 5].astype(np.int64) << 8)) != n_lead).any():
-            return False
-        card[rows] = raw[:, :4].view("<u4")[:, 0]
-        sig[rows] = raw[:, _HEADER.size : end].view("<u4")
-        kept = min(n_lead, width)
-        lead[rows, :kept] = raw[:, end : end + 4 * kept].view("<u4")
-        lead[rows, kept:] = 0
-        nlead[rows] = kept
+            order = np.argsort(block, kind="stable")
+            edges = np.flatnonzero(np.diff(block[order])) + 1
+            groups = [(lo + part, part) for part in np.split(order, edges)]
+        for rows, part in groups:
+            chunk = blobs[lo:hi] if part is None else [blobs[lo + i] for i in part.tolist()]
+            size = int(block[0] if part is None else block[part[0]])
+            raw = np.frombuffer(b"".join(chunk), np.uint8).reshape(len(chunk), size)
+            n_lead = (size - end) // 4
+            if ((raw[:, 4].astype(np.int64) | (raw[:, 5].astype(np.int64) << 8)) != n_lead).any():
+                return False
+            card[rows] = raw[:, :4].view("<u4")[:, 0]
+            sig[rows] = raw[:, _HEADER.size : end].view("<u4")
+            kept = min(n_lead, width)
+            if kept:
+                lead[rows, :kept] = raw[:, end : end + 4 * kept].view("<u4")
+            if not zeroed:
+                lead[rows, kept:] = 0
+            nlead[rows] = kept
     return True
 
 

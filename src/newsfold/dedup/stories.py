@@ -39,6 +39,7 @@ FIXED = 256  # weights are stored and summed as integers in 1/256 units
 _COUNT = struct.Struct("<H")
 _MIN_GARBAGE = 4096  # evicted term positions kept before the document columns are compacted
 _CHUNK = 1 << 20  # entries per block where a rebuild would otherwise index with a huge temporary
+_DECODE_BYTES = 1 << 22  # stored bytes parsed per block by a rebuild: the block stays in cache
 
 
 Bag = tuple["NDArray[np.uint32]", "NDArray[np.int64]", "NDArray[np.int64]"]
@@ -150,6 +151,102 @@ def _decode_by_length(blobs: list[bytes]) -> Columns | None:
     return terms, weights, flags, counts
 
 
+def _counts_of(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Each blob's term count as its length implies in the current layout
+    (2 + 6c + ⌈c/8⌉ bytes), -1 where none does. The header still decides."""
+    body = lengths - _COUNT.size
+    c = body * 8 // 49  # 6c + ⌈c/8⌉ is ⌈49c/8⌉
+    return np.where((body >= 0) & (6 * c + (c + 7) // 8 == body), c, -1)
+
+
+def _decode_solo(
+    blobs: list[bytes],
+    counts: NDArray[np.int64],
+    docs: _Docs,
+    offset: NDArray[np.int64],
+    keys: NDArray[np.uint64],
+    *,
+    story_of: NDArray[np.int64] | None,
+) -> bool:
+    """Decode current-layout blobs into the term columns of ``docs`` past its
+    last used position (each bag's offset from there into ``offset``) and give
+    ``keys`` each term's ``term << 32 | story``, where a document's story is
+    ``story_of[document]`` (None: the document).
+
+    Bags of one size are parsed together as the rows of a byte matrix, a block
+    at a time, and stored contiguously: no temporary the size of the whole,
+    and no scattered writes. False if a blob is not of the current layout
+    (its header disagrees with its length) or a bag is not sorted and unique.
+    """
+    u0 = docs.used
+    terms, weights = docs.terms[u0:], docs.weights[u0:]
+    order = np.argsort(counts, kind="stable")
+    sizes = counts[order]
+    edges = np.flatnonzero(sizes[1:] != sizes[:-1]) + 1
+    at = 0
+    for group in np.split(order, edges):
+        c = int(counts[group[0]])
+        size = _COUNT.size + 6 * c + (c + 7) // 8
+        lo, mid, hi = _COUNT.size, _COUNT.size + 4 * c, _COUNT.size + 6 * c
+        step = max(1, _DECODE_BYTES // size)
+        for b in range(0, len(group), step):
+            rows = group[b : b + step]
+            r, end = len(rows), at + len(rows) * c
+            offset[rows] = at + c * np.arange(r)
+            raw = np.frombuffer(b"".join([blobs[i] for i in rows.tolist()]), np.uint8)
+            raw = raw.reshape(r, size)
+            if ((raw[:, 0] | (raw[:, 1].astype(np.uint16) << 8)) != c).any():
+                return False
+            if not c:
+                continue
+            bag = np.ascontiguousarray(raw[:, lo:mid]).view("<u4")
+            if c > 1 and not (bag[:, 1:] > bag[:, :-1]).all():
+                return False
+            terms[at:end] = bag.ravel()
+            weights[at:end] = np.ascontiguousarray(raw[:, mid:hi]).view("<u2").ravel()
+            bits_ = np.unpackbits(raw[:, hi:], axis=1, count=c, bitorder="little")
+            docs.set_names(u0 + at, bits_.view(np.bool_).ravel())
+            key = bag.astype(np.uint64)
+            key <<= np.uint64(32)
+            story = rows if story_of is None else story_of[rows]
+            np.bitwise_or(key, story.astype(np.uint64)[:, None], out=keys[at:end].reshape(r, c))
+            at = end
+    return True
+
+
+def _ranks_into(
+    vocab: NDArray[np.uint32], terms: NDArray[np.uint32], out: NDArray[np.int32]
+) -> None:
+    """``out[i]``: the position of ``terms[i]`` in ``vocab`` (sorted, holding every term).
+
+    A binary search per term would cost more than the rest of a rebuild, and
+    scattering ranks from a sort is as slow: two direct tables, on a term's
+    high and on its low bits, map a bucket holding a single vocabulary term
+    to its position and so answer almost every term with one look-up each,
+    written in order; a search answers the rest.
+    """
+    width = min(24, max(16, len(vocab).bit_length() + 4))  # buckets ≥ 16 × terms, up to 2²⁴
+    shift, mask = np.uint32(32 - width), np.uint32((1 << width) - 1)
+    tables = []
+    for bucket in ((vocab >> shift).astype(np.intp), (vocab & mask).astype(np.intp)):
+        table = np.full(1 << width, -1, np.int32)
+        alone = np.bincount(bucket, minlength=1 << width)[bucket] == 1
+        table[bucket[alone]] = np.flatnonzero(alone)
+        tables.append(table)
+    high, low = tables
+    for lo in range(0, len(terms), _CHUNK):
+        t = terms[lo : lo + _CHUNK]
+        rank = high[t >> shift]
+        miss = np.flatnonzero((rank < 0) | (vocab[rank] != t))
+        if len(miss):
+            tm = t[miss]
+            found = low[tm & mask]
+            bad = np.flatnonzero((found < 0) | (vocab[found] != tm))
+            found[bad] = np.searchsorted(vocab, tm[bad])
+            rank[miss] = found
+        out[lo : lo + len(t)] = rank
+
+
 @dataclass(slots=True)
 class _Story:
     terms: NDArray[np.uint32]
@@ -178,8 +275,9 @@ class _Docs:
 
     Rows are never moved while live; an evicted row's terms become garbage,
     compacted away once they outweigh the live ones. Weights are the
-    sketch's uint16 fixed-point values, names one flag per term, slots the
-    terms' document-frequency slots (stable while the document is live).
+    sketch's uint16 fixed-point values, names one flag per term (a bit each:
+    see ``names_at``), slots the terms' document-frequency slots (stable
+    while the document is live).
     """
 
     __slots__ = (
@@ -208,7 +306,7 @@ class _Docs:
         self.length: NDArray[np.int32] = np.zeros(64, np.int32)
         self.terms: NDArray[np.uint32] = np.zeros(1024, np.uint32)
         self.weights: NDArray[np.uint16] = np.zeros(1024, np.uint16)
-        self.flags: NDArray[np.bool_] = np.zeros(1024, np.bool_)
+        self.flags: NDArray[np.uint8] = np.zeros(1024 // 8, np.uint8)  # bit p: position p
         self.slots: NDArray[np.int32] = np.zeros(1024, np.int32)
 
     def __len__(self) -> int:
@@ -225,7 +323,7 @@ class _Docs:
             int(self.story[row]),
             self.terms[lo:hi].copy(),
             weights,
-            np.where(self.flags[lo:hi], weights, 0),
+            np.where(self.names_at(lo, hi), weights, 0),
             float(self.ts[row]),
             self.slots[lo:hi].copy(),
         )
@@ -245,9 +343,26 @@ class _Docs:
         cap = max(2 * len(getattr(self, names[0])), needed)
         for name in names:
             old = getattr(self, name)
-            new = np.zeros(cap, old.dtype)
-            new[:used] = old[:used]
+            bits = name == "flags"
+            new = np.zeros((cap + 7) // 8 if bits else cap, old.dtype)
+            kept = (used + 7) // 8 if bits else used
+            new[:kept] = old[:kept]
             setattr(self, name, new)
+
+    def names_at(self, lo: int, hi: int) -> NDArray[np.bool_]:
+        """The name flags of term positions ``lo:hi``."""
+        bits = np.unpackbits(self.flags[lo >> 3 : (hi + 7) >> 3], bitorder="little")
+        return bits[lo & 7 : (lo & 7) + hi - lo].view(np.bool_)
+
+    def set_names(self, at: int, flags: NDArray[np.bool_]) -> None:
+        """Store the name flags of positions from ``at`` on (``at`` ≥ every flag kept:
+        the bits past the last one in its byte are cleared)."""
+        head = at & 7
+        if head:
+            kept = np.unpackbits(self.flags[at >> 3 : (at >> 3) + 1], bitorder="little")
+            flags = np.concatenate((kept[:head].view(np.bool_), flags))
+        packed = np.packbits(flags, bitorder="little")
+        self.flags[at >> 3 : (at >> 3) + len(packed)] = packed
 
     def append(
         self,
@@ -268,7 +383,7 @@ class _Docs:
         self.offset[r0:r1] = u0 + np.cumsum(counts) - counts
         self.terms[u0:u1] = terms
         self.weights[u0:u1] = weights
-        self.flags[u0:u1] = flags
+        self.set_names(u0, flags)
         self.slots[u0:u1] = slots
         self.rows, self.used = r1, u1
         self.row_of.bulk(np.asarray(article_ids, np.int64), np.arange(r0, r1, dtype=np.int32))
@@ -292,7 +407,7 @@ class _Docs:
         self.offset[r] = u0
         self.terms[u0:u1] = terms
         self.weights[u0:u1] = weights
-        self.flags[u0:u1] = names != 0
+        self.set_names(u0, names != 0)
         self.slots[u0:u1] = slots
         self.rows, self.used = r + 1, u1
         self.row_of[article_id] = r
@@ -324,9 +439,11 @@ class _Docs:
             col = getattr(self, name)
             col[:n] = col[rows]
         self.offset[:n] = np.cumsum(lengths) - lengths
-        for name in ("terms", "weights", "flags", "slots"):
+        flags = np.unpackbits(self.flags[: (self.used + 7) // 8], bitorder="little")[pos]
+        for name in ("terms", "weights", "slots"):
             col = getattr(self, name)
             col[:t] = col[pos]
+        self.set_names(0, flags.view(np.bool_))
         self.rows, self.used, self._garbage = n, t, 0
         self.row_of = IdMap.of(ids, np.arange(n, dtype=np.int32))
 
@@ -381,11 +498,11 @@ class _Stories:
         *,
         ids: NDArray[np.int64],
         last_ts: NDArray[np.float64],
-        lang: NDArray[np.int32],
+        lang: NDArray[np.integer[Any]],
         start: NDArray[np.int64],
         vectors: tuple[NDArray[np.uint32], NDArray[Any], NDArray[Any]],
         slots: NDArray[np.int32],
-        m_start: NDArray[np.int64],
+        m_start: NDArray[np.integer[Any]],
         m_ts: NDArray[np.float64],
         m_aid: NDArray[np.int64],
         gone: NDArray[np.bool_],
@@ -421,7 +538,7 @@ class _Stories:
             return _Story(
                 docs.terms[lo:hi].copy(),
                 weights,
-                np.where(docs.flags[lo:hi], weights, 0),
+                np.where(docs.names_at(lo, hi), weights, 0),
                 float(self._last_ts[k]),
                 int(self._lang[k]),
                 members,
@@ -523,14 +640,6 @@ class StoryMatch:
     merged: tuple[int, ...]  # other stories the document bridges
 
 
-@dataclass(frozen=True, slots=True)
-class StoryQuery:
-    terms: NDArray[np.uint32]
-    idf: NDArray[np.float64]
-    vec: NDArray[np.float64]  # TF-IDF weights of ``terms``
-    ranked: list[int]  # candidate stories, best voted first
-
-
 class StoryIndex:
     def __init__(
         self,
@@ -548,9 +657,8 @@ class StoryIndex:
         self.window_s = window_s
         self.query_terms = query_terms
         self.max_candidates = max_candidates
-        self.df: dict[int, int] = {}
-        # Document frequencies mirrored in an array (term → slot) so IDF of a
-        # whole story vector is one gather; a slot is reused once its df is 0.
+        # Document frequencies in an array (term → slot) so IDF of a whole
+        # story vector is one gather; a slot is reused once its df is 0.
         self._slot: dict[int, int] = {}
         self._dfa: NDArray[np.int64] = np.zeros(1024, dtype=np.int64)
         self._free: list[int] = []
@@ -685,26 +793,23 @@ class StoryIndex:
         norms *= float(np.sqrt(vec @ vec))
         return np.divide(dots, norms, out=np.zeros(len(others)), where=norms > 0)
 
-    def query(
-        self, terms: NDArray[np.uint32], weights: NDArray[np.int64], ts: float, lang: int
-    ) -> StoryQuery:
-        """The document's TF-IDF vector and its candidate stories, best voted first.
-
-        Computed once per placement: the copy tier's neighbour check and the
-        story match ask the same question of the same index state.
-        """
+    def match(
+        self,
+        terms: NDArray[np.uint32],
+        weights: NDArray[np.int64],
+        ts: float,
+        lang: int,
+        names: NDArray[np.int64] | None = None,
+    ) -> StoryMatch | None:
+        """The story this document belongs to (it must already be counted in ``df``)."""
         if not len(terms):
-            return StoryQuery(terms, np.empty(0), np.empty(0), [])
+            return None
         idf = self._idf_slots(self.slots(terms))
         vec = weights * idf
-        return StoryQuery(terms, idf, vec, self._voted(terms, vec, ts, lang))
-
-    def match(self, q: StoryQuery, names: NDArray[np.int64] | None = None) -> StoryMatch | None:
-        """The story this document belongs to (it must already be counted in ``df``)."""
-        terms, vec, ranked = q.terms, q.vec, q.ranked
+        ranked = self._voted(terms, vec, ts, lang)
         if not ranked:
             return None
-        named = names * q.idf if names is not None else None
+        named = names * idf if names is not None else None
         guard = named is not None and self.name_threshold > 0 and bool(named.any())
         cands = [self.stories[s] for s in ranked]
         sims = self._cosines(terms, vec, [(c.terms, c.weights, c.slots) for c in cands]).tolist()
@@ -754,10 +859,6 @@ class StoryIndex:
                     break
         return ranked
 
-    def neighbours(self, q: StoryQuery, k: int) -> list[int]:
-        """Recent members of the ``k`` best-voted stories: copy candidates LSH cannot see."""
-        return [a for s in q.ranked[:k] for _, a in self.stories[s].members[-32:]]
-
     def _story_cosine(self, a: int, b: int) -> float:
         sa, sb = self.stories[a], self.stories[b]
         vec = sa.weights * self._idf_slots(sa.slots)
@@ -783,21 +884,22 @@ class StoryIndex:
         """Add (or remove) one document to the document frequencies."""
         self.n_docs += sign
         self._vocab = None
-        df, slot, dfa = self.df, self._slot, self._dfa
-        for t in terms.tolist():
-            n = df.get(t, 0) + sign
-            if n:
-                df[t] = n
-                k = slot.get(t)
-                if k is None:
-                    k = self._new_slot(t)
-                    dfa = self._dfa
-                dfa[k] = n
-            else:
-                del df[t]
-                k = slot.pop(t)
-                dfa[k] = 0
-                self._free.append(k)
+        listed = terms.tolist()
+        found = list(map(self._slot.get, listed))
+        if sign > 0 and None in found:
+            found = [
+                self._new_slot(t) if k is None else k for t, k in zip(listed, found, strict=True)
+            ]
+        # A document's terms are distinct: one fancy-indexed update counts them all.
+        at = np.array(found, dtype=np.int64)
+        dfa = self._dfa
+        dfa[at] += sign
+        if sign < 0 and (emptied := at[dfa[at] == 0].tolist()):
+            gone = set(emptied)
+            for t, k in zip(listed, found, strict=True):
+                if k in gone:
+                    del self._slot[t]
+            self._free.extend(emptied)
 
     def _new_slot(self, term: int) -> int:
         self._vocab = None
@@ -848,6 +950,135 @@ class StoryIndex:
                 else:
                     posting = postings[t] = {}
             posting[story_id] = posting.get(story_id, 0) + 1
+
+    def bulk_load(
+        self,
+        article_ids: NDArray[np.int64],
+        story_ids: NDArray[np.int64],
+        blobs: list[bytes],
+        ts: NDArray[np.float64],
+        langs: NDArray[np.integer[Any]],
+    ) -> None:
+        """``bulk_add`` of documents (in time order) given their stored sketches.
+
+        A rebuild into an empty index where every story has one member (the
+        common case) decodes the sketches straight into the document columns;
+        anything else is decoded with ``decode_columns`` and goes through
+        ``bulk_add``.
+        """
+        if not self._bulk_solo(article_ids, story_ids, blobs, ts, langs):
+            self.bulk_add(
+                article_ids.tolist(),
+                story_ids.tolist(),
+                decode_columns(blobs),
+                ts.tolist(),
+                langs.tolist(),
+            )
+
+    def _bulk_solo(
+        self,
+        article_ids: NDArray[np.int64],
+        story_ids: NDArray[np.int64],
+        blobs: list[bytes],
+        ts: NDArray[np.float64],
+        langs: NDArray[np.integer[Any]],
+    ) -> bool:
+        """``bulk_load`` of one-member stories into an empty index; False (nothing
+        changed) if that is not the case.
+
+        The same state as ``bulk_add``'s, from one sort of (term, story) keys:
+        its runs give the vocabulary, the document frequencies and the
+        postings (stories in order). A term's slot is its rank in the
+        vocabulary (see ``_ranks_into``).
+        """
+        n = len(blobs)
+        if not n or len(self.stories) or self._slot or self._free:
+            return False
+        # Stories are kept in id order; documents usually come in it already.
+        order: NDArray[np.intp] | None = None
+        story_of: NDArray[np.int64] | None = None
+        if n > 1 and not (story_ids[1:] > story_ids[:-1]).all():
+            order = np.argsort(story_ids, kind="stable")
+            if (story_ids[order[1:]] == story_ids[order[:-1]]).any():
+                return False  # a story of several members
+            story_of = np.empty(n, np.int64)
+            story_of[order] = np.arange(n)
+        counts = _counts_of(np.fromiter(map(len, blobs), np.int64, n))
+        if (counts < 0).any():
+            return False
+        total = int(counts.sum())
+        if n >= 1 << 31:
+            return False
+        docs = self.docs
+        docs._reserve(n, total)
+        r0, r1, u0, u1 = docs.rows, docs.rows + n, docs.used, docs.used + total
+        offset = docs.offset[r0:r1]
+        keys = np.empty(total, np.uint64)
+        if not _decode_solo(blobs, counts, docs, offset, keys, story_of=story_of):
+            return False
+        keys.sort()
+        # The postings (each term's stories, in order) overwrite the keys
+        # already read: the first half of their bytes, kept once the rest is freed.
+        story = keys.view(np.int32)[:total]
+        firsts, uniqs, last = [], [], -1
+        for lo in range(0, total, _CHUNK):
+            part = keys[lo : lo + _CHUNK]
+            term = (part >> np.uint64(32)).astype(np.uint32)
+            story[lo : lo + len(term)] = part  # the low half: the story
+            is_first = np.empty(len(term), np.bool_)
+            is_first[0] = int(term[0]) != last
+            np.not_equal(term[1:], term[:-1], out=is_first[1:])
+            first = np.flatnonzero(is_first)
+            firsts.append(first + lo)
+            uniqs.append(term[first])
+            last = int(term[-1])
+            del part
+        del story
+        try:
+            keys.resize((total + 1) // 2)
+        except ValueError:  # referenced elsewhere (a debugger): keep a copy instead
+            keys = keys[: (total + 1) // 2].copy()
+        story = keys.view(np.int32)[:total]
+        del keys
+        uniq = np.concatenate(uniqs) if uniqs else np.empty(0, np.uint32)
+        bounds = np.append(np.concatenate(firsts) if firsts else [], total).astype(np.int64)
+        _ranks_into(uniq, docs.terms[u0:u1], docs.slots[u0:u1])
+        self._count_bulk(uniq, np.diff(bounds))
+        self.n_docs += n
+        offset += u0
+        docs.story[r0:r1] = story_ids
+        docs.ts[r0:r1] = ts
+        docs.length[r0:r1] = counts
+        docs.rows, docs.used = r1, u1
+        docs.row_of.bulk(article_ids, np.arange(r0, r1, dtype=np.int32))
+        # Copies (the arguments may be views of columns that later change in
+        # place), in story order.
+        if order is not None:
+            article_ids, story_ids = article_ids[order], story_ids[order]
+            ts, langs = ts[order], langs[order]
+        ids = np.array(story_ids, np.int64)
+        times = np.array(ts, np.float64)
+        self.stories._set_bulk(
+            ids=ids,
+            last_ts=times,  # a story's last member is its only one
+            lang=np.array(langs, np.int16),
+            start=np.zeros(n + 1, np.int64),  # no vectors of their own (see ``solo``)
+            vectors=(np.empty(0, np.uint32), np.empty(0, np.int32), np.empty(0, np.int32)),
+            slots=np.empty(0, np.int32),
+            m_start=np.arange(n + 1, dtype=np.int32 if n < 2**31 else np.int64),
+            m_ts=times,
+            m_aid=ids if np.array_equal(ids, article_ids) else np.array(article_ids, np.int64),
+            gone=np.zeros(n, np.bool_),
+            solo=np.ones(n, np.bool_),
+        )
+        self._flush_bulk()
+        self._bulk_ids = ids
+        self._bulk_story = story
+        self._bulk_count = None
+        self._bulk_terms = uniq
+        self._bulk_start = bounds
+        self._adopt_postings()
+        return True
 
     def bulk_add(
         self,
@@ -1035,7 +1266,10 @@ class StoryIndex:
         self._bulk_terms = uniq
         self._bulk_start = np.append(first, len(by_term)).astype(np.int64)
         del tkey, halves, by_term, pt
-        # Terms already in ``postings`` (from earlier ``add`` calls) take theirs now.
+        self._adopt_postings()
+
+    def _adopt_postings(self) -> None:
+        """Terms already in ``postings`` (from earlier ``add`` calls) take the bulk entries now."""
         for t in self._bulk_terms.tolist() if self.postings else ():
             if t in self.postings:
                 k = int(self._bulk_terms.searchsorted(np.uint32(t)))
@@ -1052,22 +1286,19 @@ class StoryIndex:
 
     def _count_bulk(self, uniq: NDArray[np.uint32], counts: NDArray[np.int64]) -> None:
         """``count`` for many documents: ``counts[i]`` more documents hold ``uniq[i]``."""
-        df, slot = self.df, self._slot
+        slot = self._slot
         if not slot and not self._free:
             # A rebuild into an empty index: term ids are positions in the sorted vocabulary.
-            self.df = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
             self._slot = dict(zip(uniq.tolist(), range(len(uniq)), strict=True))
             self._dfa = np.zeros(max(1024, 2 * len(uniq)), np.int64)
             self._dfa[: len(uniq)] = counts
             self._vocab = (uniq, np.arange(len(uniq), dtype=np.int64))
             return
         for t, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-            n = df.get(t, 0) + c
-            df[t] = n
             k = slot.get(t)
             if k is None:
                 k = self._new_slot(t)
-            self._dfa[k] = n
+            self._dfa[k] += c
         self._vocab = None
 
     def slots_sorted(self, terms: NDArray[np.uint32]) -> NDArray[np.int64]:
@@ -1175,13 +1406,22 @@ def _add_into(
     n = story.names.astype(np.int64)
     w[at[present]] += weights[present]
     n[at[present]] += names[present]
-    missing = ~present
-    if missing.any():
-        where = at[missing]
-        story.terms = np.insert(st, where, terms[missing])
-        story.slots = np.insert(story.slots, where, slots[missing])
-        w = np.insert(w, where, weights[missing])
-        n = np.insert(n, where, names[missing])
+    missing = np.flatnonzero(~present)
+    if len(missing):
+        # Final positions of the new terms; the old ones fill the rest in order.
+        new = at[missing] + np.arange(len(missing))
+        old = np.ones(len(st) + len(missing), bool)
+        old[new] = False
+
+        def merged(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+            out = np.empty(len(old), a.dtype)
+            out[old] = a
+            out[new] = b[missing]
+            return out
+
+        story.terms = merged(st, terms)
+        story.slots = merged(story.slots, slots)
+        w, n = merged(w, weights), merged(n, names)
     story.weights, story.names = w, n
 
 
