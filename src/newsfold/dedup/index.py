@@ -111,10 +111,7 @@ class KeyIndex:
             for i in np.flatnonzero(hi > lo):
                 out.extend(self._vals[lo[i] : hi[i]].tolist())
         if self._pending:
-            for key in keys.tolist():
-                found = self._pending.get(key)
-                if found:
-                    out.extend(found)
+            _extend_pending(out, self._pending, keys)
         return out
 
     def renumber(self, mapping: NDArray[np.int32]) -> None:
@@ -409,10 +406,7 @@ class BandIndex:
                 hit = self._keys_of(slots, which) == keys[which]
                 out = slots[hit].tolist()
         if self._pending:
-            for key in keys.tolist():
-                found = self._pending.get(key)
-                if found:
-                    out.extend(found)
+            _extend_pending(out, self._pending, keys)
         return out
 
     def renumber(self, mapping: NDArray[np.int32]) -> None:
@@ -437,3 +431,13 @@ class BandIndex:
     def nbytes(self) -> int:
         held = self._slots.nbytes + self._fence.nbytes + self._start.nbytes + self._fstart.nbytes
         return int(held) + 100 * self._bands * len(self._pending_slots)
+
+
+def _extend_pending(
+    out: list[int], pending: dict[int, list[int]], keys: NDArray[np.uint64]
+) -> None:
+    """Add the slots of ``keys`` not yet merged into the sorted arrays."""
+    for key in keys.tolist():
+        found = pending.get(key)
+        if found:
+            out.extend(found)
