@@ -223,9 +223,8 @@ def _sketched(
                 # the end of the queue instead of waiting.
                 place_s = placing_s / i if i else sketch_s
                 while i not in done and tail > i and not futures[i].done():
-                    behind = sum(
-                        j not in done and not futures[j].done() for j in range(i, tail + 1)
-                    )
+                    # Workers take chunks in order, so about none after i is finished yet.
+                    behind = tail - i + 1
                     if behind * sketch_s / workers <= (len(chunks) - i) * place_s + sketch_s:
                         break
                     if futures[tail].cancel():
