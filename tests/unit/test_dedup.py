@@ -242,21 +242,7 @@ def test_column_compaction_changes_no_result(monkeypatch: pytest.MonkeyPatch) ->
     ]
     sketches = Deduplicator(settings).sketch_many(docs)
     # The first 150 as a rebuild of one-member stories: read from the document columns.
-    stored = [
-        StoredDoc(
-            d.article_id,
-            d.feed_id,
-            d.published,
-            d.url,
-            d.content_hash,
-            d.language,
-            s.signature,
-            s.story,
-            d.article_id,
-            d.article_id,
-        )
-        for d, s in zip(docs[:150], sketches, strict=False)
-    ]
+    stored = _solo_stored(docs[:150], sketches[:150])
 
     def run(min_garbage: int) -> list[object]:
         monkeypatch.setattr(stories, "_MIN_GARBAGE", min_garbage)

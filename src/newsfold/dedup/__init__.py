@@ -27,12 +27,7 @@ import numpy as np
 from datasketch.lsh import _optimal_param
 
 from newsfold.dedup import minhash, stories
-from newsfold.dedup.copies import (
-    LEAD_WORDS,
-    CopyIndex,
-    band_keys_many,
-    lead_keys_many,
-)
+from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -227,30 +222,10 @@ class Deduplicator:
     def sketch_many(self, docs: Sequence[DedupDoc]) -> list[Sketch]:
         pairs = [self._shingles(d) for d in docs]
         sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
-        keys = self._keys_many(sigs, [h for h, _ in pairs], [lead for _, lead in pairs])
+        keys = self.copies.keys_many(sigs, [len(h) for h, _ in pairs], [ld for _, ld in pairs])
         return [
             Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc), k)
             for doc, (hashes, lead), sig, k in zip(docs, pairs, sigs, keys, strict=True)
-        ]
-
-    def _keys_many(
-        self,
-        sigs: NDArray[np.uint32],
-        hashes: list[NDArray[np.uint32]],
-        leads: list[NDArray[np.uint32]],
-    ) -> list[bytes]:
-        """``CopyIndex.keys`` of many documents, a few array passes for all of them."""
-        n = len(leads)
-        band = band_keys_many(sigs, self.copies.bands, self.copies.rows)
-        padded = np.zeros((n, LEAD_WORDS), np.uint32)
-        sizes = np.fromiter(map(len, leads), np.int64, n)
-        for i, lead in enumerate(leads):
-            padded[i, : len(lead)] = lead
-        lead_keys, rows = lead_keys_many(padded, sizes)
-        bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
-        return [
-            (band[i].tobytes() if len(h) else b"") + lead_keys[bounds[i] : bounds[i + 1]].tobytes()
-            for i, h in enumerate(hashes)
         ]
 
     # ------------------------------------------------------------------ placing
@@ -276,9 +251,7 @@ class Deduplicator:
         lang = self._lang(doc.language)
         keys = self._exact_keys(doc.content_hash, doc.url, card)
         if sketch.keys:
-            lsh_keys = np.frombuffer(sketch.keys, np.uint64)
-            bands = self.copies.bands if card else 0
-            self.copies.prime_keys(sig, lsh_keys[:bands], lsh_keys[bands:])
+            self.copies.prime_keys(sig, card, sketch.keys)
         table = self.copies.table
         self.stories.count(terms)
         merged: tuple[int, ...] = ()

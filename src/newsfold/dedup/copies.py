@@ -19,6 +19,8 @@ from newsfold.dedup import minhash
 from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from numpy.typing import NDArray
 
 _U64 = np.uint64
@@ -73,14 +75,9 @@ def _lead_overlap(
     return hit.sum(axis=1)  # type: ignore[no-any-return]
 
 
-def band_keys(sig: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
-    """One 64-bit key per band; the band number is mixed in so bands share one index."""
-    keys: NDArray[np.uint64] = band_keys_many(sig[None, :], bands, rows)[0]
-    return keys
-
-
 def band_keys_many(sigs: NDArray[np.uint32], bands: int, rows: int) -> NDArray[np.uint64]:
-    """``band_keys`` of each row of ``sigs`` (one row of keys per signature)."""
+    """One 64-bit key per band of each row of ``sigs``; the band number is mixed in so
+    bands share one index."""
     out = np.empty((len(sigs), bands), np.uint64)
     seed = np.arange(1, bands + 1, dtype=np.uint64) * _GOLDEN
     # In place, a block of rows at a time: the temporaries stay small and reused.
@@ -318,20 +315,38 @@ class CopyIndex:
         """LSH band keys and lead keys of one document (memoised for its ``add``)."""
         if self._keys_of is not None and self._keys_of[0] is sig:
             return self._keys_of[1]
-        band = band_keys(sig, self.bands, self.rows) if card else np.empty(0, np.uint64)
-        lead_band = np.empty(0, np.uint64)
-        if len(lead):
-            padded = np.zeros((1, LEAD_WORDS), np.uint32)
-            padded[0, : len(lead)] = lead
-            lead_band, _ = lead_keys_many(padded, np.array([len(lead)]))
-        self._keys_of = (sig, (band, lead_band))
-        return band, lead_band
+        return self.prime_keys(sig, card, self.keys_many(sig[None, :], [card], [lead])[0])
+
+    def keys_many(
+        self,
+        sigs: NDArray[np.uint32],
+        cards: Sequence[int],
+        leads: Sequence[NDArray[np.uint32]],
+    ) -> list[bytes]:
+        """``keys`` of many documents in a few array passes, each packed as bytes:
+        its band keys (none without shingles), then its lead keys, all uint64."""
+        n = len(leads)
+        band = band_keys_many(sigs, self.bands, self.rows)
+        padded = np.zeros((n, LEAD_WORDS), np.uint32)
+        sizes = np.fromiter(map(len, leads), np.int64, n)
+        for i, lead in enumerate(leads):
+            padded[i, : len(lead)] = lead
+        lead_keys, rows = lead_keys_many(padded, sizes)
+        bounds = np.searchsorted(rows, np.arange(n + 1)).tolist()
+        return [
+            (band[i].tobytes() if card else b"") + lead_keys[bounds[i] : bounds[i + 1]].tobytes()
+            for i, card in enumerate(cards)
+        ]
 
     def prime_keys(
-        self, sig: NDArray[np.uint32], band: NDArray[np.uint64], lead_band: NDArray[np.uint64]
-    ) -> None:
-        """Hand over ``keys`` of ``sig`` computed ahead (in a batch, where it was sketched)."""
-        self._keys_of = (sig, (band, lead_band))
+        self, sig: NDArray[np.uint32], card: int, packed: bytes
+    ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+        """Hand over the ``keys_many`` of ``sig``, computed ahead (where it was sketched)."""
+        keys = np.frombuffer(packed, np.uint64)
+        bands = self.bands if card else 0
+        unpacked = keys[:bands], keys[bands:]
+        self._keys_of = (sig, unpacked)
+        return unpacked
 
     def verify(
         self,
