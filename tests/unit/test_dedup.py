@@ -12,6 +12,8 @@ from datasketch import MinHash
 from newsfold.config import DedupSettings
 from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash, stories
 from newsfold.dedup.shingles import shingle_hash_bytes, shingle_strings, words
+from newsfold.dedup.stories import blob as story_blob
+from newsfold.dedup.stories import columns, rebuild
 from newsfold.evaluation import Record, read_dataset, to_docs
 from newsfold.types import Placement, Tier
 
@@ -245,7 +247,7 @@ def test_column_compaction_changes_no_result(monkeypatch: pytest.MonkeyPatch) ->
     stored = _solo_stored(docs[:150], sketches[:150])
 
     def run(min_garbage: int) -> list[object]:
-        monkeypatch.setattr(stories, "_MIN_GARBAGE", min_garbage)
+        monkeypatch.setattr(columns, "MIN_GARBAGE", min_garbage)
         dedup = Deduplicator(settings)
         dedup.load(stored)
         out: list[object] = []
@@ -257,7 +259,7 @@ def test_column_compaction_changes_no_result(monkeypatch: pytest.MonkeyPatch) ->
         for a in sorted(index.docs.row_of):
             got = index.docs[a]
             out.append((a, got.story, got.ts, got.terms.tolist(), got.names.tolist()))
-            out.append(got.slots.tolist() == index.slots(got.terms).tolist())
+            out.append(got.slots.tolist() == index.vocab.slots(got.terms).tolist())
         return out
 
     assert run(0) == run(10**9)
@@ -320,23 +322,20 @@ def test_summary_copy_is_found_by_its_lead() -> None:
     assert dedup.place(c, dedup.sketch(c)).copy.tier is Tier.NEW
 
 
-def test_first_version_blobs_still_load() -> None:
-    """Sketches stored before the lead and name flags existed decode as 'none of either'."""
+def test_first_version_signatures_still_load() -> None:
+    """Signatures stored before the lead existed decode as 'no lead'."""
     dedup = Deduplicator(DedupSettings())
     d = doc(1, BODY)
     sketch = dedup.sketch(d)
     sig, card = minhash.decode(sketch.signature)
     old_sig = card.to_bytes(4, "little") + sig.astype("<u4").tobytes()
-    n = int.from_bytes(sketch.story[:2], "little")
-    old_story = sketch.story[: 2 + 6 * n]
     got_sig, got_card = minhash.decode(old_sig)
     assert np.array_equal(got_sig, sig)
     assert got_card == card
     assert len(minhash.decode_lead(old_sig)) == 0
-    stored = StoredDoc(1, 0, d.published, None, "h", None, old_sig, old_story, 1, 1)
+    stored = StoredDoc(1, 0, d.published, None, "h", None, old_sig, sketch.story, 1, 1)
     fresh = Deduplicator(DedupSettings())
     assert fresh.load([stored]) == 1
-    assert fresh.stories.docs[1].names.sum() == 0
 
 
 def test_stable_argsort_matches_numpy() -> None:
@@ -380,7 +379,7 @@ def test_decode_many_matches_decode() -> None:
         lead = minhash.decode_lead(blob)[:20]
         assert (sigs[k] == sig).all() and cards[k] == card and nlead[k] == len(lead)
         assert (leads[k, : len(lead)] == lead).all() and not leads[k, len(lead) :].any()
-    terms, weights, names, counts = stories.decode_many(story_blobs)
+    terms, weights, names, counts = story_blob.decode_many(story_blobs)
     at = 0
     for blob, c in zip(story_blobs, counts.tolist(), strict=True):
         t, w, nm = stories.decode(blob)
@@ -478,19 +477,22 @@ def _solo_stored(docs: list[DedupDoc], sketches: list[Sketch]) -> list[StoredDoc
 
 def _story_state(dedup: Deduplicator) -> list[object]:
     index = dedup.stories
-    out: list[object] = [index.n_docs, len(index.stories)]
+    out: list[object] = [index.vocab.n_docs, len(index.stories)]
     terms: set[int] = set()
     for a in sorted(index.docs.row_of):
         got = index.docs[a]
-        df = index._dfa[got.slots]
+        df = index.vocab.df(got.slots)
         out.append((a, got.story, got.ts, got.terms.tolist(), got.weights.tolist()))
         out.append(
-            (got.names.tolist(), df.tolist(), got.slots.tolist() == index.slots(got.terms).tolist())
+            (
+                got.names.tolist(),
+                df.tolist(),
+                got.slots.tolist() == index.vocab.slots(got.terms).tolist(),
+            )
         )
         terms.update(got.terms.tolist())
     for t in sorted(terms):
-        posting = index.postings.get(t)
-        out.append((t, sorted(posting) if posting is not None else list(index._bulk_stories(t))))
+        out.append((t, sorted(index.postings.stories(t))))
     for s in sorted(index.stories):
         story = index.stories[s]
         out.append((s, story.terms.tolist(), np.asarray(story.weights).tolist(), story.members))
@@ -502,19 +504,11 @@ def test_rebuild_decoded_into_the_columns_equals_the_general_rebuild(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One-member stories are decoded straight into the story columns; the index and
-    the placements that follow are those of ``decode_columns`` + ``bulk_add``."""
+    the placements that follow are those of ``decode_columns`` + ``add_many``."""
     settings = DedupSettings()
     docs = dev_docs(300)
     sketches = Deduplicator(settings).sketch_many(docs)
     stored = _solo_stored(docs[:200], sketches[:200])
-    first_version = [*stored]
-    n = int.from_bytes(stored[7].story[:2], "little")
-    first_version[7] = StoredDoc(
-        **{
-            **{f: getattr(stored[7], f) for f in StoredDoc.__slots__},
-            "story": stored[7].story[: 2 + 6 * n],
-        }
-    )
     unsorted = [*stored]
     blob = stories.encode(
         np.array([9, 3], np.uint32), np.array([1.0, 2.0], np.float32), np.array([True, False])
@@ -523,16 +517,16 @@ def test_rebuild_decoded_into_the_columns_equals_the_general_rebuild(
         **{**{f: getattr(stored[5], f) for f in StoredDoc.__slots__}, "story": blob}
     )
 
-    solo = stories.StoryIndex._bulk_solo
+    solo = rebuild.Rebuild.load_solo
 
     def run(batch: list[StoredDoc], direct: bool) -> list[object]:
         taken: list[bool] = []
 
-        def spy(self: stories.StoryIndex, *args: object) -> bool:
+        def spy(self: rebuild.Rebuild, *args: object) -> bool:
             taken.append(direct and solo(self, *args))  # type: ignore[arg-type]
             return taken[-1]
 
-        monkeypatch.setattr(stories.StoryIndex, "_bulk_solo", spy)
+        monkeypatch.setattr(rebuild.Rebuild, "load_solo", spy)
         dedup = Deduplicator(settings)
         dedup.load(batch)
         state = _story_state(dedup)
@@ -556,7 +550,7 @@ def test_rebuild_decoded_into_the_columns_equals_the_general_rebuild(
     ]
     got, want = run(bare, True), run(bare, False)
     assert got[0] == [True] and got[1:] == want[1:]
-    for batch in (first_version, unsorted):  # not decodable in place: the general path
+    for batch in (unsorted,):  # not decodable in place: the general path
         got, want = run(batch, True), run(batch, False)
         assert got[0] == [False] and got[1:] == want[1:]
 
@@ -569,7 +563,7 @@ def test_ranks_in_the_vocabulary_are_its_positions() -> None:
     vocab = np.unique(np.concatenate((vocab, extra, [0, 1, 2**32 - 1])).astype(np.uint32))
     terms = vocab[rng.integers(0, len(vocab), 20000)]
     out = np.empty(len(terms), np.int32)
-    stories._ranks_into(vocab, terms, out)
+    rebuild.ranks_into(vocab, terms, out)
     assert out.tolist() == np.searchsorted(vocab, terms).tolist()
 
 
@@ -613,7 +607,7 @@ def test_id_map_bulk_of_ids_in_order() -> None:
 
 def test_name_flags_kept_as_bits_read_back_at_any_position() -> None:
     rng = np.random.default_rng(8)
-    docs = stories._Docs()
+    docs = columns.DocColumns()
     want: list[bool] = []
     for k in range(300):  # bags of every length, at every bit offset
         flags = rng.random(int(rng.integers(0, 13))) < 0.4
