@@ -29,9 +29,10 @@ from sqlalchemy import (
     create_engine,
     insert,
 )
+from tests.support.reference import shingle_strings
 
 from benchmarks._common import bench_settings
-from newsfold.dedup.shingles import shingle_strings, words
+from newsfold.dedup.shingles import words
 from newsfold.normalise import normalise_entry
 from newsfold.parse import parse_feed
 from newsfold.service import Service

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from datasketch import MinHashLSH
+from tests.support.reference import to_lean
 
 from benchmarks._common import percentile, settled_rss
 from newsfold.config import DedupSettings
@@ -138,7 +139,7 @@ def run(n: int, *, queries: int = 2000, datasketch_max: int = 100_000) -> dict[s
         "lsh_query_cpu_p50_ms": percentile(near_cpu, 50),
         "lsh_query_cpu_p99_ms": percentile(near_cpu, 99),
         "rss_bytes_per_doc": (rss1 - rss0) / max(loaded, 1),
-        "copy_index_bytes_per_doc": dedup.memory_bytes() / max(loaded, 1),
+        "copy_index_bytes_per_doc": dedup.copies.nbytes() / max(loaded, 1),
     }
     del dedup
     gc.collect()
@@ -153,7 +154,7 @@ def _datasketch(
     """datasketch's MinHashLSH over the same signatures (same bands × rows)."""
     from newsfold.dedup import lsh_params
 
-    leans = [minhash.to_lean(minhash.decode(d.signature)[0]) for d in docs]
+    leans = [to_lean(minhash.decode(d.signature)[0]) for d in docs]
     rss0 = settled_rss()
     lsh = MinHashLSH(num_perm=settings.num_perm, params=lsh_params(settings))
     t0 = time.perf_counter()
@@ -164,7 +165,7 @@ def _datasketch(
     rss1 = settled_rss()
     ms, cpu = [], []
     for _, sketch in qs:
-        lean = minhash.to_lean(minhash.decode(sketch.signature)[0])
+        lean = to_lean(minhash.decode(sketch.signature)[0])
         t1, c1 = time.perf_counter(), time.thread_time()
         lsh.query(lean)
         ms.append(1000 * (time.perf_counter() - t1))

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from datasketch import MinHash
+from tests.support.reference import shingle_hash_bytes, shingle_strings
 
 from newsfold.config import DedupSettings
 from newsfold.dedup import DedupDoc, Deduplicator, minhash
-from newsfold.dedup.shingles import shingle_hash_bytes, shingle_hashes, shingle_strings, words
+from newsfold.dedup.shingles import shingle_hashes, words
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -11,12 +11,14 @@ threshold on both the signature and the shingle-count evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from newsfold.dedup import minhash
 from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
+from newsfold.dedup.keys import exact_keys_many
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +37,38 @@ class CopyMatch:
     article_id: int
     similarity: float  # estimated Jaccard, or containment when that decided
     exact: bool
+    copy_id: int  # the matched document's copy group and (current) story
+    story_id: int
+
+
+@lru_cache(maxsize=16)
+def lsh_params(threshold: float, num_perm: int, fn_weight: float) -> tuple[int, int]:
+    """(bands, rows), rows × bands ≤ ``num_perm``, minimising the weighted error of
+    banded LSH at the Jaccard ``threshold``: ``fn_weight`` × the false negative
+    area plus (1 - ``fn_weight``) × the false positive area (as datasketch's
+    ``MinHashLSH`` chooses them).
+
+    Two documents of similarity s share a band with probability
+    P(s) = 1 - (1 - s^r)^b. The false positive area is ∫₀ᵗ P and the false
+    negative area ∫ₜ¹ (1 - P). P is a polynomial of degree r·b ≤ ``num_perm``,
+    so Gauss-Legendre quadrature with ⌈(num_perm + 1) / 2⌉ nodes integrates it
+    exactly; the first (b, r) in (b, r) order wins ties.
+    """
+    b, r = np.array(
+        [(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)], np.float64
+    ).T
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+
+    def area(lo: float, hi: float, *, miss: bool) -> NDArray[np.float64]:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2  # the nodes moved from [-1, 1] to [lo, hi]
+        missed = (1.0 - s[None, :] ** r[:, None]) ** b[:, None]  # no band shared
+        return ((missed if miss else 1.0 - missed) @ weights) * (hi - lo) / 2  # type: ignore[no-any-return]
+
+    error = (1.0 - fn_weight) * area(0.0, threshold, miss=False) + fn_weight * area(
+        threshold, 1.0, miss=True
+    )
+    best = int(np.argmin(error))
+    return int(b[best]), int(r[best])
 
 
 LEAD_WORDS = 60  # a summary or a trimmed copy keeps the opening words
@@ -251,7 +285,51 @@ class CopyIndex:
         self.leads.add(lead_band.tolist(), slot)
         return slot
 
-    def bulk_index(self, start: int) -> None:
+    def load(
+        self,
+        *,
+        article_ids: NDArray[np.int64],
+        copy_ids: NDArray[np.int64],
+        story_ids: NDArray[np.int64],
+        ts: NDArray[np.float64],
+        langs: NDArray[np.int16],
+        signatures: list[bytes],
+        content_hashes: list[str],
+        urls: list[str | None],
+    ) -> None:
+        """``add`` of many documents (in time order) given their stored signatures."""
+        n = len(signatures)
+        if not n:
+            return
+        t = self.table
+        start = t.size
+        t.reserve(n)
+        end = start + n
+        rows = slice(start, end)
+        # Rows past the table's size are zero (see ``DocTable``).
+        if not minhash.decode_into(
+            signatures, t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows], zeroed=True
+        ):
+            t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows] = minhash.decode_many(
+                signatures, LEAD_WORDS
+            )
+        t.article[rows], t.copy[rows], t.story[rows] = article_ids, copy_ids, story_ids
+        t.ts[rows], t.lang[rows] = ts, langs
+        t.alive[rows] = True
+        t.size = end
+        slots = np.arange(start, end, dtype=np.int32)
+        self.slot_of.bulk(article_ids, slots)
+        keys, per_doc = exact_keys_many(content_hashes, urls, t.card[rows])
+        self.exact_keys.bulk(keys, np.repeat(slots, per_doc))
+        self.live += n
+        self._index_from(start)
+
+    def rename_story(self, old: int, new: int) -> None:
+        """Documents of story ``old`` now belong to story ``new`` (a merge)."""
+        story = self.table.story[: self.table.size]
+        story[story == old] = new
+
+    def _index_from(self, start: int) -> None:
         """Index rows ``start:`` (already written to the table) with one sort per index."""
         t = self.table
         rows = np.arange(start, t.size, dtype=np.int32)
@@ -291,11 +369,19 @@ class CopyIndex:
         return True
 
     # ------------------------------------------------------------------- reads
-    def exact(self, keys: list[int]) -> int | None:
-        """Oldest live row sharing a content hash or canonical URL."""
+    def exact(self, keys: list[int]) -> CopyMatch | None:
+        """The oldest live document sharing a content hash or canonical URL."""
         t = self.table
         found = [s for s in self.exact_keys.get(np.array(keys, dtype=np.uint64)) if t.alive[s]]
-        return min(found, key=lambda s: (t.ts[s], t.article[s])) if found else None
+        if not found:
+            return None
+        slot = min(found, key=lambda s: (t.ts[s], t.article[s]))
+        return self._match(slot, 1.0, exact=True)
+
+    def _match(self, slot: int, similarity: float, *, exact: bool) -> CopyMatch:
+        t = self.table
+        article, copy, story = int(t.article[slot]), int(t.copy[slot]), int(t.story[slot])
+        return CopyMatch(slot, article, similarity, exact, copy, story)
 
     def near(
         self, sig: NDArray[np.uint32], card: int, lang: int, lead: NDArray[np.uint32]
@@ -401,8 +487,7 @@ class CopyIndex:
         sim = np.where(ok_j, jac, cont)
         # Best similarity; ties go to the oldest row so replays are deterministic.
         best = min(np.flatnonzero(ok), key=lambda i: (-sim[i], t.ts[cand[i]], t.article[cand[i]]))
-        slot = int(cand[best])
-        return CopyMatch(slot, int(t.article[slot]), float(sim[best]), exact=False)
+        return self._match(int(cand[best]), float(sim[best]), exact=False)
 
     def nbytes(self) -> int:
         indexes = self.lsh.nbytes() + self.exact_keys.nbytes() + self.leads.nbytes()

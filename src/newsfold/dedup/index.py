@@ -180,20 +180,6 @@ class IdMap:
             raise KeyError(key)
         return found
 
-    def get_many(self, keys: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The row of each key, -1 where absent."""
-        out = np.full(len(keys), -1, np.int64)
-        ids = self._ids
-        if len(ids) and len(keys):
-            k = np.minimum(ids.searchsorted(keys), len(ids) - 1)
-            hit = ids[k] == keys
-            out[hit] = self._rows[k[hit]]
-        if self._extra:
-            get = self._extra.get
-            extra = np.fromiter((get(a, -1) for a in keys.tolist()), np.int64, len(keys))
-            out = np.where(extra >= 0, extra, out)
-        return out
-
     def __setitem__(self, key: int, row: int) -> None:
         k = self._at(key)
         if k >= 0:

@@ -6,7 +6,7 @@ minimum. Calling ``MinHash.update`` once per shingle pays Python and numpy
 overhead per shingle; here the shingle hashes of a document (or of many
 documents at once) form one matrix and the minimum is one reduction. The
 permutation parameters are taken from datasketch itself, so signatures are
-interchangeable with ``LeanMinHash`` (see ``to_lean``).
+interchangeable with ``LeanMinHash``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash
+from datasketch import MinHash
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -94,14 +94,7 @@ def encode(
     )
 
 
-def _current(blob: bytes) -> bytes:
-    """The blob in the current layout: a first-version blob (4-byte header, no lead)
-    has a length divisible by 4, the current one (6-byte header) does not."""
-    return blob[:4] + b"\0\0" + blob[4:] if len(blob) % 4 == 0 else blob
-
-
 def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
-    blob = _current(blob)
     cardinality, n_lead = _HEADER.unpack_from(blob)
     count = (len(blob) - _HEADER.size) // 4 - n_lead
     sig = np.frombuffer(blob, dtype="<u4", count=count, offset=_HEADER.size).astype(np.uint32)
@@ -110,7 +103,6 @@ def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
 
 def decode_lead(blob: bytes) -> NDArray[np.uint32]:
     """The sorted shingle hashes of the text's first words (see ``copies.LEAD_WORDS``)."""
-    blob = _current(blob)
     _, n_lead = _HEADER.unpack_from(blob)
     return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=len(blob) - 4 * n_lead).astype(
         np.uint32
@@ -129,30 +121,7 @@ def decode_many(
     if not n:
         empty = np.empty(0, np.int64)
         return np.empty((0, 0), np.uint32), empty, np.empty((0, lead_width), np.uint32), empty
-    lengths = np.fromiter(map(len, blobs), np.int64, n)
-    if (lengths % 4).all():  # no first-version blob
-        return _decode_by_length(blobs, lengths, lead_width)
-    blobs = [_current(b) for b in blobs]
-    head = np.frombuffer(
-        b"".join([b[: _HEADER.size] for b in blobs]), dtype=[("card", "<u4"), ("lead", "<u2")]
-    )
-    card = head["card"].astype(np.int64)
-    nlead = head["lead"].astype(np.int64)
-    first = blobs[0]
-    end = len(first) - 4 * int(nlead[0])  # every signature has the same length
-    num_perm = (end - _HEADER.size) // 4
-    sigs = (
-        np.frombuffer(b"".join([b[_HEADER.size : end] for b in blobs]), dtype="<u4")
-        .reshape(n, num_perm)
-        .astype(np.uint32)
-    )
-    width = 4 * lead_width
-    leads = (
-        np.frombuffer(b"".join([b[end:].ljust(width, b"\0")[:width] for b in blobs]), dtype="<u4")
-        .reshape(n, lead_width)
-        .astype(np.uint32)
-    )
-    return sigs, card, leads, np.minimum(nlead, lead_width)
+    return _decode_by_length(blobs, np.fromiter(map(len, blobs), np.int64, n), lead_width)
 
 
 def decode_into(
@@ -240,22 +209,6 @@ def _decode_by_length(
     return sigs, card, leads, np.minimum(nlead, lead_width)
 
 
-def to_lean(sig: NDArray[np.uint32]) -> LeanMinHash:
-    """The same signature as a datasketch object (for datasketch's LSH or tooling)."""
-    return LeanMinHash(seed=SEED, hashvalues=sig, scheme=SCHEME)
-
-
 def jaccard_many(sig: NDArray[np.uint32], others: NDArray[np.uint32]) -> NDArray[np.float64]:
     """Estimated Jaccard of one signature against each row of ``others``."""
     return (others == sig).mean(axis=1)  # type: ignore[no-any-return]
-
-
-def containment(jaccard: float, size_a: int, size_b: int) -> float:
-    """Estimated |A∩B| / |A| from Jaccard and the set sizes.
-
-    |A∩B| = J·(|A|+|B|)/(1+J); dividing by |A| tells whether a short text
-    (a summary) is contained in a long one even though their Jaccard is low.
-    """
-    if size_a == 0:
-        return 0.0
-    return min(1.0, jaccard * (size_a + size_b) / ((1.0 + jaccard) * size_a))

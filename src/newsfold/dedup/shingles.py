@@ -21,11 +21,10 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 U64 = np.uint64
-_MASK64 = (1 << 64) - 1
 # Odd per-position multipliers: the shingle (w0, w1, w2) hashes to
 # fmix64(Σ wj·Cj) >> 32, so order matters and the combination is one
 # vectorised multiply-add per position.
-_POSITION_MULTIPLIERS = (
+POSITION_MULTIPLIERS = (
     0x9E3779B97F4A7C15,
     0xC2B2AE3D27D4EB4F,
     0x165667B19E3779F9,
@@ -35,7 +34,7 @@ _POSITION_MULTIPLIERS = (
     0x27D4EB2F165667C5,
     0x94D049BB133111EB,
 )
-MAX_SHINGLE = len(_POSITION_MULTIPLIERS)
+MAX_SHINGLE = len(POSITION_MULTIPLIERS)
 
 _WORD = re.compile(r"\w+")
 _CACHE_LIMIT = 1 << 18
@@ -66,14 +65,6 @@ def _fmix64(h: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return h ^ (h >> U64(33))
 
 
-def _fmix64_int(h: int) -> int:
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
-    return h ^ (h >> 33)
-
-
 def shingle_hashes(tokens: list[str], size: int) -> NDArray[np.uint32]:
     """Distinct 32-bit hashes of the word ``size``-grams of ``tokens``.
 
@@ -99,31 +90,11 @@ def shingle_hashes_of(w: NDArray[np.uint64], size: int) -> NDArray[np.uint32]:
     span = min(size, len(w))
     n = len(w) - span + 1
     with np.errstate(over="ignore"):
-        acc = w[0:n] * U64(_POSITION_MULTIPLIERS[0])
+        acc = w[0:n] * U64(POSITION_MULTIPLIERS[0])
         for j in range(1, span):
-            acc = acc + w[j : j + n] * U64(_POSITION_MULTIPLIERS[j])
+            acc = acc + w[j : j + n] * U64(POSITION_MULTIPLIERS[j])
         mixed = _fmix64(acc)
     return np.unique((mixed >> U64(32)).astype(np.uint32))
-
-
-def shingle_hash_bytes(shingle: bytes) -> int:
-    """Scalar twin of ``shingle_hashes`` for one space-joined shingle.
-
-    It is the ``hashfunc`` given to datasketch's reference ``MinHash`` in the
-    tests, which proves the vectorised path computes the same signatures.
-    """
-    acc = 0
-    for j, token in enumerate(shingle.decode().split(" ")):
-        acc = (acc + word_hash(token) * _POSITION_MULTIPLIERS[j]) & _MASK64
-    return _fmix64_int(acc) >> 32
-
-
-def shingle_strings(tokens: list[str], size: int) -> list[bytes]:
-    """The shingles themselves, for the datasketch reference path and debugging."""
-    if not tokens:
-        return []
-    span = min(size, len(tokens))
-    return [" ".join(tokens[i : i + span]).encode() for i in range(len(tokens) - span + 1)]
 
 
 # ---------------------------------------------------------------- story terms
