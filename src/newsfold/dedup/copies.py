@@ -89,7 +89,7 @@ def lead_keys_many(
     if not len(rows):
         return np.empty(0, np.uint64), rows
     block = leads[rows]
-    mixed = minhash._fmix32(block)
+    mixed = minhash.fmix32(block)
     mixed[np.arange(block.shape[1])[None, :] >= sizes[rows][:, None]] = minhash.EMPTY
     k = min(_LEAD_BANDS, block.shape[1])
     low = np.sort(np.partition(mixed, k - 1, axis=1)[:, :k], axis=1)

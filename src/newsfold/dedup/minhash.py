@@ -40,7 +40,8 @@ def permutations(num_perm: int) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]
     return a.astype(np.uint32), b.astype(np.uint32)
 
 
-def _fmix32(h: NDArray[np.uint32]) -> NDArray[np.uint32]:
+def fmix32(h: NDArray[np.uint32]) -> NDArray[np.uint32]:
+    """murmur3's 32-bit finaliser: datasketch's affine32 scheme mixes every hash with it."""
     h = h ^ (h >> _U32(16))
     h = h * _U32(0x85EBCA6B)
     h = h ^ (h >> _U32(13))
@@ -54,7 +55,7 @@ def signature(hashes: NDArray[np.uint32], num_perm: int) -> NDArray[np.uint32]:
         return np.full(num_perm, EMPTY, dtype=np.uint32)
     a, b = permutations(num_perm)
     with np.errstate(over="ignore"):
-        phv = _fmix32(hashes)[:, None] * a + b
+        phv = fmix32(hashes)[:, None] * a + b
     return phv.min(axis=0)  # type: ignore[no-any-return]
 
 
@@ -75,7 +76,7 @@ def signatures(sets: Sequence[NDArray[np.uint32]], num_perm: int) -> NDArray[np.
         if len(nonempty):
             flat = np.concatenate([chunk[i] for i in nonempty])
             with np.errstate(over="ignore"):
-                phv = _fmix32(flat)[:, None] * a + b
+                phv = fmix32(flat)[:, None] * a + b
             offsets = np.concatenate(([0], np.cumsum(sizes[nonempty])[:-1]))
             out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
         start = stop

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Story:
+    """One story's summed vector (sorted terms and their slots), members and metadata."""
+
     terms: NDArray[np.uint32]
     weights: NDArray[Any]  # integers: int64, or int32 in the rebuild's columns
     names: NDArray[Any]  # the members' weights of terms they use as names
@@ -148,10 +150,6 @@ class StoryStore:
     def __iter__(self) -> Iterator[int]:
         yield from self._live
         yield from self._ids[~self._gone].tolist()
-
-    def items(self) -> Iterator[tuple[int, Story]]:
-        for s in self:
-            yield s, self[s]
 
     def get(self, story_id: int) -> Story | None:
         """The story (read only: a bulk story's view is rebuilt on every call)."""
