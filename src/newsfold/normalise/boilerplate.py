@@ -1,4 +1,4 @@
-"""Boilerplate removal, layers 2 and 3 of issue 5.
+"""Boilerplate removal, layers 2 and 3 (layer 1, the structural one, is ``html``'s).
 
 Layer 2 (``clean_lines``) applies the line rules of ``rules`` with what we know
 about the source (its names and domain) and the article (its title).

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from newsfold.normalise.boilerplate import BoilerplateModel
 from newsfold.normalise.dates import iso_utc
+from newsfold.normalise.entry import normalise_entry
 from newsfold.normalise.page import extract_page
 from newsfold.types import FeedSource, RawEntry
 
@@ -70,9 +71,6 @@ def extract_report(
 ) -> list[dict[str, object]]:
     """One dict per feed entry (or one for a page): title, canonical_url, published
     (ISO UTC), date_source, language, text, rules_fired and a few more."""
-    # Imported here: this module is itself imported by the package's __init__.
-    from newsfold.normalise import normalise_entry
-
     fetched_at = now or datetime.now(UTC)
     if looks_like_feed(data):
         # Only feeds need the parser (and feedparser behind it).

@@ -1,6 +1,6 @@
 """HTML → plain text: one paragraph per line, NFC, tidy whitespace, quotes and dashes.
 
-Owns the structural layer of boilerplate removal (issue 5, layer 1): scripts,
+Owns the structural layer of boilerplate removal (layer 1): scripts,
 styles, media, figures and their captions, navigation, share widgets, credit and
 byline elements are dropped before any text is read. Line-level rules live in
 ``boilerplate``. Nothing here knows about feeds or sources.
@@ -314,7 +314,7 @@ def _class_words(node: LexborNode) -> set[str]:
 
 
 def strip_structural(root: LexborNode | LexborHTMLParser, html: str | None = None) -> None:
-    """Drop the structural boilerplate of issue 5 (layer 1) in place.
+    """Drop the structural boilerplate (layer 1 of boilerplate removal) in place.
 
     ``html``, the markup the tree was parsed from, lets us skip the tree walks for
     tags and attributes it does not contain (each walk costs a pass over the tree).

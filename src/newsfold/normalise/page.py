@@ -1,4 +1,4 @@
-"""Full-text mode: what an article page says about itself (issue 5).
+"""Full-text mode: what an article page says about itself.
 
 Metadata (canonical address, title, dates, deck, site name) comes from the page
 head and JSON-LD through selectolax; the main text from trafilatura after the

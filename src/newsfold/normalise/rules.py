@@ -1,4 +1,4 @@
-"""Line rules for the leftovers of scraped news (issue 5, layer 2).
+"""Line rules for the leftovers of scraped news (boilerplate removal, layer 2).
 
 Each rule looks at the cleaned lines of one article and removes what is not
 prose: the site's own banner, photo credits, empty or name-only bylines,

@@ -1,4 +1,4 @@
-"""Canonical URLs: one spelling per article address (issue 5).
+"""Canonical URLs: one spelling per article address.
 
 Lower-cases scheme and host, drops default ports, credentials and fragments,
 removes tracking parameters and keeps every other parameter, byte for byte and
