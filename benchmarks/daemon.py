@@ -3,8 +3,8 @@
 Each cycle does what ``Daemon.cycle`` does around the network: claim the due
 feeds (``Storage.claim_due``), decide each one's next poll with the pure
 schedule functions (mostly 304s, some new content, a few errors), write the
-feed state and the fetch log, release the lease. The clock is simulated, so a
-day of polling runs in seconds and nothing sleeps.
+feed state and the fetch log through ``Batch`` (which ends the lease). The
+clock is simulated, so a day of polling runs in seconds and nothing sleeps.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from benchmarks._common import bench_settings, settled_rss, slope
 from newsfold import schedule
 from newsfold.errors import FetchError
 from newsfold.storage import Storage
-from newsfold.storage.feeds import apply_health, health_of, log_fetch
+from newsfold.storage.feeds import health_of
+from newsfold.storage.records import FeedUpdate, FetchLogEntry
 from newsfold.storage.tables import FeedRow
-from newsfold.types import ErrorKind, FetchResult
+from newsfold.types import ErrorKind, FetchOutcome, FetchResult
 
 STEP = timedelta(seconds=60)
 
@@ -57,10 +58,10 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
     t0 = time.perf_counter()
     for _ in range(cycles):
         claimed = storage.claim_due(now=now, owner="bench", lease_s=600)
-        with storage.session(write=True) as s:
+        with storage.batch(placing=False) as batch:
             for src in claimed:
-                row = s.get(FeedRow, src.id)
-                assert row is not None
+                feed = batch.feed(src.id)
+                assert feed is not None
                 draw = rng.random()
                 result = FetchResult(src.url, src.url, 304, b"", not_modified=True)
                 if draw < 0.05:
@@ -68,25 +69,24 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
                         "503 Service Unavailable", url=src.url, kind=ErrorKind.TRANSIENT
                     )
                     health = schedule.after_error(
-                        health_of(row), err, now=now, settings=settings, rng=rng
+                        health_of(feed), err, now=now, settings=settings, rng=rng
                     )
                 else:
                     health = schedule.after_not_modified(
-                        health_of(row), now=now, settings=settings, rng=rng, result=result
+                        health_of(feed), now=now, settings=settings, rng=rng, result=result
                     )
-                apply_health(row, health)
-                row.last_fetch_at = now
-                row.lease_owner = row.lease_expires_at = None
-                log_fetch(
-                    s,
+                batch.save_feed(src.id, FeedUpdate(health=health, last_fetch_at=now))
+                batch.log(
                     src.id,
-                    started_at=now,
-                    outcome="not_modified",
-                    http_status=304,
-                    nbytes=0,
-                    duration_s=0.01,
-                    new_items=0,
-                    error=None,
+                    FetchLogEntry(
+                        started_at=now,
+                        outcome=FetchOutcome.NOT_MODIFIED,
+                        http_status=304,
+                        bytes=0,
+                        duration_ms=10,
+                        new_items=0,
+                        error=None,
+                    ),
                 )
         polled += len(claimed)
         now += STEP

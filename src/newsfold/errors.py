@@ -3,10 +3,17 @@
     NewsfoldError
     ├── ConfigError          bad settings file, unknown key, bad value
     ├── FetchError           one feed could not be fetched (carries url, kind, status)
-    │   └── BlockedURLError  refused before any request (scheme, private address)
+    │   ├── BlockedURLError  refused before any request (scheme, private address)
+    │   ├── InvalidURLError  not an http(s) URL at all: nothing to subscribe to
+    │   └── HTMLPageError    a web page, not a feed (carries the feeds it links to)
     ├── ParseError           the bytes are not a feed we can read
     ├── StorageError         the database failed or refused
-    └── NotFoundError        a feed/article/cluster id or url that does not exist
+    │   └── FeedExistsError  a feed is already subscribed at that URL
+    ├── NotFoundError        a feed/article/cluster id or url that does not exist
+    └── DatasetError         a labelled evaluation file we cannot read
+
+``HTMLPageError`` lives in ``fetch.client`` and ``DatasetError`` in ``datasets``,
+beside the code that raises them.
 
 Third-party exceptions are wrapped where they enter (``raise … from e``) so
 callers handle only these. A 304 is a result, never an exception.
@@ -51,6 +58,11 @@ class BlockedURLError(FetchError):
         super().__init__(message, url=url, kind=ErrorKind.PERMANENT)
 
 
+class InvalidURLError(FetchError):
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message, url=url, kind=ErrorKind.PERMANENT)
+
+
 class ParseError(NewsfoldError):
     def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.PERMANENT) -> None:
         super().__init__(message)
@@ -61,6 +73,12 @@ class StorageError(NewsfoldError):
     pass
 
 
+class FeedExistsError(StorageError):
+    def __init__(self, url: str) -> None:
+        super().__init__(f"already subscribed: {url}")
+        self.url = url
+
+
 class NotFoundError(NewsfoldError):
     pass
 
@@ -68,7 +86,9 @@ class NotFoundError(NewsfoldError):
 __all__ = [
     "BlockedURLError",
     "ConfigError",
+    "FeedExistsError",
     "FetchError",
+    "InvalidURLError",
     "NewsfoldError",
     "NotFoundError",
     "ParseError",

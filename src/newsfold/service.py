@@ -4,10 +4,11 @@
 
 Fetching is concurrent (asyncio, one shared HTTP client). The CPU stages
 (``prepare.py``: parse, normalise, sketch) run in worker processes for larger
-polls, else in a thread. The writes (``writer.py``) run one feed at a time
-under ``_write_lock``, each feed's in one transaction. Every per-feed outcome is
-a value (``FeedUpdateSummary``): a feed's failure is recorded on the feed and
-logged, and never stops the others.
+polls, else in a thread. The writes (``writer.FeedWriter``, deciding with
+``decide.py``) run one feed at a time under one lock, each feed's in one
+transaction; ``IndexKeeper`` keeps the in-memory index in step with the
+database. Every per-feed outcome is a value (``FeedUpdateSummary``): a feed's
+failure is recorded on the feed and logged, and never stops the others.
 """
 
 from __future__ import annotations
@@ -22,9 +23,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from newsfold.dedup import Deduplicator
-from newsfold.errors import FetchError, NewsfoldError, NotFoundError, ParseError, StorageError
+from newsfold.errors import (
+    FetchError,
+    InvalidURLError,
+    NewsfoldError,
+    NotFoundError,
+    ParseError,
+    StorageError,
+)
 from newsfold.fetch import Fetcher
-from newsfold.normalise import BoilerplateModel, canonical_url, extract_page, normalise_entry
+from newsfold.index_keeper import IndexKeeper
+from newsfold.normalise import canonical_url, extract_page, normalise_entry
 from newsfold.prepare import Prepared, Preparer, needs_parse
 from newsfold.storage import Storage
 from newsfold.types import (
@@ -35,13 +44,13 @@ from newsfold.types import (
     FetchResult,
     PollSummary,
 )
-from newsfold.writer import WriterMixin, error_summary
+from newsfold.writer import BoilerplateModels, FeedWriter, error_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from newsfold.config import Settings
-    from newsfold.normalise import PageExtract
+    from newsfold.normalise import BoilerplateModel, PageExtract
     from newsfold.storage.records import FeedInfo
 
 log = logging.getLogger("newsfold.service")
@@ -51,7 +60,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Service(WriterMixin):
+class Service:
     def __init__(
         self,
         settings: Settings,
@@ -64,14 +73,25 @@ class Service(WriterMixin):
         self.storage = storage or Storage(settings.database_url)
         self.clock = clock
         self.rng = rng or random.Random()
-        self._dedup: Deduplicator | None = None
-        self._dedup_max_id = 0
-        self._last_evict = time.monotonic()
-        self._known_merges = 0  # story merges in the database when the index was last in step
-        self._boilerplate: dict[int, BoilerplateModel] = {}
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one feed's writes at a time, and the index with them
         self.preparer = Preparer(settings)
-        self._sketcher: Deduplicator | None = None  # sketches only; the index is ``_dedup``
+        self._sketcher: Deduplicator | None = None  # sketches only; the index is ``index``'s
+        self.index = IndexKeeper(settings.dedup, self.storage, self._now)
+        self.boilerplate = BoilerplateModels(settings.normalise, self.storage)
+        self.writer = FeedWriter(
+            settings,
+            self.storage,
+            index=self.index,
+            boilerplate=self.boilerplate,
+            sketcher=self._sketcher_instance,
+            clock=self._now,
+            rng=self.rng,
+            lock=self._write_lock,
+        )
+
+    def _now(self) -> datetime:
+        # Late-bound: tests and tools swap ``clock`` after construction.
+        return self.clock()
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Service:
@@ -111,7 +131,7 @@ class Service(WriterMixin):
     ) -> FeedInfo:
         clean = canonical_url(url.strip())
         if clean is None or not clean.startswith(("http://", "https://")):
-            raise FetchError(f"not an http(s) URL: {url!r}", url=url, kind=ErrorKind.PERMANENT)
+            raise InvalidURLError(f"not an http(s) URL: {url!r}", url=url)
         return self.storage.add_feed(
             clean,
             now=self.clock(),
@@ -165,16 +185,16 @@ class Service(WriterMixin):
             )
             if source.full_text and prepared.articles:
                 await self._add_full_text(fetcher, prepared, started_at)
-            return await asyncio.to_thread(self._store, prepared, started_at, t0)
+            return await asyncio.to_thread(self.writer.write, prepared, started_at, t0)
         except (FetchError, ParseError) as e:
-            return await asyncio.to_thread(self._record_error, source, e, started_at, t0)
+            return await asyncio.to_thread(self.writer.record_error, source, e, started_at, t0)
         except StorageError as e:
             log.error("feed %s: database error: %s", source.url, e, extra={"feed_id": source.id})
             return error_summary(source, ErrorKind.TRANSIENT, str(e), t0)
         except Exception as e:  # a bug must not stop the other feeds
             log.exception("feed %s: internal error", source.url, extra={"feed_id": source.id})
             err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
-            return await asyncio.to_thread(self._record_error, source, err, started_at, t0)
+            return await asyncio.to_thread(self.writer.record_error, source, err, started_at, t0)
 
     # --- stages -------------------------------------------------------------------------------
 
@@ -182,7 +202,7 @@ class Service(WriterMixin):
         self, source: FeedSource, result: FetchResult
     ) -> tuple[BoilerplateModel, dict[str, str]]:
         """The feed's boilerplate model, and the entries it already has (not re-sketched)."""
-        model = self._boilerplate_for(source.id)
+        model = self.boilerplate.get(source.id)
         if not needs_parse(source, result):
             return model, {}
         since = self.clock() - timedelta(days=self.settings.pipeline.known_entries_days)
@@ -192,20 +212,6 @@ class Service(WriterMixin):
         if self._sketcher is None:
             self._sketcher = Deduplicator(self.settings.dedup)
         return self._sketcher
-
-    def _prepare(self, source: FeedSource, result: FetchResult, now: datetime) -> Prepared:
-        """In-process ``prepare`` (tests and tools that have the bytes already)."""
-        from newsfold.prepare import prepare
-
-        return prepare(
-            source,
-            result,
-            now,
-            settings=self.settings,
-            boilerplate=self._boilerplate_for(source.id),
-            known=None,
-            dedup=None,
-        )
 
     async def _add_full_text(self, fetcher: Fetcher, prepared: Prepared, now: datetime) -> None:
         """Full-text feeds: fetch each *new* entry's page and re-normalise with its main text."""
@@ -234,7 +240,7 @@ class Service(WriterMixin):
         now: datetime,
     ) -> None:
         by_key = {a.entry_key: a for a in prepared.articles}
-        model = self._boilerplate_for(prepared.source.id)
+        model = self.boilerplate.get(prepared.source.id)
         for article, page in pages:
             if page is None:
                 continue
@@ -251,24 +257,10 @@ class Service(WriterMixin):
             prepared.sketches.pop(article.entry_key, None)  # new text, new sketch
         prepared.articles = list(by_key.values())
 
-    def _boilerplate_for(self, feed_id: int) -> BoilerplateModel:
-        """The feed's learned boilerplate model, as stored, with today's thresholds."""
-        model = self._boilerplate.get(feed_id)
-        if model is None:
-            fresh = BoilerplateModel.from_settings(self.settings.normalise)
-            data = self.storage.boilerplate_json(feed_id)
-            try:
-                model = BoilerplateModel.from_json(data) if data else fresh
-            except StorageError as e:  # a damaged model is relearned, not fatal
-                log.warning("feed %d: boilerplate model unreadable, relearning: %s", feed_id, e)
-                model = fresh
-            model.window, model.min_share, model.min_docs = (
-                fresh.window,
-                fresh.min_share,
-                fresh.min_docs,
-            )
-            self._boilerplate[feed_id] = model
-        return model
+    def rebuild_index(self) -> int:
+        """Drop and rebuild the in-memory index from stored signatures; returns its size."""
+        with self._write_lock:
+            return self.index.rebuild()
 
 
 __all__ = ["NotFoundError", "Service", "utcnow"]

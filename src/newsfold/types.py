@@ -123,6 +123,32 @@ class Article:
     rules_fired: tuple[str, ...] = ()
 
 
+class Level(StrEnum):
+    """The two levels of clustering: near-duplicate copies of one text, and stories."""
+
+    COPIES = "copies"  # copy groups: the same text, syndicated or lightly edited
+    STORIES = "stories"  # stories: the same event, in other words
+
+
+class FetchOutcome(StrEnum):
+    """What one poll of one feed came to (the fetch log's ``outcome``, a summary's ``status``)."""
+
+    OK = "ok"  # fetched and parsed
+    NOT_MODIFIED = "not_modified"  # HTTP 304
+    UNCHANGED = "unchanged"  # 200, but the very same bytes as last time
+    ERROR = "error"  # fetch or parse failed; recorded on the feed
+    SKIPPED = "skipped"  # the feed was removed while it was being polled: nothing written
+
+
+class FeedStatus(StrEnum):
+    """A feed's state at a glance (the API's ``status``)."""
+
+    OK = "ok"
+    ERRORING = "erroring"  # errors in a row, fewer than ``flag_after_errors``
+    FAILING = "failing"  # at least ``flag_after_errors`` in a row
+    DISABLED = "disabled"  # gone (410), taken out of the settings file, or by hand
+
+
 class Tier(StrEnum):
     """Why an article sits where it sits (the evidence kept for every join)."""
 
@@ -158,7 +184,7 @@ class FeedUpdateSummary:
 
     feed_id: int
     url: str
-    status: str  # "ok", "not_modified", "unchanged", "error", "skipped"
+    status: FetchOutcome
     http_status: int | None = None
     new_articles: int = 0
     updated_articles: int = 0
@@ -186,7 +212,7 @@ class PollSummary:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.feeds if f.status == "error")
+        return sum(1 for f in self.feeds if f.status is FetchOutcome.ERROR)
 
     @property
     def clusters_touched(self) -> int:
@@ -198,9 +224,12 @@ __all__ = [
     "DateSource",
     "ErrorKind",
     "FeedSource",
+    "FeedStatus",
     "FeedUpdateSummary",
+    "FetchOutcome",
     "FetchResult",
     "Join",
+    "Level",
     "ParsedFeed",
     "Placement",
     "PollSummary",

@@ -283,7 +283,7 @@ def check_invariants(service: Service, served: set[str]) -> dict[str, int]:
         clusters = q("SELECT COUNT(*) FROM clusters WHERE level = 'stories'")[0][0]
     # The rebuilt index holds exactly the stored signatures and cluster ids.
     assert service.rebuild_index() == len(stored)
-    dedup = service._dedup  # the index itself: no public accessor exposes its arrays
+    dedup = service.index.dedup  # the index itself: no public accessor exposes its arrays
     assert dedup is not None
     table, slots = dedup.copies.table, dedup.copies.slot_of
     assert set(slots) == set(stored)

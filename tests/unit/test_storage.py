@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import func, select
 
-from newsfold.errors import NotFoundError, StorageError
+from newsfold.errors import FeedExistsError, NotFoundError, StorageError
+from newsfold.prepare import Prepared, prepare
 from newsfold.service import Service
 from newsfold.storage import Storage
 from newsfold.storage.tables import ClusterRow, MembershipRow
-from newsfold.types import FetchResult, Join, Placement, Tier
+from newsfold.types import FeedSource, FetchResult, Join, Placement, Tier
 from tests.conftest import SHARED
 
 if TYPE_CHECKING:
@@ -64,8 +65,20 @@ def service(database_url: str, make_settings: Callable[..., Settings]) -> Servic
 def _ingest(service: Service, feed_id: int, content: bytes) -> int:
     source = next(s for s in service.storage.feed_sources() if s.id == feed_id)
     result = _result(source.url, content)
-    prepared = service._prepare(source, result, NOW)
-    return service._store(prepared, NOW, time.perf_counter()).new_articles
+    prepared = _prepare(service, source, result)
+    return service.writer.write(prepared, NOW, time.perf_counter()).new_articles
+
+
+def _prepare(service: Service, source: FeedSource, result: FetchResult) -> Prepared:
+    return prepare(
+        source,
+        result,
+        NOW,
+        settings=service.settings,
+        boilerplate=service.boilerplate.get(source.id),
+        known=None,
+        dedup=None,
+    )
 
 
 def test_upgrade_is_idempotent_and_check_passes(service: Service) -> None:
@@ -76,7 +89,7 @@ def test_upgrade_is_idempotent_and_check_passes(service: Service) -> None:
 def test_feeds_crud(service: Service) -> None:
     feed = service.add_feed("HTTPS://Site.Example/feed.xml?utm_source=a", title="Site")
     assert feed.url == "https://site.example/feed.xml"
-    with pytest.raises(StorageError, match="already subscribed"):
+    with pytest.raises(FeedExistsError, match="already subscribed"):
         service.add_feed("https://site.example/feed.xml")
     assert service.storage.get_feed(feed.id).url == feed.url
     assert service.storage.get_feed(feed.url).id == feed.id
@@ -152,21 +165,18 @@ def test_story_merge_is_recorded_and_old_ids_resolve(service: Service) -> None:
     with service.storage.batch() as batch:
         batch.session.query(MembershipRow).filter(MembershipRow.article_id == ids[2]).delete()
         batch.session.query(ClusterRow).filter(ClusterRow.id == ids[2]).delete()
-        article = service._prepare(
+        article = _prepare(
+            service,
             next(iter(service.storage.feed_sources())),
             _result("https://site.example/feed.xml", _rss([("3", "C", c)])),
-            NOW,
         ).articles[0]
-        batch.record_placement(
-            Placement(
-                article_id=ids[2],
-                copy=Join(ids[2], Tier.NEW, 1.0, None),
-                story=Join(ids[0], Tier.STORY, 0.6, ids[0]),
-                merged_stories=(ids[1],),
-            ),
-            article,
-            now=NOW,
+        placement = Placement(
+            article_id=ids[2],
+            copy=Join(ids[2], Tier.NEW, 1.0, None),
+            story=Join(ids[0], Tier.STORY, 0.6, ids[0]),
+            merged_stories=(ids[1],),
         )
+        batch.record_placements([(placement, article)], now=NOW)
     detail = service.storage.cluster_detail(ids[1])
     assert detail.summary.id == ids[0]
     assert detail.requested_id == ids[1]

@@ -150,10 +150,11 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
             session.close()
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[Batch]:
-        """One feed's writes, in one transaction holding the cluster-assignment lock."""
+    def batch(self, *, placing: bool = True) -> Iterator[Batch]:
+        """One feed's writes in one transaction; ``placing`` also takes the
+        cluster-assignment lock (a poll that only records an error needs none)."""
         with self.session(write=True) as session:
-            if self.dialect == "postgresql":
+            if placing and self.dialect == "postgresql":
                 session.execute(_LOCK_SQL, {"k": CLUSTER_LOCK_KEY})
             yield Batch(session)
 

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsfold.errors import NotFoundError, StorageError
+from newsfold.errors import FeedExistsError, NotFoundError, StorageError
+from newsfold.storage.articles import existing_entries, forget_articles
 from newsfold.storage.records import FeedInfo, FetchLogEntry
 from newsfold.storage.tables import ArticleRow, FeedRow, FetchLogRow
-from newsfold.types import FeedSource
+from newsfold.types import ErrorKind, FeedSource, FetchOutcome
 
 if TYPE_CHECKING:
     import contextlib
@@ -20,12 +21,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from newsfold.schedule import FeedHealth
+    from newsfold.storage.records import FeedUpdate
 
 HISTORY_KEPT = 50  # fetch_log rows kept per feed
 REMOVED_FROM_CONFIG = "removed from the settings file"
 
 
-def _info(row: FeedRow, article_count: int = 0) -> FeedInfo:
+def feed_info(row: FeedRow, article_count: int = 0) -> FeedInfo:
     return FeedInfo(
         id=row.id,
         url=row.url,
@@ -45,7 +47,7 @@ def _info(row: FeedRow, article_count: int = 0) -> FeedInfo:
         interval_s=row.interval_s,
         error_count=row.error_count,
         error_since=row.error_since,
-        last_error_kind=row.last_error_kind,
+        last_error_kind=ErrorKind(row.last_error_kind) if row.last_error_kind else None,
         last_error=row.last_error,
         disabled_reason=row.disabled_reason,
         redirect_candidate=row.redirect_candidate,
@@ -84,7 +86,7 @@ class FeedsMixin:
         tags: Iterable[str] = (),
         origin: str = "cli",
     ) -> FeedInfo:
-        """Subscribe; raises ``StorageError`` if the URL is already subscribed."""
+        """Subscribe; raises ``FeedExistsError`` if the URL is already subscribed."""
         row = FeedRow(
             url=url,
             title=title,
@@ -102,10 +104,10 @@ class FeedsMixin:
             with self.session(write=True) as s:
                 s.add(row)
                 s.flush()
-                return _info(row)
+                return feed_info(row)
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
-                raise StorageError(f"already subscribed: {url}") from e
+                raise FeedExistsError(url) from e
             raise
 
     def sync_config_feeds(
@@ -168,15 +170,13 @@ class FeedsMixin:
         with self.session() as s:
             row = self._find(s, ref)
             count = s.scalar(select(func.count()).where(ArticleRow.feed_id == row.id)) or 0
-            return _info(row, count)
+            return feed_info(row, count)
 
     def remove_feed(self, ref: str | int) -> FeedInfo:
         """Unsubscribe and delete the feed's articles (cluster rows are recomputed)."""
-        from newsfold.storage.ingest import forget_articles
-
         with self.session(write=True) as s:
             row = self._find(s, ref)
-            info = _info(row)
+            info = feed_info(row)
             ids = list(s.scalars(select(ArticleRow.id).where(ArticleRow.feed_id == row.id)))
             forget_articles(s, ids)
             s.delete(row)
@@ -190,7 +190,7 @@ class FeedsMixin:
                 ).all()
             )
             rows = s.scalars(select(FeedRow).order_by(FeedRow.id)).all()
-            return [_info(r, int(counts.get(r.id, 0))) for r in rows]
+            return [feed_info(r, int(counts.get(r.id, 0))) for r in rows]
 
     def feed_sources(self, refs: Iterable[str | int] | None = None) -> list[FeedSource]:
         with self.session() as s:
@@ -254,12 +254,10 @@ class FeedsMixin:
             row.error_count = 0
             row.error_since = None
             row.next_fetch_at = now
-            return _info(row)
+            return feed_info(row)
 
     def existing_keys(self, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         """entry_key → (article id, content hash) for the given keys already stored."""
-        from newsfold.storage.ingest import existing_entries
-
         with self.session() as s:
             return existing_entries(s, feed_id, keys)
 
@@ -288,7 +286,7 @@ class FeedsMixin:
             return [
                 FetchLogEntry(
                     started_at=r.started_at,
-                    outcome=r.outcome,
+                    outcome=FetchOutcome(r.outcome),
                     http_status=r.http_status,
                     bytes=r.bytes,
                     duration_ms=r.duration_ms,
@@ -311,9 +309,30 @@ def apply_health(row: FeedRow, health: FeedHealth) -> None:
     row.redirect_seen = health.redirect_seen
 
 
+def write_update(row: FeedRow, update: FeedUpdate, *, move: bool) -> None:
+    """Copy a poll's outcome onto the feed row, and end the poll's lease."""
+    apply_health(row, update.health)
+    row.last_fetch_at = update.last_fetch_at
+    if update.last_success_at is not None:
+        row.last_success_at = update.last_success_at
+    if update.validators is not None:
+        row.etag = update.validators.etag
+        row.last_modified = update.validators.last_modified
+        row.last_body_hash = update.validators.body_hash
+    if update.title is not None:
+        row.title = update.title
+    if update.site_url is not None:
+        row.site_url = update.site_url
+    if update.boilerplate is not None:
+        row.boilerplate = update.boilerplate
+    if move and update.moved_to is not None:
+        row.url = update.moved_to
+    row.lease_owner = None
+    row.lease_expires_at = None
+
+
 def health_of(row: FeedRow | FeedInfo) -> FeedHealth:
     from newsfold.schedule import FeedHealth
-    from newsfold.types import ErrorKind
 
     return FeedHealth(
         next_fetch_at=row.next_fetch_at,
@@ -328,28 +347,17 @@ def health_of(row: FeedRow | FeedInfo) -> FeedHealth:
     )
 
 
-def log_fetch(
-    s: Session,
-    feed_id: int,
-    *,
-    started_at: datetime,
-    outcome: str,
-    http_status: int | None,
-    nbytes: int,
-    duration_s: float,
-    new_items: int,
-    error: str | None,
-) -> None:
+def log_fetch(s: Session, feed_id: int, entry: FetchLogEntry) -> None:
     s.add(
         FetchLogRow(
             feed_id=feed_id,
-            started_at=started_at,
-            outcome=outcome,
-            http_status=http_status,
-            bytes=nbytes,
-            duration_ms=round(duration_s * 1000),
-            new_items=new_items,
-            error=error,
+            started_at=entry.started_at,
+            outcome=str(entry.outcome),
+            http_status=entry.http_status,
+            bytes=entry.bytes,
+            duration_ms=entry.duration_ms,
+            new_items=entry.new_items,
+            error=entry.error,
         )
     )
     # Keep the history short: delete what falls past the newest HISTORY_KEPT.

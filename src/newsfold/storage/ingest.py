@@ -2,6 +2,8 @@
 
 A ``Batch`` lives inside ``Storage.batch()`` — one transaction holding the
 cluster-assignment lock — so a crash at any point leaves no half-placed article.
+It takes and returns records (``storage.records``, ``types``): the caller decides
+what changes, the batch writes it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
+from newsfold.storage.articles import existing_entries, forget_memberships
+from newsfold.storage.feeds import feed_info, log_fetch, write_update
 from newsfold.storage.tables import (
     ArticleRow,
     ClusterRow,
@@ -19,20 +23,21 @@ from newsfold.storage.tables import (
     MergeRow,
     UTCDateTime,
 )
-from newsfold.types import Tier
+from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from sqlalchemy import Dialect, Table, Update
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import Sketch, StoredDoc
+    from newsfold.storage.records import FeedInfo, FeedUpdate, FetchLogEntry
     from newsfold.types import Article, Placement
 
-COPIES = "copies"
-STORIES = "stories"
+COPIES = Level.COPIES
+STORIES = Level.STORIES
 
 
 class Batch:
@@ -41,13 +46,10 @@ class Batch:
 
     # --- reads inside the transaction ----------------------------------------------
 
-    def feed(self, feed_id: int) -> FeedRow:
+    def feed(self, feed_id: int) -> FeedInfo | None:
+        """The feed as stored now; ``None`` once it has been removed."""
         row = self.session.get(FeedRow, feed_id)
-        if row is None:
-            from newsfold.errors import NotFoundError
-
-            raise NotFoundError(f"feed {feed_id} was removed")
-        return row
+        return None if row is None else feed_info(row)
 
     def existing(self, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         """entry_key → (article id, content hash) for entries of this feed already stored."""
@@ -64,11 +66,21 @@ class Batch:
             )
         )
 
-    def log(self, feed_id: int, **fields: Any) -> None:
-        """Append to the feed's fetch history (see ``feeds.log_fetch``)."""
-        from newsfold.storage.feeds import log_fetch
+    def log(self, feed_id: int, entry: FetchLogEntry) -> None:
+        """Append to the feed's fetch history (the oldest lines past a limit go)."""
+        log_fetch(self.session, feed_id, entry)
 
-        log_fetch(self.session, feed_id, **fields)
+    def save_feed(self, feed_id: int, update: FeedUpdate) -> bool:
+        """Write the feed's state after a poll; returns whether it moved to ``update.moved_to``.
+
+        A permanent redirect is followed only when no other feed is subscribed there.
+        """
+        row = self.session.get(FeedRow, feed_id)
+        if row is None:
+            return False
+        move = update.moved_to is not None and not self.url_taken(update.moved_to, feed_id)
+        write_update(row, update, move=move)
+        return move
 
     def merge_count(self) -> int:
         return merge_count(self.session)
@@ -157,9 +169,6 @@ class Batch:
             .where(ArticleRow.id == article_id)
             .values(**values, revision=ArticleRow.revision + 1)
         )
-
-    def record_placement(self, placement: Placement, article: Article, *, now: datetime) -> None:
-        self.record_placements([(placement, article)], now=now)
 
     def record_placements(
         self, items: Sequence[tuple[Placement, Article]], *, now: datetime
@@ -371,19 +380,6 @@ def _article_values(feed_id: int, a: Article, k: Sketch | None) -> dict[str, Any
     return values
 
 
-def existing_entries(s: Session, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
-    found: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(keys), 500):  # keep IN lists short for SQLite
-        chunk = keys[start : start + 500]
-        for key, aid, chash in s.execute(
-            select(ArticleRow.entry_key, ArticleRow.id, ArticleRow.content_hash).where(
-                ArticleRow.feed_id == feed_id, ArticleRow.entry_key.in_(chunk)
-            )
-        ):
-            found[key] = (int(aid), chash)
-    return found
-
-
 def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[StoredDoc]:
     """Articles inside the clustering window with their sketches and cluster ids."""
     from newsfold.dedup import StoredDoc
@@ -430,48 +426,6 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
             copy_id=int(row[8]),
             story_id=int(row[9]),
         )
-
-
-def forget_articles(s: Session, ids: Iterable[int]) -> None:
-    """Delete articles and keep cluster sizes equal to their memberships."""
-    ids = list(ids)
-    forget_memberships(s, ids)
-    for start in range(0, len(ids), 500):
-        s.execute(delete(ArticleRow).where(ArticleRow.id.in_(ids[start : start + 500])))
-
-
-def forget_memberships(s: Session, ids: Sequence[int]) -> None:
-    """Take articles out of their clusters; sizes follow, empty clusters go."""
-    touched: set[tuple[str, int]] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        touched.update(
-            (lvl, int(cid))
-            for lvl, cid in s.execute(
-                select(MembershipRow.level, MembershipRow.cluster_id).where(
-                    MembershipRow.article_id.in_(chunk)
-                )
-            )
-        )
-        s.execute(delete(MembershipRow).where(MembershipRow.article_id.in_(chunk)))
-    for level, cid in touched:
-        size = s.scalar(
-            select(func.count()).where(
-                MembershipRow.level == level, MembershipRow.cluster_id == cid
-            )
-        )
-        if not size:
-            s.execute(delete(ClusterRow).where(ClusterRow.level == level, ClusterRow.id == cid))
-        else:
-            s.execute(
-                update(ClusterRow)
-                .where(ClusterRow.level == level, ClusterRow.id == cid)
-                .values(size=size)
-            )
-
-
-def tier_is_duplicate(tier: str) -> bool:
-    return tier in (Tier.EXACT, Tier.NEAR)
 
 
 def merge_count(s: Session) -> int:

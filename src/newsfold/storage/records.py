@@ -1,4 +1,8 @@
-"""Read-side records returned by ``Storage``: plain data, never ORM rows."""
+"""Records that cross the storage boundary: plain data, never ORM rows.
+
+What ``Storage`` returns (``FeedInfo``, ``ArticleInfo``, …) and the intents it
+writes (``FeedUpdate``, ``FetchLogEntry``): callers decide, storage persists.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from newsfold.schedule import FeedHealth
+    from newsfold.types import ErrorKind, FetchOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +36,7 @@ class FeedInfo:
     interval_s: int
     error_count: int
     error_since: datetime | None
-    last_error_kind: str | None
+    last_error_kind: ErrorKind | None
     last_error: str | None
     disabled_reason: str | None
     redirect_candidate: str | None
@@ -38,9 +45,37 @@ class FeedInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Validators:
+    """What the server said identifies this version of the document (for the next poll)."""
+
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """A feed's new state after one poll; ``None`` fields keep what is stored.
+
+    Writing it also ends the poll's lease on the feed.
+    """
+
+    health: FeedHealth
+    last_fetch_at: datetime
+    last_success_at: datetime | None = None
+    validators: Validators | None = None  # None: a 304 or an error, the stored ones stand
+    title: str | None = None
+    site_url: str | None = None
+    boilerplate: str | None = None  # the learned model, as JSON
+    moved_to: str | None = None  # a permanent redirect's target, taken unless another feed has it
+
+
+@dataclass(frozen=True, slots=True)
 class FetchLogEntry:
+    """One line of a feed's fetch history."""
+
     started_at: datetime
-    outcome: str
+    outcome: FetchOutcome
     http_status: int | None
     bytes: int
     duration_ms: int
