@@ -19,6 +19,7 @@ from rich.table import Table
 from newsfold.cli._common import console, iso, print_json
 from newsfold.config import load_settings
 from newsfold.service import Service
+from newsfold.types import Level
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,8 +71,8 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         summary = service.poll()
         elapsed = time.perf_counter() - t0
         again = service.poll()
-        stories = service.storage.list_clusters(level="stories", limit=None)
-        copies = service.storage.list_clusters(level="copies", min_size=2, limit=None)
+        stories = service.storage.list_clusters(level=Level.STORIES, limit=None)
+        copies = service.storage.list_clusters(level=Level.COPIES, min_size=2, limit=None)
     finally:
         server.shutdown()
     if json_out:

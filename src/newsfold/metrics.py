@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-FETCH_OUTCOMES = ("ok", "not_modified", "unchanged", "error")
+from newsfold.types import FetchOutcome, Level
+
+# Every outcome of a poll that was processed (a feed removed mid-poll is not counted).
+FETCH_OUTCOMES = tuple(o for o in FetchOutcome if o is not FetchOutcome.SKIPPED)
 
 FETCHES = Counter("newsfold_fetches_total", "Feed fetches by outcome.", ["outcome"])
 FETCH_SECONDS = Histogram(
@@ -36,7 +39,7 @@ for _outcome in FETCH_OUTCOMES:
     FETCHES.labels(_outcome)
 for _tier in ("exact", "near"):
     DUPLICATES.labels(_tier)
-for _level in ("copies", "stories"):
+for _level in Level:
     for _event in ("created", "extended"):
         CLUSTERS.labels(_level, _event)
-CLUSTERS.labels("stories", "merged")
+CLUSTERS.labels(Level.STORIES, "merged")

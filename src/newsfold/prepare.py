@@ -49,7 +49,6 @@ class Prepared:
     articles: list[Article]
     entries: dict[str, RawEntry] = dataclasses.field(default_factory=dict)  # by entry key
     sketches: dict[str, Sketch] = dataclasses.field(default_factory=dict)  # by entry key
-    skipped_entries: int = 0
 
 
 def needs_parse(source: FeedSource, result: FetchResult) -> bool:
@@ -109,7 +108,6 @@ def prepare(
     )
     articles: dict[str, Article] = {}
     entries: dict[str, RawEntry] = {}
-    skipped = 0
     for entry in parsed.entries:
         try:
             article = normalise_entry(
@@ -120,14 +118,13 @@ def prepare(
                 boilerplate=boilerplate,
             )
         except NewsfoldError as e:
-            skipped += 1
             log.warning("feed %s: entry skipped: %s", source.url, e)
             continue
         # A repeated GUID inside one document: the first occurrence wins.
         if article.entry_key not in articles:
             articles[article.entry_key] = article
             entries[article.entry_key] = entry
-    prepared = Prepared(source, result, parsed, list(articles.values()), entries, {}, skipped)
+    prepared = Prepared(source, result, parsed, list(articles.values()), entries, {})
     if dedup is not None and known is not None:
         unseen = [a for a in prepared.articles if a.entry_key not in known]
         if unseen:

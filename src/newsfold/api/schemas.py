@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime  # noqa: TC003 - pydantic resolves field types at runtime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from newsfold.api.feeds_out import representative, story_summary
+from newsfold.types import FeedStatus  # noqa: TC001 - pydantic resolves field types at runtime
 
 if TYPE_CHECKING:
     from newsfold.storage.published import PublishedStory
@@ -87,13 +89,15 @@ class ArticleOut(BaseModel):
 
 
 class FeedOut(BaseModel):
+    """A feed and its health: ``FeedInfo``'s fields of these names, and its status."""
+
     id: int
     url: str
     title: str | None
     site_url: str | None
     tags: list[str]
     article_count: int
-    status: str  # ok | erroring | failing | disabled
+    status: FeedStatus
     last_fetch_at: datetime | None
     last_success_at: datetime | None
     next_fetch_at: datetime
@@ -171,30 +175,7 @@ def article_out(a: ArticleInfo) -> ArticleOut:
     )
 
 
-def feed_status(f: FeedInfo, *, flag_after_errors: int) -> str:
-    if f.disabled_reason:
-        return "disabled"
-    if f.error_count >= flag_after_errors:
-        return "failing"
-    return "erroring" if f.error_count else "ok"
-
-
 def feed_out(f: FeedInfo, *, flag_after_errors: int) -> FeedOut:
-    return FeedOut(
-        id=f.id,
-        url=f.url,
-        title=f.title,
-        site_url=f.site_url,
-        tags=list(f.tags),
-        article_count=f.article_count,
-        status=feed_status(f, flag_after_errors=flag_after_errors),
-        last_fetch_at=f.last_fetch_at,
-        last_success_at=f.last_success_at,
-        next_fetch_at=f.next_fetch_at,
-        interval_s=f.interval_s,
-        error_count=f.error_count,
-        error_since=f.error_since,
-        last_error_kind=f.last_error_kind,
-        last_error=f.last_error,
-        disabled_reason=f.disabled_reason,
+    return FeedOut.model_validate(
+        {**dataclasses.asdict(f), "status": f.status(flag_after_errors=flag_after_errors)}
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,17 +16,13 @@ from newsfold.cli._common import (
     print_json,
     since_to_datetime,
 )
+from newsfold.types import Level
 
 if TYPE_CHECKING:
     from newsfold.storage.records import ArticleInfo, ClusterSummary
 
 clusters_app = typer.Typer(help="Inspect story clusters.", no_args_is_help=True)
 articles_app = typer.Typer(help="Inspect stored articles.", no_args_is_help=True)
-
-
-class Level(StrEnum):
-    copies = "copies"
-    stories = "stories"
 
 
 LevelOpt = Annotated[
@@ -45,7 +40,7 @@ def cluster_json(c: ClusterSummary) -> dict[str, object]:
         "first_seen": iso(c.first_seen),
         "last_seen": iso(c.last_seen),
         "sources": list(c.sources),
-        **({"copy_groups": c.copy_groups} if c.level == "stories" else {"story": c.story}),
+        **({"copy_groups": c.copy_groups} if c.level is Level.STORIES else {"story": c.story}),
     }
 
 
@@ -58,7 +53,7 @@ def clusters_list(
     min_size: Annotated[
         int, typer.Option(min=1, help="Only clusters with at least N articles.")
     ] = 1,
-    level: LevelOpt = Level.stories,
+    level: LevelOpt = Level.STORIES,
     limit: Annotated[int, typer.Option(min=0, help="At most N clusters (0: all).")] = 100,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
@@ -66,15 +61,15 @@ def clusters_list(
     """List clusters, newest first."""
     service = open_service(ctx, config)
     rows = service.storage.list_clusters(
-        level=level.value, since=since_to_datetime(since), min_size=min_size, limit=limit or None
+        level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
     )
     if json_out:
         print_json([cluster_json(c) for c in rows])
         return
-    groups = "copy groups" if level is Level.stories else "story"
+    groups = "copy groups" if level is Level.STORIES else "story"
     table = Table("id", "size", groups, "title", "sources", "last seen")
     for c in rows:
-        extra = str(c.copy_groups) if level is Level.stories else str(c.story or "-")
+        extra = str(c.copy_groups) if level is Level.STORIES else str(c.story or "-")
         table.add_row(
             str(c.id), str(c.size), extra, c.title, ", ".join(c.sources), iso(c.last_seen) or ""
         )
@@ -87,13 +82,13 @@ def clusters_show(
     cluster_id: Annotated[
         int, typer.Argument(help="Cluster id (a merged id resolves to its survivor).")
     ],
-    level: LevelOpt = Level.stories,
+    level: LevelOpt = Level.STORIES,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Show a cluster's articles with the evidence that put each one there."""
     service = open_service(ctx, config)
-    detail = service.storage.cluster_detail(cluster_id, level=level.value)
+    detail = service.storage.cluster_detail(cluster_id, level=level)
     members = [
         {
             "id": m.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -37,29 +38,39 @@ def _status(feed: FeedInfo, settings: Settings) -> str:
     return status_of(health_of(feed), now=datetime.now(UTC), settings=settings.schedule)
 
 
+# ``feeds … --json`` keys, in order; four name ``FeedInfo`` fields as the CLI always has.
+_JSON_KEYS = {
+    "id": "id",
+    "url": "url",
+    "title": "title",
+    "site_url": "site_url",
+    "tags": "tags",
+    "full_text": "full_text",
+    "status": "status",
+    "articles": "article_count",
+    "interval_s": "interval_s",
+    "configured_interval_s": "configured_interval_s",
+    "last_fetch": "last_fetch_at",
+    "last_success": "last_success_at",
+    "next_fetch": "next_fetch_at",
+    "error_count": "error_count",
+    "error_since": "error_since",
+    "last_error_kind": "last_error_kind",
+    "last_error": "last_error",
+    "disabled_reason": "disabled_reason",
+    "etag": "etag",
+    "last_modified": "last_modified",
+}
+
+
 def feed_json(feed: FeedInfo, settings: Settings) -> dict[str, object]:
-    return {
-        "id": feed.id,
-        "url": feed.url,
-        "title": feed.title,
-        "site_url": feed.site_url,
-        "tags": list(feed.tags),
-        "full_text": feed.full_text,
-        "status": _status(feed, settings),
-        "articles": feed.article_count,
-        "interval_s": feed.interval_s,
-        "configured_interval_s": feed.configured_interval_s,
-        "last_fetch": iso(feed.last_fetch_at),
-        "last_success": iso(feed.last_success_at),
-        "next_fetch": iso(feed.next_fetch_at),
-        "error_count": feed.error_count,
-        "error_since": iso(feed.error_since),
-        "last_error_kind": feed.last_error_kind,
-        "last_error": feed.last_error,
-        "disabled_reason": feed.disabled_reason,
-        "etag": feed.etag,
-        "last_modified": feed.last_modified,
-    }
+    fields = dataclasses.asdict(feed) | {"status": _status(feed, settings)}
+    out: dict[str, object] = {}
+    for key, name in _JSON_KEYS.items():
+        value = fields[name]
+        out[key] = iso(value) if isinstance(value, datetime) else value
+    out["tags"] = list(feed.tags)
+    return out
 
 
 @app.command("add")

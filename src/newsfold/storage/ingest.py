@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from newsfold.storage.records import FeedInfo, FeedUpdate, FetchLogEntry
     from newsfold.types import Article, Placement
 
-COPIES = Level.COPIES
-STORIES = Level.STORIES
-
 
 class Batch:
     def __init__(self, session: Session) -> None:
@@ -195,8 +192,8 @@ class Batch:
         clusters: dict[tuple[str, int], _ClusterDelta] = {}
         for placement, article in items:
             levels = (
-                (COPIES, placement.copy, placement.story.cluster_id),
-                (STORIES, placement.story, None),
+                (Level.COPIES, placement.copy, placement.story.cluster_id),
+                (Level.STORIES, placement.story, None),
             )
             for level, join, parent in levels:
                 memberships.append(
@@ -257,32 +254,32 @@ class Batch:
         s = self.session
         gone = s.execute(
             select(ClusterRow.size, ClusterRow.first_seen, ClusterRow.last_seen).where(
-                ClusterRow.level == STORIES, ClusterRow.id == absorbed
+                ClusterRow.level == Level.STORIES, ClusterRow.id == absorbed
             )
         ).first()
         if gone is None or absorbed == survivor:
             return
         s.execute(
             update(MembershipRow)
-            .where(MembershipRow.level == STORIES, MembershipRow.cluster_id == absorbed)
+            .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id == absorbed)
             .values(cluster_id=survivor)
         )
         s.execute(
             update(ClusterRow)
-            .where(ClusterRow.level == COPIES, ClusterRow.parent_id == absorbed)
+            .where(ClusterRow.level == Level.COPIES, ClusterRow.parent_id == absorbed)
             .values(parent_id=survivor)
         )
         # Earlier merges into the absorbed story now resolve straight to the survivor.
         s.execute(
             update(MergeRow)
-            .where(MergeRow.level == STORIES, MergeRow.survivor_id == absorbed)
+            .where(MergeRow.level == Level.STORIES, MergeRow.survivor_id == absorbed)
             .values(survivor_id=survivor)
         )
         s.execute(
             insert(MergeRow),
             [
                 {
-                    "level": STORIES,
+                    "level": Level.STORIES,
                     "absorbed_id": absorbed,
                     "survivor_id": survivor,
                     "article_id": article_id,
@@ -294,7 +291,7 @@ class Batch:
             _GROW,
             [
                 {
-                    "b_level": STORIES,
+                    "b_level": Level.STORIES,
                     "b_id": survivor,
                     "b_n": gone.size,
                     "b_first": gone.first_seen,
@@ -303,7 +300,9 @@ class Batch:
                 }
             ],
         )
-        s.execute(delete(ClusterRow).where(ClusterRow.level == STORIES, ClusterRow.id == absorbed))
+        s.execute(
+            delete(ClusterRow).where(ClusterRow.level == Level.STORIES, ClusterRow.id == absorbed)
+        )
 
 
 class _ClusterDelta:
@@ -386,12 +385,12 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
 
     copy_m = (
         select(MembershipRow.article_id, MembershipRow.cluster_id)
-        .where(MembershipRow.level == COPIES)
+        .where(MembershipRow.level == Level.COPIES)
         .subquery()
     )
     story_m = (
         select(MembershipRow.article_id, MembershipRow.cluster_id)
-        .where(MembershipRow.level == STORIES)
+        .where(MembershipRow.level == Level.STORIES)
         .subquery()
     )
     stmt = (

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import func, literal, select
 
 from newsfold.errors import NotFoundError
-from newsfold.storage.ingest import STORIES
 from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
+from newsfold.types import Level
 
 if TYPE_CHECKING:
     import contextlib
@@ -102,26 +102,20 @@ class PublishedMixin:
         with self.session() as s:
             survivor = s.scalar(
                 select(MergeRow.survivor_id).where(
-                    MergeRow.level == STORIES, MergeRow.absorbed_id == story_id
+                    MergeRow.level == Level.STORIES, MergeRow.absorbed_id == story_id
                 )
             )
             cid = int(survivor) if survivor is not None else story_id
-            row = s.get(ClusterRow, (STORIES, cid))
+            row = s.get(ClusterRow, (Level.STORIES, cid))
             if row is None:
                 raise NotFoundError(f"no such story: {story_id}")
             members = _members(s, [cid]).get(cid, ())
             return PublishedStory(row.id, row.size, row.first_seen, row.last_seen, members)
 
-    def feed_tags(self) -> list[str]:
-        """Every tag in use, sorted (for filter choices)."""
-        with self.session() as s:
-            tags = {t for (raw,) in s.execute(select(FeedRow.tags)) for t in (raw or "").split(",")}
-            return sorted(t for t in tags if t)
-
 
 def _filtered(stmt: Select[_T], flt: StoryFilter) -> Select[_T]:
     stmt = stmt.where(
-        ClusterRow.level == STORIES,
+        ClusterRow.level == Level.STORIES,
         ClusterRow.merged_into.is_(None),
         ClusterRow.size >= flt.min_size,
     )
@@ -144,7 +138,7 @@ def _tagged(tags: Sequence[str]) -> Select[int]:
         select(MembershipRow.cluster_id)
         .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
         .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-        .where(MembershipRow.level == STORIES, cond)
+        .where(MembershipRow.level == Level.STORIES, cond)
     )
 
 
@@ -172,7 +166,7 @@ def _members(s: Session, ids: list[int]) -> dict[int, tuple[PublishedMember, ...
             )
             .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
             .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-            .where(MembershipRow.level == STORIES, MembershipRow.cluster_id.in_(chunk))
+            .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id.in_(chunk))
             .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
         )
         for row in s.execute(stmt):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from newsfold.errors import NotFoundError
-from newsfold.storage.ingest import COPIES, STORIES, stored_docs
+from newsfold.storage.ingest import stored_docs
 from newsfold.storage.records import (
     ArticleInfo,
     ClusterDetail,
@@ -17,7 +17,7 @@ from newsfold.storage.records import (
     Stats,
 )
 from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
-from newsfold.types import Tier
+from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
     import contextlib
@@ -43,7 +43,7 @@ class QueriesMixin:
     def list_clusters(
         self,
         *,
-        level: str = STORIES,
+        level: Level = Level.STORIES,
         since: datetime | None = None,
         min_size: int = 1,
         limit: int | None = 100,
@@ -62,7 +62,7 @@ class QueriesMixin:
             return [_summary(r, sources.get(r.id, ()), groups.get(r.id, 1)) for r in rows]
 
     def _sources(
-        self, s: Session, level: str, ids: list[int]
+        self, s: Session, level: Level, ids: list[int]
     ) -> tuple[dict[int, tuple[str, ...]], dict[int, int]]:
         """Per cluster: its feeds in order of first appearance, and its copy groups' count."""
         names: dict[int, list[str]] = {}
@@ -74,7 +74,9 @@ class QueriesMixin:
                 select(MembershipRow.cluster_id, FeedRow.title, FeedRow.url, copy_m.cluster_id)
                 .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-                .outerjoin(copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == COPIES))
+                .outerjoin(
+                    copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == Level.COPIES)
+                )
                 .where(MembershipRow.level == level, MembershipRow.cluster_id.in_(chunk))
                 .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
             )
@@ -87,13 +89,8 @@ class QueriesMixin:
                     groups.setdefault(int(cid), set()).add(int(copy_id))
         return {k: tuple(v) for k, v in names.items()}, {k: len(v) for k, v in groups.items()}
 
-    def resolve_cluster(self, cluster_id: int, *, level: str = STORIES) -> int:
-        """Follow a recorded merge: an absorbed id resolves to its survivor."""
-        with self.session() as s:
-            return self._resolve(s, cluster_id, level)
-
     @staticmethod
-    def _resolve(s: Session, cluster_id: int, level: str) -> int:
+    def _resolve(s: Session, cluster_id: int, level: Level) -> int:
         survivor = s.scalar(
             select(MergeRow.survivor_id).where(
                 MergeRow.level == level, MergeRow.absorbed_id == cluster_id
@@ -101,7 +98,7 @@ class QueriesMixin:
         )
         return int(survivor) if survivor is not None else cluster_id
 
-    def cluster_detail(self, cluster_id: int, *, level: str = STORIES) -> ClusterDetail:
+    def cluster_detail(self, cluster_id: int, *, level: Level = Level.STORIES) -> ClusterDetail:
         with self.session() as s:
             cid = self._resolve(s, cluster_id, level)
             row = s.get(ClusterRow, (level, cid))
@@ -112,7 +109,9 @@ class QueriesMixin:
                 select(ArticleRow, FeedRow.title, FeedRow.url, MembershipRow, copy_m.cluster_id)
                 .join(MembershipRow, MembershipRow.article_id == ArticleRow.id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-                .outerjoin(copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == COPIES))
+                .outerjoin(
+                    copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == Level.COPIES)
+                )
                 .where(MembershipRow.level == level, MembershipRow.cluster_id == cid)
                 .order_by(ArticleRow.published, ArticleRow.id)
             )
@@ -176,8 +175,8 @@ class QueriesMixin:
         return (
             select(ArticleRow, FeedRow.title, FeedRow.url, story.cluster_id, copy.cluster_id)
             .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
-            .outerjoin(story, (story.article_id == ArticleRow.id) & (story.level == STORIES))
-            .outerjoin(copy, (copy.article_id == ArticleRow.id) & (copy.level == COPIES))
+            .outerjoin(story, (story.article_id == ArticleRow.id) & (story.level == Level.STORIES))
+            .outerjoin(copy, (copy.article_id == ArticleRow.id) & (copy.level == Level.COPIES))
         )
 
     def merge_count(self) -> int:
@@ -199,13 +198,13 @@ class QueriesMixin:
             tiers = dict(
                 s.execute(
                     select(MembershipRow.tier, func.count())
-                    .where(MembershipRow.level == COPIES)
+                    .where(MembershipRow.level == Level.COPIES)
                     .group_by(MembershipRow.tier)
                 ).all()
             )
             story_joins = s.scalar(
                 select(func.count()).where(
-                    MembershipRow.level == STORIES, MembershipRow.tier == str(Tier.STORY)
+                    MembershipRow.level == Level.STORIES, MembershipRow.tier == str(Tier.STORY)
                 )
             )
             by_level = dict(
@@ -221,10 +220,12 @@ class QueriesMixin:
                 )
                 or 0,
                 articles=s.scalar(select(func.count()).select_from(ArticleRow)) or 0,
-                clusters=int(by_level.get(STORIES, 0)),
-                copy_groups=int(by_level.get(COPIES, 0)),
+                clusters=int(by_level.get(Level.STORIES, 0)),
+                copy_groups=int(by_level.get(Level.COPIES, 0)),
                 multi_article_clusters=s.scalar(
-                    select(func.count()).where(ClusterRow.level == STORIES, ClusterRow.size > 1)
+                    select(func.count()).where(
+                        ClusterRow.level == Level.STORIES, ClusterRow.size > 1
+                    )
                 )
                 or 0,
                 duplicates=exact + near,
@@ -237,10 +238,10 @@ class QueriesMixin:
 
 def _summary(row: ClusterRow, sources: tuple[str, ...], copy_groups: int = 1) -> ClusterSummary:
     return ClusterSummary(
-        copy_groups=copy_groups if row.level == STORIES else 1,
-        story=row.parent_id if row.level == COPIES else None,
+        copy_groups=copy_groups if row.level == Level.STORIES else 1,
+        story=row.parent_id if row.level == Level.COPIES else None,
         id=row.id,
-        level=row.level,
+        level=Level(row.level),
         title=row.title,
         size=row.size,
         first_seen=row.first_seen,

@@ -9,15 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from newsfold.types import FeedStatus
+
 if TYPE_CHECKING:
     from datetime import datetime
 
     from newsfold.schedule import FeedHealth
-    from newsfold.types import ErrorKind, FetchOutcome
+    from newsfold.types import ErrorKind, FetchOutcome, Level
 
 
 @dataclass(frozen=True, slots=True)
 class FeedInfo:
+    """A subscribed feed: the one record of it that storage, the API and the CLI share.
+
+    The API (``api.schemas.FeedOut``) and ``feeds … --json`` show these fields
+    (the CLI under a few older names) with ``status`` added.
+    """
+
     id: int
     url: str
     title: str | None
@@ -42,6 +50,13 @@ class FeedInfo:
     redirect_candidate: str | None
     redirect_seen: int
     article_count: int = 0
+
+    def status(self, *, flag_after_errors: int) -> FeedStatus:
+        if self.disabled_reason:
+            return FeedStatus.DISABLED
+        if self.error_count >= flag_after_errors:
+            return FeedStatus.FAILING
+        return FeedStatus.ERRORING if self.error_count else FeedStatus.OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +121,7 @@ class ArticleInfo:
 @dataclass(frozen=True, slots=True)
 class ClusterSummary:
     id: int
-    level: str
+    level: Level
     title: str
     size: int
     first_seen: datetime
