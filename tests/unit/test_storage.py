@@ -9,12 +9,18 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import func, select
 
-from newsfold.errors import FeedExistsError, NotFoundError, StorageError
+from newsfold.errors import (
+    FeedExistsError,
+    InvalidURLError,
+    NotFoundError,
+    ParseError,
+    StorageError,
+)
 from newsfold.prepare import Prepared, prepare
 from newsfold.service import Service
 from newsfold.storage import Storage
 from newsfold.storage.tables import ClusterRow, MembershipRow
-from newsfold.types import FeedSource, FetchResult, Join, Placement, Tier
+from newsfold.types import FeedSource, FetchOutcome, FetchResult, Join, Placement, Tier
 from tests.conftest import SHARED
 
 if TYPE_CHECKING:
@@ -213,3 +219,35 @@ def test_material_revision_is_re_placed_and_trivial_one_is_not(service: Service)
     assert detail.summary.size == 2 == len(detail.articles)
     # The index agrees with the database after a rebuild.
     assert service.rebuild_index() == 2
+
+
+def test_a_feed_removed_during_its_poll_is_skipped(service: Service) -> None:
+    a, _, _ = _texts()
+    feed = service.add_feed("https://site.example/feed.xml")
+    source = next(iter(service.storage.feed_sources()))
+    prepared = _prepare(service, source, _result(source.url, _rss([("1", "A", a)])))
+    service.storage.remove_feed(feed.id)  # between fetch and write
+    summary = service.writer.write(prepared, NOW, time.perf_counter())
+    assert summary.status is FetchOutcome.SKIPPED and summary.new_articles == 0
+    assert service.storage.list_articles(limit=None) == []
+    assert service.rebuild_index() == 0
+    failed = service.writer.record_error(source, ParseError("not a feed"), NOW, time.perf_counter())
+    assert failed.status is FetchOutcome.SKIPPED
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://site.example/feed", "feed"])
+def test_add_feed_refuses_what_is_not_an_http_url(service: Service, url: str) -> None:
+    with pytest.raises(InvalidURLError, match="not an http"):
+        service.add_feed(url)
+    assert service.storage.list_feeds() == []
+
+
+def test_a_poll_writes_the_feed_state_and_its_fetch_log(service: Service) -> None:
+    a, _, _ = _texts()
+    feed = service.add_feed("https://site.example/feed.xml")
+    assert _ingest(service, feed.id, _rss([("1", "A", a)])) == 1
+    stored = service.storage.get_feed(feed.id)
+    assert (stored.title, stored.site_url) == ("Site", "https://site.example/")
+    assert stored.last_success_at == NOW and stored.error_count == 0
+    [entry] = service.storage.fetch_history(feed.id)
+    assert (entry.outcome, entry.http_status, entry.new_items) == (FetchOutcome.OK, 200, 1)
