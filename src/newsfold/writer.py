@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsfold import decide, metrics
@@ -71,27 +72,16 @@ class BoilerplateModels:
         self._models.pop(feed_id, None)
 
 
+@dataclass(slots=True)
 class FeedWriter:
-    def __init__(
-        self,
-        settings: Settings,
-        storage: Storage,
-        *,
-        index: IndexKeeper,
-        boilerplate: BoilerplateModels,
-        sketcher: Callable[[], Deduplicator],
-        clock: Callable[[], datetime],
-        rng: random.Random,
-        lock: threading.Lock,
-    ) -> None:
-        self.settings = settings
-        self.storage = storage
-        self.index = index
-        self.boilerplate = boilerplate
-        self.sketcher = sketcher
-        self.clock = clock
-        self.rng = rng
-        self.lock = lock
+    settings: Settings
+    storage: Storage
+    index: IndexKeeper
+    boilerplate: BoilerplateModels
+    sketcher: Callable[[], Deduplicator]  # for sketches the preparing step did not make
+    clock: Callable[[], datetime]
+    rng: random.Random
+    lock: threading.Lock  # one feed's writes at a time, and the index with them
 
     def write(self, prepared: Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
         """Store one successful poll: its new and revised entries and the feed's new state."""

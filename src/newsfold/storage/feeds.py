@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -331,35 +332,26 @@ def write_update(row: FeedRow, update: FeedUpdate, *, move: bool) -> None:
     row.lease_expires_at = None
 
 
-def health_of(row: FeedRow | FeedInfo) -> FeedHealth:
+def health_of(feed: FeedInfo) -> FeedHealth:
+    """What the schedule functions need of a feed (see ``schedule.FeedHealth``)."""
     from newsfold.schedule import FeedHealth
 
     return FeedHealth(
-        next_fetch_at=row.next_fetch_at,
-        interval_s=row.interval_s,
-        consecutive_errors=row.error_count,
-        error_since=row.error_since,
-        last_error_kind=ErrorKind(row.last_error_kind) if row.last_error_kind else None,
-        last_error=row.last_error,
-        disabled_reason=row.disabled_reason,
-        redirect_candidate=row.redirect_candidate,
-        redirect_seen=row.redirect_seen,
+        next_fetch_at=feed.next_fetch_at,
+        interval_s=feed.interval_s,
+        consecutive_errors=feed.error_count,
+        error_since=feed.error_since,
+        last_error_kind=feed.last_error_kind,
+        last_error=feed.last_error,
+        disabled_reason=feed.disabled_reason,
+        redirect_candidate=feed.redirect_candidate,
+        redirect_seen=feed.redirect_seen,
     )
 
 
 def log_fetch(s: Session, feed_id: int, entry: FetchLogEntry) -> None:
-    s.add(
-        FetchLogRow(
-            feed_id=feed_id,
-            started_at=entry.started_at,
-            outcome=str(entry.outcome),
-            http_status=entry.http_status,
-            bytes=entry.bytes,
-            duration_ms=entry.duration_ms,
-            new_items=entry.new_items,
-            error=entry.error,
-        )
-    )
+    # The record's fields are the table's columns.
+    s.add(FetchLogRow(feed_id=feed_id, **dataclasses.asdict(entry)))
     # Keep the history short: delete what falls past the newest HISTORY_KEPT.
     cutoff = s.scalar(
         select(FetchLogRow.started_at)

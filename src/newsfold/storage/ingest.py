@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
-from newsfold.storage.articles import existing_entries, forget_memberships
+from newsfold.storage.articles import forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
 from newsfold.storage.tables import (
     ArticleRow,
@@ -47,10 +47,6 @@ class Batch:
         """The feed as stored now; ``None`` once it has been removed."""
         row = self.session.get(FeedRow, feed_id)
         return None if row is None else feed_info(row)
-
-    def existing(self, feed_id: int, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """entry_key → (article id, content hash) for entries of this feed already stored."""
-        return existing_entries(self.session, feed_id, keys)
 
     def recent_published(self, feed_id: int, limit: int = 50) -> list[datetime]:
         """Publication times the feed itself gave its latest articles (for its cadence)."""
