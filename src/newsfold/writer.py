@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from newsfold.index_keeper import IndexKeeper
     from newsfold.prepare import Prepared
     from newsfold.storage import Batch, Storage
+    from newsfold.storage.records import FeedInfo
     from newsfold.types import Article, ErrorKind, FeedSource, Placement
 
 log = logging.getLogger("newsfold.service")
@@ -93,8 +94,7 @@ class FeedWriter:
             changes = decide.diff_entries(
                 prepared.articles, self.storage.existing_keys(source.id, keys)
             )
-            revised = [a for _, a in changes.revised]
-            sketches = self._sketches(prepared, [*changes.new, *revised])
+            sketches = self._sketches(prepared, [*changes.new, *(a for _, a in changes.revised)])
             new_sketches, revised_sketches = (
                 sketches[: len(changes.new)],
                 sketches[len(changes.new) :],
@@ -116,43 +116,59 @@ class FeedWriter:
                     self.index.placed(
                         ids, merged=any(p.merged_stories for p in placements), batch=batch
                     )
-                    model = self.boilerplate.get(source.id)
-                    for article in changes.new:
-                        model.observe(article.text)
-                    update = decide.after_success(
-                        feed,
-                        prepared.result,
-                        prepared.parsed,
-                        started_at=started_at,
-                        now=now,
-                        settings=self.settings.schedule,
-                        rng=self.rng,
-                        entry_times=batch.recent_published(source.id),
-                        boilerplate=None if prepared.parsed is None else model.to_json(),
-                    )
-                    if batch.save_feed(source.id, update):
-                        log.info("feed %s moved permanently to %s", feed.url, update.moved_to)
-                    outcome = decide.outcome(prepared.result, prepared.parsed)
-                    batch.log(
-                        source.id,
-                        FetchLogEntry(
-                            started_at=started_at,
-                            outcome=outcome,
-                            http_status=prepared.result.status,
-                            bytes=len(prepared.result.content),
-                            duration_ms=round((time.perf_counter() - t0) * 1000),
-                            new_items=len(changes.new),
-                            error=prepared.parsed.warning if prepared.parsed else None,
-                        ),
+                    self._save_feed(
+                        batch, feed, prepared, changes, started_at=started_at, now=now, t0=t0
                     )
             except BaseException:
                 # The index saw placements that were rolled back: rebuild it from the database.
                 self.index.invalidate()
                 self.boilerplate.forget(source.id)
                 raise
-        summary = summarise(prepared, outcome, changes, placements, t0)
+        summary = summarise(prepared, changes, placements, t0)
         report(summary, placements)
         return summary
+
+    def _save_feed(
+        self,
+        batch: Batch,
+        feed: FeedInfo,
+        prepared: Prepared,
+        changes: decide.EntryChanges,
+        *,
+        started_at: datetime,
+        now: datetime,
+        t0: float,
+    ) -> None:
+        """The feed's new state (with what its boilerplate model learned) and its fetch log."""
+        source, result, parsed = prepared.source, prepared.result, prepared.parsed
+        model = self.boilerplate.get(source.id)
+        for article in changes.new:
+            model.observe(article.text)
+        update = decide.after_success(
+            feed,
+            result,
+            parsed,
+            started_at=started_at,
+            now=now,
+            settings=self.settings.schedule,
+            rng=self.rng,
+            entry_times=batch.recent_published(source.id),
+            boilerplate=None if parsed is None else model.to_json(),
+        )
+        if batch.save_feed(source.id, update):
+            log.info("feed %s moved permanently to %s", feed.url, update.moved_to)
+        batch.log(
+            source.id,
+            FetchLogEntry(
+                started_at=started_at,
+                outcome=decide.outcome(result, parsed),
+                http_status=result.status,
+                bytes=len(result.content),
+                duration_ms=round((time.perf_counter() - t0) * 1000),
+                new_items=len(changes.new),
+                error=parsed.warning if parsed else None,
+            ),
+        )
 
     def place_new(
         self,
@@ -272,7 +288,6 @@ class FeedWriter:
 
 def summarise(
     prepared: Prepared,
-    outcome: FetchOutcome,
     changes: decide.EntryChanges,
     placements: Sequence[Placement],
     t0: float,
@@ -282,7 +297,7 @@ def summarise(
     return FeedUpdateSummary(
         feed_id=prepared.source.id,
         url=prepared.source.url,
-        status=outcome,
+        status=decide.outcome(prepared.result, prepared.parsed),
         http_status=prepared.result.status,
         new_articles=len(changes.new),
         updated_articles=len(changes.revised),
