@@ -116,6 +116,16 @@ def test_postings_from_a_rebuild_change_like_dicts() -> None:
     if not want[t0][7]:
         del want[t0][7]
     _postings_equal(got, want, range(60))
+    # A posting from the arrays emptied by removals stays empty, then grows again.
+    t1 = int(terms_sorted[-1])
+    for sid, c in list(want[t1].items()):
+        for _ in range(c):
+            got.remove(np.array([t1], np.uint32), sid)
+    want[t1] = {}
+    _postings_equal(got, want, range(60))
+    got.add(np.array([t1], np.uint32), 5)
+    want[t1] = {5: 1}
+    _postings_equal(got, want, range(60))
     got.load(np.empty(0, np.uint32), np.zeros(1, np.int64), np.empty(0, np.int32), ids, None)
     _postings_equal(got, want, range(60))
 

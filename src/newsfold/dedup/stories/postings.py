@@ -23,11 +23,12 @@ class Postings:
 
     A rebuild hands its postings over as sorted arrays (``load``); they stay
     arrays until a term is changed, when that term's posting becomes a dict
-    (a rebuild need not touch every term). Additions to a long posting still
-    in the arrays collect beside it, so placing a document does not unpack it.
+    (a rebuild need not touch every term) that answers for it from then on,
+    even empty. Additions to a long posting still in the arrays collect
+    beside it, so placing a document does not unpack it.
     """
 
-    __slots__ = ("_count", "_delta", "_dicts", "_ids", "_start", "_story", "_taken", "_terms")
+    __slots__ = ("_count", "_delta", "_dicts", "_ids", "_start", "_story", "_terms")
 
     def __init__(self) -> None:
         self._dicts: dict[int, dict[int, int]] = {}
@@ -38,13 +39,12 @@ class Postings:
         self._story: NDArray[np.int32] = np.empty(0, np.int32)
         self._ids: NDArray[np.int64] = np.empty(0, np.int64)
         self._count: NDArray[np.int32] | None = None
-        self._taken: set[int] = set()  # array terms moved into ``_dicts``
         self._delta: dict[int, dict[int, int]] = {}  # additions to terms still in the arrays
 
     def _in_arrays(self, term: int) -> int:
         """The position of ``term``'s posting in the arrays, or -1."""
         bt = self._terms
-        if not len(bt) or term in self._taken:
+        if not len(bt):
             return -1
         k = int(bt.searchsorted(np.uint32(term)))
         return k if k < len(bt) and int(bt[k]) == term else -1
@@ -70,7 +70,6 @@ class Postings:
         posting: dict[int, int] = {}
         k = self._in_arrays(term)
         if k >= 0:
-            self._taken.add(term)
             lo, hi = int(self._start[k]), int(self._start[k + 1])
             ids = self._ids[self._story[lo:hi]].tolist()
             count = self._count
@@ -86,7 +85,7 @@ class Postings:
 
     def add(self, terms: NDArray[np.uint32], story_id: int) -> None:
         """One more member of ``story_id`` holds each of ``terms``."""
-        dicts, delta, taken, bt = self._dicts, self._delta, self._taken, self._terms
+        dicts, delta, bt = self._dicts, self._delta, self._terms
         if len(bt) and len(terms):
             in_arrays = (bt[np.minimum(bt.searchsorted(terms), len(bt) - 1)] == terms).tolist()
         else:
@@ -94,7 +93,7 @@ class Postings:
         for t, arrays in zip(terms.tolist(), in_arrays, strict=True):
             posting = dicts.get(t)
             if posting is None:
-                if arrays and t not in taken:
+                if arrays:  # not yet a dict: the addition waits beside the arrays
                     posting = delta.get(t)
                     if posting is None:
                         posting = delta[t] = {}
@@ -111,7 +110,7 @@ class Postings:
                 posting[story_id] = n
             else:
                 del posting[story_id]
-                if not posting:
+                if not posting and self._in_arrays(t) < 0:
                     del self._dicts[t]
 
     def move(self, terms: NDArray[np.uint32], absorbed: int, survivor: int) -> None:
@@ -136,7 +135,6 @@ class Postings:
         for t in [t for t, p in self._dicts.items() if not p]:
             del self._dicts[t]
         assert not self._delta
-        self._taken.clear()
         self._terms, self._start, self._story, self._ids, self._count = (
             terms,
             start,
@@ -157,7 +155,6 @@ class Postings:
                 strict=True,
             ):
                 posting[sid] = posting.get(sid, 0) + c
-            self._taken.add(t)
 
 
 class Vocabulary:
