@@ -130,8 +130,9 @@ class ApiSettings(_Section):
 
 class DaemonSettings(_Section):
     tick_s: float = Field(5.0, gt=0)  # how often the daemon looks for due feeds
-    # A claimed feed whose worker died becomes claimable again after this long.
-    lease_s: float = Field(600.0, gt=0)
+    # A claimed feed is leased for this long, renewed every third of it while it is being
+    # worked on: a dead worker's feeds are claimed by another within about this long.
+    lease_s: float = Field(60.0, gt=0)
     # On SIGTERM: how long in-flight fetches may run on before they are abandoned.
     grace_s: float = Field(20.0, ge=0)
 

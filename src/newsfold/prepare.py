@@ -16,7 +16,10 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import select
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
     from newsfold.types import Article, FeedSource, FetchResult, ParsedFeed, RawEntry
 
 log = logging.getLogger("newsfold.prepare")
+
+# Where the owner cannot be watched through a pidfd, how often a worker checks it is alive.
+PARENT_POLL_S = 1.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -138,13 +144,48 @@ def prepare(
 _worker: tuple[Settings, Deduplicator] | None = None
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, parent_pid: int | None = None) -> None:
     global _worker  # noqa: PLW0603 - one per worker process, set once by the pool initializer
     # Ctrl-C reaches the whole process group: stopping is the parent's decision.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent_pid,), name="parent-watch", daemon=True
+        ).start()
     _worker = (settings, Deduplicator(settings.dedup))
     if settings.normalise.detect_language:
         detect_language("warm " * 40)  # load the language model now, not mid-poll
+
+
+def _exit_with(pid: int) -> None:
+    """Exit when process ``pid`` (the pool's owner) is gone, however it died.
+
+    A worker blocks on its task queue, whose write end it holds itself, so it would never
+    notice a ``kill -9`` of its owner; and the forkserver lives as long as any worker does.
+    Without this, both would outlive the daemon indefinitely.
+    """
+    try:
+        fd = os.pidfd_open(pid)  # Linux: readable once the process has exited
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while _alive(pid):
+            time.sleep(PARENT_POLL_S)
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _prepare_in_worker(
@@ -210,7 +251,7 @@ class Preparer:
                 max_workers=self.workers,
                 mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(self.settings,),
+                initargs=(self.settings, os.getpid()),
             )
         return self._pool
 

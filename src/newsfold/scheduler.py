@@ -1,14 +1,25 @@
-"""The daemon: APScheduler 3.x ticks; each tick claims the feeds that are due and polls them.
+"""The daemon: APScheduler 3.x ticks; each tick claims as many due feeds as it has free slots.
 
 The schedule itself lives in the database (``feeds.next_fetch_at``), not in
-APScheduler: the scheduler only drives a short periodic *poll cycle*, so feeds
-added, changed or removed by another process are picked up at the next tick,
-and several daemons share the work through leases (``Storage.claim_due``:
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a lease that expires after
-``daemon.lease_s`` so a crashed worker's feeds are claimed again).
+APScheduler: the scheduler only drives a short periodic *tick*, so feeds added,
+changed or removed by another process are picked up at the next tick, and
+several daemons share the work through leases (``Storage.claim_due``:
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 
-Stopping: the first SIGTERM/SIGINT stops taking new work and lets the running
-cycle finish within ``daemon.grace_s``; what is still in flight then is
+Fair sharing: a tick claims at most the daemon's free slots
+(``fetch.concurrency`` minus the feeds it is working on), and every claimed
+feed is its own task on a long-lived event loop. No daemon hoards a queue it
+cannot work on, so N daemons fetch about N times as many feeds as one when
+the work is there; and one slow feed holds one slot, never the feeds due after
+it. A tick never waits for fetches, so it never overruns the next one.
+
+Leases are short (``daemon.lease_s``, 60 s by default) and renewed by every tick
+while a feed is being worked on (a heartbeat, every third of the lease): a
+long fetch keeps its feed, and a dead daemon's feeds are claimed by another
+within about ``lease_s``.
+
+Stopping: the first SIGTERM/SIGINT stops taking new work and lets the feeds in
+flight finish within ``daemon.grace_s``; what is still in flight then is
 abandoned — each feed's writes are one transaction, so an abandoned feed has
 written nothing, its lease is released, and it is simply polled again. A second
 signal exits at once (status 128 + signal number).
@@ -17,16 +28,19 @@ signal exits at once (status 128 + signal number).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -41,16 +55,18 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from newsfold.config import Settings
-    from newsfold.types import FeedSource
+    from newsfold.fetch import Fetcher
+    from newsfold.types import FeedSource, FeedUpdateSummary
 
 log = logging.getLogger("newsfold.daemon")
 
-# After the grace period the cycle is cancelled; this is how long cancellation may take.
+# After the grace period the feeds in flight are cancelled; this is how long cancellation may take.
 ABANDON_WAIT_S = 5.0
+TICK_JOB = "poll-tick"
 
 
 class Daemon:
-    """One worker: claims due feeds each tick and polls them with bounded concurrency."""
+    """One worker: each tick claims due feeds for its free slots and polls each as its own task."""
 
     def __init__(self, settings: Settings, *, config_path: Path | None = None) -> None:
         self.settings = settings
@@ -58,100 +74,147 @@ class Daemon:
         self.config_mtime = _mtime(config_path)
         self.service = Service.open(settings)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.slots = settings.fetch.concurrency
         self.stopping = threading.Event()
+        # Set while no feed is in flight (the name is older than per-feed tasks).
         self.cycle_idle = threading.Event()
         self.cycle_idle.set()
         self.last_cycle_at: datetime | None = None
         self.last_cycle_ok = False
         self.abandoned = False  # the last stop had to cancel in-flight work
-        # Guards the hand-over between a starting cycle and a stop request, and the loop.
-        self._state = threading.Lock()
+        # Guards the in-flight table and the hand-over between a tick and a stop request.
+        self._state = threading.RLock()  # re-entered when a future finishes at once
+        self._inflight: dict[int, concurrent.futures.Future[FeedUpdateSummary]] = {}
+        self._finished: list[FeedUpdateSummary] = []
+        self._claimed_once: set[int] = set()
+        self._last_renew = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._fetcher: Fetcher | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
 
     @property
     def running(self) -> bool:
         return bool(self.scheduler.running) and not self.stopping.is_set()
 
-    # --- one poll cycle ----------------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        with self._state:
+            return len(self._inflight)
+
+    # --- one tick ------------------------------------------------------------------------------
 
     def cycle(self) -> int:
-        """Claim due feeds and poll them; returns how many were polled."""
-        with self._state:
-            if self.stopping.is_set():
-                return 0
-            self.cycle_idle.clear()
+        """One tick: renew leases, report finished feeds, claim due feeds for the free slots.
+
+        Returns how many feeds were claimed. Never waits for a fetch.
+        """
         claimed: list[FeedSource] = []
         try:
             self._reload_config()
             now = self.service.clock()
             storage = self.service.storage
+            self._heartbeat(now)
+            self._report_finished()
             metrics.POLL_LAG.set(_lag_s(storage.next_due_at(), now))
-            claimed = storage.claim_due(
-                now=now,
-                owner=self.worker_id,
-                lease_s=self.settings.daemon.lease_s,
-                limit=self.settings.fetch.concurrency * 4,
-            )
-            if claimed:
-                self._poll(claimed)
-                metrics.FEEDS_ERRORING.set(storage.stats().feeds_erroring)
+            with self._state:
+                free = 0 if self.stopping.is_set() else self.slots - len(self._inflight)
+            if free > 0:
+                claimed = storage.claim_due(
+                    now=now,
+                    owner=self.worker_id,
+                    lease_s=self.settings.daemon.lease_s,
+                    limit=free,
+                )
+                self._start(claimed)
             self.last_cycle_ok = True
             return len(claimed)
-        except asyncio.CancelledError:
-            log.warning(
-                "poll cycle abandoned at shutdown; its feeds will be polled again",
-                extra={"event": "abandon", "feeds": len(claimed)},
-            )
-            self._release(claimed)
-            return 0
         except NewsfoldError as e:
             self.last_cycle_ok = False
-            log.error("poll cycle failed: %s", e, extra={"event": "cycle_error"})
-            self._release(claimed)
+            log.error("poll tick failed: %s", e, extra={"event": "cycle_error"})
             return 0
         except Exception:
             self.last_cycle_ok = False
-            log.exception("poll cycle crashed", extra={"event": "cycle_error"})
-            self._release(claimed)
+            log.exception("poll tick crashed", extra={"event": "cycle_error"})
             return 0
         finally:
             self.last_cycle_at = datetime.now(UTC)
             metrics.LAST_CYCLE.set(self.last_cycle_at.timestamp())
-            self.cycle_idle.set()
 
-    def _poll(self, claimed: list[FeedSource]) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            with self._state:
-                self._loop = loop
-                self._task = loop.create_task(self.service.poll_sources(claimed))
-                task = self._task
-            summary = loop.run_until_complete(task)
-        finally:
-            with self._state:
-                self._loop = None
-                self._task = None
-            loop.close()
+    def _start(self, claimed: list[FeedSource]) -> None:
+        """Hand each claimed feed to the event loop as its own task."""
+        if not claimed:
+            return
+        refused: list[FeedSource] = []
+        with self._state:
+            loop, fetcher = self._loop, self._fetcher
+            if self.stopping.is_set() or loop is None or fetcher is None:
+                refused = claimed
+            else:
+                pooled = self.service.preparer.use_pool(len(self._inflight) + len(claimed))
+                self.cycle_idle.clear()
+                for source in claimed:
+                    self._claimed_once.add(source.id)
+                    future = asyncio.run_coroutine_threadsafe(
+                        self.service.poll_source(fetcher, source, pooled=pooled), loop
+                    )
+                    self._inflight[source.id] = future
+                    future.add_done_callback(functools.partial(self._done, source.id))
+        self._release([s.id for s in refused])
+
+    def _done(self, feed_id: int, future: concurrent.futures.Future[FeedUpdateSummary]) -> None:
+        with self._state:
+            self._inflight.pop(feed_id, None)
+            if not future.cancelled() and future.exception() is None:
+                self._finished.append(future.result())
+            if not self._inflight:
+                self.cycle_idle.set()
+
+    def _report_finished(self) -> None:
+        with self._state:
+            done, self._finished = self._finished, []
+            busy = len(self._inflight)
+        if not done:
+            return
+        metrics.FEEDS_ERRORING.set(self.service.storage.feeds_erroring())
         log.info(
             "poll cycle done",
             extra={
                 "event": "cycle",
                 "worker": self.worker_id,
-                "feeds": len(summary.feeds),
-                "new_items": summary.new_articles,
-                "errors": summary.errors,
-                "duration_ms": round(summary.duration_s * 1000),
+                "feeds": len(done),
+                "in_flight": busy,
+                "new_items": sum(f.new_articles for f in done),
+                "errors": sum(1 for f in done if f.status == "error"),
+                "duration_ms": round(max(f.duration_s for f in done) * 1000),
             },
         )
 
-    def _release(self, claimed: list[FeedSource]) -> None:
-        """Give back leases of feeds this cycle did not finish (finished ones are already free)."""
-        if not claimed:
+    def _heartbeat(self, now: datetime) -> None:
+        """Renew the leases of the feeds in flight, every third of the lease."""
+        lease_s = self.settings.daemon.lease_s
+        if time.monotonic() - self._last_renew < lease_s / 3:
+            return
+        with self._state:
+            ids = list(self._inflight)
+        held = self.service.storage.renew(ids, owner=self.worker_id, now=now, lease_s=lease_s)
+        self._last_renew = time.monotonic()
+        lost = set(ids) - held
+        with self._state:
+            lost &= set(self._inflight)  # a feed that finished meanwhile released its own lease
+        if lost:
+            log.warning(
+                "lost the lease of %d feed(s) still in flight (another worker may poll them too)",
+                len(lost),
+                extra={"event": "lease_lost", "feeds": sorted(lost)},
+            )
+
+    def _release(self, feed_ids: list[int]) -> None:
+        """Give back leases of feeds not finished (finished ones are already free)."""
+        if not feed_ids:
             return
         try:
-            self.service.storage.release((s.id for s in claimed), owner=self.worker_id)
+            self.service.storage.release(feed_ids, owner=self.worker_id)
         except StorageError as e:  # the lease then simply expires after lease_s
             log.error("could not release leases: %s", e)
 
@@ -169,6 +232,34 @@ class Daemon:
         added = self.service.sync_config_feeds(fresh)
         log.info("settings file reloaded", extra={"event": "reload", "feeds_added": added})
 
+    # --- the event loop the feed tasks run on --------------------------------------------------
+
+    def _start_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="newsfold-poll", daemon=True)
+        thread.start()
+
+        async def make_fetcher() -> Fetcher:
+            return self.service.fetcher()
+
+        fetcher = asyncio.run_coroutine_threadsafe(make_fetcher(), loop).result()
+        with self._state:
+            self._loop, self._loop_thread, self._fetcher = loop, thread, fetcher
+
+    def _stop_loop(self) -> None:
+        with self._state:
+            loop, thread, fetcher = self._loop, self._loop_thread, self._fetcher
+            self._loop = self._fetcher = None
+        if loop is None or thread is None:
+            return
+        if fetcher is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(fetcher.aclose(), loop).result(ABANDON_WAIT_S)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(ABANDON_WAIT_S)
+        if not thread.is_alive():
+            loop.close()
+
     # --- lifecycle -------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -176,34 +267,92 @@ class Daemon:
             self.stopping.set()
 
     def abandon_in_flight(self) -> None:
+        """Cancel the feeds still in flight and give their leases back."""
         with self._state:
-            loop, task = self._loop, self._task
-            if loop is not None and task is not None:
-                # The loop may close between our look and the call: nothing left to cancel then.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(task.cancel)
+            pending = dict(self._inflight)
+        if pending:
+            log.warning(
+                "poll cycle abandoned at shutdown; its feeds will be polled again",
+                extra={"event": "abandon", "feeds": len(pending)},
+            )
+        for future in pending.values():
+            future.cancel()  # thread-safe: cancels the task on its loop
+        self.cycle_idle.wait(ABANDON_WAIT_S)
+        self._release(list(pending))
+
+    def _tick_job(self) -> None:
+        """Run a tick, then book the next one: a tick can never overlap the one before it."""
+        started = datetime.now(UTC)
+        try:
+            self.cycle()
+        finally:
+            if not self.stopping.is_set():
+                next_at = max(
+                    started + timedelta(seconds=self.settings.daemon.tick_s), datetime.now(UTC)
+                )
+                with contextlib.suppress(Exception):  # the scheduler is shutting down
+                    self.scheduler.add_job(
+                        self._tick_job,
+                        "date",
+                        run_date=next_at,
+                        id=TICK_JOB,
+                        replace_existing=True,
+                        misfire_grace_time=None,
+                    )
+
+    def _run_once(self) -> None:
+        """``--once``: poll every due feed once, at most ``fetch.concurrency`` at a time."""
+        while True:
+            with self._state:
+                seen = set(self._claimed_once)
+            claimed_before = len(seen)
+            self.cycle()
+            with self._state:
+                fresh = len(self._claimed_once) - claimed_before
+                busy = len(self._inflight)
+            if fresh == 0 and busy == 0:
+                break
+            if busy >= self.slots or fresh == 0:
+                # Wait for a free slot (or the end) rather than spin.
+                self._wait_for_slot()
+        self._report_finished()
+
+    def _wait_for_slot(self) -> None:
+        with self._state:
+            pending = list(self._inflight.values())
+        if pending:
+            concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
 
     def serve(self, *, once: bool = False) -> int:
         """Run until ``request_stop``; returns the exit status."""
+        with contextlib.suppress(StorageError):  # the gauge is right from the start, not 0
+            metrics.FEEDS_ERRORING.set(self.service.storage.feeds_erroring())
+        self._start_loop()
         if once:
-            self.cycle()
-            self.service.close()
+            try:
+                self._run_once()
+            finally:
+                self._stop_loop()
+                self.service.close()
             return 0 if self.last_cycle_ok else 1
         daemon = self.settings.daemon
         self.scheduler.add_job(
-            self.cycle,
-            "interval",
-            seconds=daemon.tick_s,
-            next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
+            self._tick_job,
+            "date",
+            run_date=datetime.now(UTC),
+            id=TICK_JOB,
             misfire_grace_time=None,
-            id="poll-cycle",
         )
         self.scheduler.start()
         log.info(
             "daemon started",
-            extra={"event": "start", "worker": self.worker_id, "tick_s": daemon.tick_s},
+            extra={
+                "event": "start",
+                "worker": self.worker_id,
+                "tick_s": daemon.tick_s,
+                "slots": self.slots,
+                "lease_s": daemon.lease_s,
+            },
         )
         self.stopping.wait()
         log.info(
@@ -215,7 +364,9 @@ class Daemon:
         if not self.cycle_idle.wait(daemon.grace_s):
             self.abandoned = True
             self.abandon_in_flight()
-            self.cycle_idle.wait(ABANDON_WAIT_S)
+        if self.cycle_idle.is_set():
+            self._stop_loop()
+        self._report_finished()
         self.service.close()
         log.info("daemon stopped", extra={"event": "stop", "abandoned": self.abandoned})
         return 0

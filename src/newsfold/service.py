@@ -153,11 +153,21 @@ class Service:
             sources = [s for s in sources if s.id not in disabled]
         return asyncio.run(self.poll_sources(sources))
 
+    def fetcher(self) -> Fetcher:
+        """An HTTP client with this service's limits (the daemon keeps one for its lifetime)."""
+        return Fetcher(
+            self.settings.fetch, allow_private_networks=self.settings.allow_private_networks
+        )
+
+    async def poll_source(
+        self, fetcher: Fetcher, source: FeedSource, *, pooled: bool
+    ) -> FeedUpdateSummary:
+        """Poll one feed with a shared client (the daemon runs one such task per claimed feed)."""
+        return await self._poll_one(fetcher, source, pooled=pooled)
+
     async def poll_sources(self, sources: Sequence[FeedSource]) -> PollSummary:
         started = time.perf_counter()
-        async with Fetcher(
-            self.settings.fetch, allow_private_networks=self.settings.allow_private_networks
-        ) as fetcher:
+        async with self.fetcher() as fetcher:
             pooled = self.preparer.use_pool(len(sources))
             results = await asyncio.gather(
                 *(self._poll_one(fetcher, s, pooled=pooled) for s in sources)

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from newsfold.errors import FeedExistsError, NotFoundError, StorageError
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
     from newsfold.schedule import FeedHealth
     from newsfold.storage.records import FeedUpdate
+
+# Transaction-scoped advisory lock (per schema) serialising settings-file syncs.
+CONFIG_SYNC_LOCK_KEY = 0x6E66_0003
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
 
 HISTORY_KEPT = 50  # fetch_log rows kept per feed
 REMOVED_FROM_CONFIG = "removed from the settings file"
@@ -126,6 +130,10 @@ class FeedsMixin:
         added = 0
         listed: set[str] = set()
         with self.session(write=True) as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # Replicas started together all sync the same file: one at a time, so the
+                # later ones find the rows the first added instead of inserting them again.
+                s.execute(_LOCK_SQL, {"k": CONFIG_SYNC_LOCK_KEY})
             for url, title, interval_s, full_text, tags in feeds:
                 listed.add(url)
                 row = s.scalars(select(FeedRow).where(FeedRow.url == url)).one_or_none()
@@ -229,6 +237,27 @@ class FeedsMixin:
                 row.lease_owner = owner
                 row.lease_expires_at = expires
             return [source_of(r) for r in rows]
+
+    def renew(
+        self, feed_ids: Iterable[int], *, owner: str, now: datetime, lease_s: float
+    ) -> set[int]:
+        """Extend this worker's leases (a heartbeat); returns the ids it still holds."""
+        ids = list(feed_ids)
+        if not ids:
+            return set()
+        with self.session(write=True) as s:
+            held = s.scalars(
+                update(FeedRow)
+                .where(and_(FeedRow.id.in_(ids), FeedRow.lease_owner == owner))
+                .values(lease_expires_at=now + timedelta(seconds=lease_s))
+                .returning(FeedRow.id)
+            )
+            return set(held)
+
+    def feeds_erroring(self) -> int:
+        """Feeds whose last fetch failed (the gauge of that name, e.g. right after a start)."""
+        with self.session() as s:
+            return s.scalar(select(func.count()).where(FeedRow.error_count > 0)) or 0
 
     def release(self, feed_ids: Iterable[int], *, owner: str) -> None:
         ids = list(feed_ids)
