@@ -23,6 +23,18 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "docker: drives the Compose stack on a local Docker engine (runs last)"
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The stack test runs after everything else, whatever order the rest is in."""
+    items.sort(key=lambda item: item.get_closest_marker("docker") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's settings file or NEWSFOLD_* variables by accident."""
