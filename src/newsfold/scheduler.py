@@ -11,7 +11,9 @@ Fair sharing: a tick claims at most the daemon's free slots
 feed is its own task on a long-lived event loop. No daemon hoards a queue it
 cannot work on, so N daemons fetch about N times as many feeds as one when
 the work is there; and one slow feed holds one slot, never the feeds due after
-it. A tick never waits for fetches, so it never overruns the next one.
+it. A slot that frees up is refilled at once (an early tick), not a tick later.
+A tick never waits for fetches, and the next one is booked only when it ends, so
+ticks never overlap (nor warn that they would).
 
 Leases are short (``daemon.lease_s``, 60 s by default) and renewed by every tick
 while a feed is being worked on (a heartbeat, every third of the lease): a
@@ -42,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from newsfold import metrics
@@ -73,6 +76,8 @@ class Daemon:
         self.config_path = config_path
         self.config_mtime = _mtime(config_path)
         self.service = Service.open(settings)
+        # Right from the start (before /metrics is served), not 0 until a feed is fetched.
+        metrics.FEEDS_ERRORING.set(self.service.storage.feeds_erroring())
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.slots = settings.fetch.concurrency
         self.stopping = threading.Event()
@@ -88,6 +93,7 @@ class Daemon:
         self._finished: list[FeedUpdateSummary] = []
         self._claimed_once: set[int] = set()
         self._last_renew = time.monotonic()
+        self._refill = threading.Event()  # a feed finished since the tick began: tick again soon
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._fetcher: Fetcher | None = None
@@ -169,6 +175,12 @@ class Daemon:
                 self._finished.append(future.result())
             if not self._inflight:
                 self.cycle_idle.set()
+            stopping = self.stopping.is_set()
+        if not stopping:
+            # A slot is free: claim for it now rather than at the next regular tick.
+            self._refill.set()
+            with contextlib.suppress(JobLookupError):  # a tick is running; it will see _refill
+                self.scheduler.modify_job(TICK_JOB, next_run_time=datetime.now(UTC))
 
     def _report_finished(self) -> None:
         with self._state:
@@ -283,13 +295,14 @@ class Daemon:
     def _tick_job(self) -> None:
         """Run a tick, then book the next one: a tick can never overlap the one before it."""
         started = datetime.now(UTC)
+        self._refill.clear()
         try:
             self.cycle()
         finally:
             if not self.stopping.is_set():
-                next_at = max(
-                    started + timedelta(seconds=self.settings.daemon.tick_s), datetime.now(UTC)
-                )
+                next_at = datetime.now(UTC)
+                if not self._refill.is_set():
+                    next_at = max(started + timedelta(seconds=self.settings.daemon.tick_s), next_at)
                 with contextlib.suppress(Exception):  # the scheduler is shutting down
                     self.scheduler.add_job(
                         self._tick_job,
@@ -325,8 +338,6 @@ class Daemon:
 
     def serve(self, *, once: bool = False) -> int:
         """Run until ``request_stop``; returns the exit status."""
-        with contextlib.suppress(StorageError):  # the gauge is right from the start, not 0
-            metrics.FEEDS_ERRORING.set(self.service.storage.feeds_erroring())
         self._start_loop()
         if once:
             try:
@@ -344,6 +355,15 @@ class Daemon:
             misfire_grace_time=None,
         )
         self.scheduler.start()
+        if daemon.tick_s * 2 > daemon.lease_s:
+            # Leases are renewed by ticks: too few ticks per lease and a feed being worked
+            # on could be claimed by another worker.
+            log.warning(
+                "daemon.lease_s (%.0fs) should be at least twice daemon.tick_s (%.0fs)",
+                daemon.lease_s,
+                daemon.tick_s,
+                extra={"event": "config_warning"},
+            )
         log.info(
             "daemon started",
             extra={
@@ -366,7 +386,8 @@ class Daemon:
             self.abandon_in_flight()
         if self.cycle_idle.is_set():
             self._stop_loop()
-        self._report_finished()
+        with contextlib.suppress(NewsfoldError):  # a closing summary is not worth a failed stop
+            self._report_finished()
         self.service.close()
         log.info("daemon stopped", extra={"event": "stop", "abandoned": self.abandoned})
         return 0

@@ -10,11 +10,13 @@ import hashlib
 import json
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path("/feeds")
+LOG_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -25,7 +27,10 @@ class Handler(BaseHTTPRequestHandler):
             delay = float((ROOT / "delay").read_text())
         except (OSError, ValueError):
             delay = 0.0
-        print(json.dumps({"path": path, "client": self.client_address[0]}), flush=True)
+        line = json.dumps({"path": path, "client": self.client_address[0]}) + "\n"
+        with LOG_LOCK:  # one write per line: threads must not interleave their records
+            sys.stdout.write(line)
+            sys.stdout.flush()
         if ROOT not in target.parents or not target.is_file():
             self.send_error(404)
             return

@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 from newsfold.config import load_settings
 from newsfold.service import Service
 from tests.conftest import REPO, SHARED
-from tests.e2e.test_daemon import free_port, get, wait_for
+from tests.e2e.test_daemon import free_port, get, wait_for, words
 from tests.support.server import FeedServer, Static
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 DOCKER = "/usr/bin/docker"
 IMAGE = "newsfold:stack-test"
 PHASES = ("a", "b", "c")
+THROUGHPUT = ("s", "t")
 OUTLETS = 30
 DELAY_S = 1.0  # the feed server holds every response this long
 CONCURRENCY = 4  # per replica, so that one replica cannot take all the work at once
@@ -85,6 +86,17 @@ def _feeds() -> dict[str, bytes]:
                 f"<link>https://{phase}outlet{outlet}.example/{guid}</link>"
                 f"<pubDate>{date}</pubDate><description>{escape(html)}</description></item>"
             )
+    # Throughput sets, one tiny item per outlet: "s" measured with one replica, "t" with three.
+    for phase in THROUGHPUT:
+        for i in range(OUTLETS):
+            guid = f"{phase}{i}"
+            items[f"/{phase}{i}.xml"] = [
+                f"<item><title>Notice {guid} {words(i * 31 + ord(phase), 6)}</title>"
+                f'<guid isPermaLink="false">{guid}</guid>'
+                f"<link>https://{phase}outlet{i}.example/{guid}</link>"
+                f"<pubDate>{format_datetime(when)}</pubDate>"
+                f"<description>{escape(words(i * 31 + ord(phase)))}</description></item>"
+            ]
     return {
         path: (
             '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
@@ -164,7 +176,7 @@ def _reference(docs: dict[str, bytes], workdir: Path) -> dict[str, Any]:
                     "SELECT count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id "
                     f"WHERE f.url LIKE '%/{p}%.xml'"
                 )[0][0]
-                for p in PHASES
+                for p in PHASES + THROUGHPUT
             }
             return {
                 "articles": per_phase,
@@ -269,7 +281,7 @@ class Stack:
 
 def _phase_done(stack: Stack, phase: str) -> int:
     rows = stack.sql_rows_or_none(
-        "SELECT count(*) FROM feeds WHERE url LIKE '%/" + phase + "%.xml' "
+        "SELECT count(*) FROM feeds WHERE url LIKE '%:8080/" + phase + "%.xml' "
         "AND last_success_at IS NOT NULL"
     )
     return int(rows[0][0]) if rows else -1
@@ -278,7 +290,7 @@ def _phase_done(stack: Stack, phase: str) -> int:
 def _articles(stack: Stack, phase: str) -> int:
     rows = stack.sql(
         "SELECT count(*) FROM articles a JOIN feeds f ON f.id = a.feed_id "
-        f"WHERE f.url LIKE '%/{phase}%.xml'"
+        f"WHERE f.url LIKE '%:8080/{phase}%.xml'"
     )
     return int(rows[0][0])
 
@@ -288,7 +300,7 @@ def _feeds_per_minute(stack: Stack, phase: str) -> float:
     ((first, last),) = stack.sql(
         "SELECT extract(epoch FROM min(l.started_at)), extract(epoch FROM max(f.last_success_at)) "
         "FROM feeds f JOIN fetch_log l ON l.feed_id = f.id "
-        f"WHERE f.url LIKE '%/{phase}%.xml'"
+        f"WHERE f.url LIKE '%:8080/{phase}%.xml'"
     )
     return round(OUTLETS * 60.0 / max(float(last) - float(first), 1e-3), 1)
 
@@ -455,7 +467,7 @@ def test_compose_stack(workdir: Path) -> None:
         (feeds_dir / path.lstrip("/")).write_bytes(body)
         (feeds_dir / path.lstrip("/")).chmod(0o644)
     _write_atomically(feeds_dir / "delay", str(DELAY_S))
-    paths = {p: sorted(x for x in docs if x.startswith(f"/{p}")) for p in PHASES}
+    paths = {p: sorted(x for x in docs if x.startswith(f"/{p}")) for p in PHASES + THROUGHPUT}
     settings_file = config_dir / "newsfold.toml"
     _write_atomically(settings_file, _settings_toml(paths["a"]))
     aliases = sorted({_host(p) for p in docs})
@@ -498,7 +510,10 @@ def test_compose_stack(workdir: Path) -> None:
         figures["time_to_healthy_s"] = round(time.monotonic() - t0, 1)
         wait_for(lambda: _phase_done(stack, "a") == OUTLETS, timeout=180, every=1.0)
         assert _articles(stack, "a") == reference["articles"]["a"]
-        figures["feeds_per_min_1_replica"] = _feeds_per_minute(stack, "a")
+        # Throughput of a warm replica: 30 more feeds, each answered after DELAY_S.
+        _write_atomically(settings_file, _settings_toml(paths["a"] + paths["s"]))
+        wait_for(lambda: _phase_done(stack, "s") == OUTLETS, timeout=180, every=0.5)
+        figures["feeds_per_min_1_replica"] = _feeds_per_minute(stack, "s")
         stories = json.loads(
             stack.compose(
                 "exec", "-T", "newsfold", "newsfold", "clusters", "list", "--json", "--limit", "0"
@@ -519,13 +534,17 @@ def test_compose_stack(workdir: Path) -> None:
         assert atom.findall("{http://www.w3.org/2005/Atom}entry")
 
         # --- b: three replicas started together -------------------------------------------------
-        stack.compose("rm", "-s", "-f", "newsfold")
-        _write_atomically(settings_file, _settings_toml(paths["a"] + paths["b"]))
-        stack.compose("up", "-d", "--no-build", "--no-deps", "--scale", "newsfold=3", "newsfold")
+        # Create the containers first (slow on some storage drivers), then start all three in
+        # one call: they sync the settings file and claim feeds at the same moment.
+        stack.compose("stop", "newsfold")
+        _write_atomically(settings_file, _settings_toml(paths["a"] + paths["s"] + paths["b"]))
+        stack.compose(
+            "up", "--no-start", "--no-build", "--no-deps", "--scale", "newsfold=3", "newsfold"
+        )
         replicas = stack.ids("newsfold")
         assert len(replicas) == 3
+        stack.docker("start", *replicas)
         wait_for(lambda: _phase_done(stack, "b") == OUTLETS, timeout=180, every=1.0)
-        figures["feeds_per_min_3_replicas"] = _feeds_per_minute(stack, "b")
         hits = _hits(stack)
         assert all(hits.get(p) == 1 for p in paths["b"]), {p: hits.get(p) for p in paths["b"]}
         fetched = {cid: _fetches(stack, cid, "b") for cid in replicas}
@@ -535,13 +554,19 @@ def test_compose_stack(workdir: Path) -> None:
             state = stack.inspect(cid)
             assert state["State"]["Running"] and state["RestartCount"] == 0, cid
 
+        # The same 30-feed measurement as with one replica, now with three warm ones.
+        every = paths["a"] + paths["s"] + paths["b"] + paths["t"]
+        _write_atomically(settings_file, _settings_toml(every))
+        wait_for(lambda: _phase_done(stack, "t") == OUTLETS, timeout=180, every=0.5)
+        figures["feeds_per_min_3_replicas"] = _feeds_per_minute(stack, "t")
+
         # --- c: SIGKILL a replica holding feeds, restart the db ------------------------------------
         hostnames = {stack.inspect(cid)["Config"]["Hostname"]: cid for cid in replicas}
-        _write_atomically(settings_file, _settings_toml(paths["a"] + paths["b"] + paths["c"]))
+        _write_atomically(settings_file, _settings_toml(every + paths["c"]))
 
         def holder() -> str | None:
             rows = stack.sql_rows_or_none(
-                "SELECT lease_owner FROM feeds WHERE url LIKE '%/c%.xml' "
+                "SELECT lease_owner FROM feeds WHERE url LIKE '%:8080/c%.xml' "
                 "AND lease_owner IS NOT NULL"
             )
             for (owner,) in rows or []:
@@ -596,7 +621,7 @@ def test_compose_stack(workdir: Path) -> None:
         assert figures["stop_s"] < STOP_GRACE_S  # type: ignore[operator]
         # Up again: the named volume kept everything, and polling every feed adds nothing.
         total = sum(reference["articles"].values())
-        stack.compose("up", "-d", "--no-build")
+        stack.compose("up", "-d", "--no-build", "--scale", "newsfold=3")
         wait_for(lambda: stack.healthy(("db", "newsfold", "api")), timeout=240, every=1.0)
         assert _articles_total(stack) == total
         repoll = json.loads(
