@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -39,6 +40,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from newsfold.config import load_settings
+from newsfold.evaluation import score
 from newsfold.service import Service
 from tests.conftest import REPO, SHARED
 from tests.e2e.test_daemon import free_port, get, wait_for, words
@@ -58,6 +60,8 @@ DELAY_S = 1.0  # the feed server holds every response this long
 CONCURRENCY = 4  # per replica, so that one replica cannot take all the work at once
 RECOVERY_LIMIT_S = 120.0
 STOP_GRACE_S = 30.0  # compose.yaml's stop_grace_period
+# Stories from another arrival order agree with one worker's to this adjusted Rand index.
+STORY_ARI_MIN = 0.99
 
 
 # --- fixtures: 3 × 30 outlets; every fourth story also appears, with a dateline, at another ----
@@ -305,19 +309,16 @@ def _feeds_per_minute(stack: Stack, phase: str) -> float:
     return round(OUTLETS * 60.0 / max(float(last) - float(first), 1e-3), 1)
 
 
+def _ari(a: set[frozenset[str]], b: set[frozenset[str]]) -> float:
+    """Adjusted Rand index of two partitions, over the articles both hold."""
+    label_a = {key: i for i, group in enumerate(a) for key in group}
+    label_b = {key: i for i, group in enumerate(b) for key in group}
+    keys = sorted(label_a.keys() & label_b.keys())
+    return score([label_a[k] for k in keys], [label_b[k] for k in keys]).ari
+
+
 def _articles_total(stack: Stack) -> int:
     return int(stack.sql("SELECT count(*) FROM articles")[0][0])
-
-
-def _new_articles(summary: object) -> int:
-    """The new-article total of ``newsfold fetch --json``, whatever its nesting."""
-    if isinstance(summary, dict):
-        if "new_articles" in summary and isinstance(summary["new_articles"], int):
-            return summary["new_articles"]
-        return sum(_new_articles(v) for v in summary.values() if isinstance(v, (dict, list)))
-    if isinstance(summary, list):
-        return sum(_new_articles(v) for v in summary)
-    return 0
 
 
 def _hits(stack: Stack) -> dict[str, int]:
@@ -383,7 +384,12 @@ def test_compose_stack(workdir: Path) -> None:
     figures: dict[str, object] = {}
     started = time.monotonic()
     docs = _feeds()
-    reference = _reference(docs, workdir)
+    # The one-worker reference is CPU work; the engine and the image are mostly waiting on disk.
+    reference: dict[str, Any] = {}
+    ref_thread = threading.Thread(
+        target=lambda: reference.update(_reference(docs, workdir)), daemon=True
+    )
+    ref_thread.start()
 
     # The engine (left running afterwards) and the image from the working tree.
     setup = subprocess.run(
@@ -509,6 +515,8 @@ def test_compose_stack(workdir: Path) -> None:
         wait_for(lambda: stack.healthy(("db", "newsfold", "api")), timeout=240, every=1.0)
         figures["time_to_healthy_s"] = round(time.monotonic() - t0, 1)
         wait_for(lambda: _phase_done(stack, "a") == OUTLETS, timeout=180, every=1.0)
+        ref_thread.join(600)
+        assert reference, "the one-worker reference run failed (see the captured log)"
         assert _articles(stack, "a") == reference["articles"]["a"]
         # Throughput of a warm replica: 30 more feeds, each answered after DELAY_S.
         _write_atomically(settings_file, _settings_toml(paths["a"] + paths["s"]))
@@ -602,9 +610,8 @@ def test_compose_stack(workdir: Path) -> None:
             [tuple(r) for r in stack.sql(PARTITION_SQL.format(level="stories"))]
         )
         figures["stories"] = {"stack": len(story_groups), "one_worker": len(reference["stories"])}
-        assert abs(len(story_groups) - len(reference["stories"])) <= max(
-            2, len(reference["stories"]) // 50
-        )
+        story_ari = _ari(story_groups, reference["stories"])
+        figures["stories_ari"] = round(story_ari, 4)
 
         # --- stop, up again, re-poll ---------------------------------------------------------
         workers = [
@@ -624,11 +631,16 @@ def test_compose_stack(workdir: Path) -> None:
         stack.compose("up", "-d", "--no-build", "--scale", "newsfold=3")
         wait_for(lambda: stack.healthy(("db", "newsfold", "api")), timeout=240, every=1.0)
         assert _articles_total(stack) == total
+        _write_atomically(feeds_dir / "delay", "0")
         repoll = json.loads(
             stack.compose("exec", "-T", "newsfold", "newsfold", "fetch", "--json", timeout=300)
         )
-        assert _new_articles(repoll) == 0, repoll
+        assert repoll["feeds"] == len(docs) and repoll["errors"] == 0, repoll
+        assert repoll["new_articles"] == 0, repoll
         assert _articles_total(stack) == total
+
+        # Stories depend on arrival order a little; the tolerance is the one set for that.
+        assert story_ari >= STORY_ARI_MIN, figures["stories"]
     finally:
         figures["total_s"] = round(time.monotonic() - started, 1)
         print("\nstack figures:", json.dumps(figures))
