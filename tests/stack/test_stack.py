@@ -55,6 +55,7 @@ DOCKER = "/usr/bin/docker"
 IMAGE = "newsfold:stack-test"
 PHASES = ("a", "b", "c")
 THROUGHPUT = ("s", "t")
+ARRIVAL = ("a", "s", "b", "t", "c")  # the order in which the stack subscribes the sets
 OUTLETS = 30
 DELAY_S = 1.0  # the feed server holds every response this long
 CONCURRENCY = 4  # per replica, so that one replica cannot take all the work at once
@@ -162,10 +163,13 @@ def _reference(docs: dict[str, bytes], workdir: Path) -> dict[str, Any]:
             server.route(path, Static(body))
         service = Service.open(settings)
         try:
-            for path in docs:
-                service.add_feed(server.url(path))
-            summary = service.poll()
-            assert summary.errors == 0
+            # In the stack's order: each set arrives after the one before is in.
+            for phase in ARRIVAL:
+                for path in docs:
+                    if path.startswith(f"/{phase}"):
+                        service.add_feed(server.url(path))
+                summary = service.poll()
+                assert summary.errors == 0
         finally:
             service.close()
     engine = create_engine(url)
