@@ -128,10 +128,10 @@ def test_a_worker_claims_only_its_free_slots_and_renews_what_it_works_on(
 ) -> None:
     now = datetime.now(UTC)
     for i in range(6):
-        feed_server.route(f"/slow{i}.xml", Stall(4.0))
+        feed_server.route(f"/slow{i}.xml", Stall(8.0))
         storage.add_feed(feed_server.url(f"/slow{i}.xml"), now=now, interval_s=3600)
     caplog.set_level(logging.WARNING)
-    gen = _daemon(make_settings, postgres_url, lease_s=1.2)
+    gen = _daemon(make_settings, postgres_url, lease_s=2.0)
     daemon = next(gen)
     try:
         wait_for(lambda: daemon.in_flight == 2, timeout=20)
@@ -139,8 +139,8 @@ def test_a_worker_claims_only_its_free_slots_and_renews_what_it_works_on(
         # Two slots (fetch.concurrency): two leases, the other four feeds left for other workers.
         time.sleep(0.5)
         assert sql(postgres_url, leased) == [(2,)]
-        # Three leases long into the stalled fetches, the leases are still held and in the future.
-        time.sleep(2.5)
+        # Two leases long into the stalled fetches, the leases are still held and in the future.
+        time.sleep(4.0)
         rows = sql(
             postgres_url,
             "SELECT lease_owner, lease_expires_at FROM feeds WHERE lease_owner IS NOT NULL",
@@ -162,7 +162,7 @@ def test_slow_feed_does_not_hold_back_the_others_and_no_overrun_warnings(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = datetime.now(UTC)
-    feed_server.route("/slow.xml", Stall(6.0))
+    feed_server.route("/slow.xml", Stall(15.0))
     storage.add_feed(feed_server.url("/slow.xml"), now=now, interval_s=3600)
     doc = rss("quick", [("q1", "Quick story", "Text about the harbour. " * 20)])
     feed_server.route("/quick.xml", Static(doc))
@@ -171,12 +171,11 @@ def test_slow_feed_does_not_hold_back_the_others_and_no_overrun_warnings(
     daemon = next(gen)
     try:
         wait_for(lambda: feed_server.hits("/slow.xml"), timeout=20)
-        # A feed that becomes due while the slow one is in flight is polled at once.
-        t0 = time.monotonic()
+        # A feed that becomes due while the slow one is in flight is polled meanwhile (before,
+        # the next claim waited for the whole cycle, i.e. for the slow feed).
         storage.add_feed(feed_server.url("/quick.xml"), now=datetime.now(UTC), interval_s=3600)
         done = "SELECT count(*) FROM feeds WHERE last_success_at IS NOT NULL"
-        wait_for(lambda: sql(postgres_url, done) == [(1,)], timeout=10)
-        assert time.monotonic() - t0 < 3.0
+        wait_for(lambda: sql(postgres_url, done) == [(1,)], timeout=12)
         assert daemon.in_flight == 1  # the slow feed still is
         time.sleep(1.0)  # ten more ticks while the slow fetch runs on
     finally:
