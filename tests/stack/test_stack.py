@@ -410,6 +410,9 @@ def test_compose_stack(workdir: Path) -> None:
         DOCKER_HOST="unix:///var/run/docker.sock",
         DOCKER_BUILDKIT="1",
         COMPOSE_DOCKER_CLI_BUILD="1",
+        # Creating a container copies the whole image on the vfs driver: minutes under load.
+        COMPOSE_HTTP_TIMEOUT="600",
+        DOCKER_CLIENT_TIMEOUT="600",
         POSTGRES_PASSWORD=uuid.uuid4().hex,
         NEWSFOLD_API_PORT=str(api_port),
         NEWSFOLD_HTTP_PORTS=_port_range(3),  # the replicas' published /healthz ports
