@@ -229,6 +229,24 @@ class Stack:
             raise AssertionError(f"docker {' '.join(args)}: {proc.stderr[-2000:]}")
         return proc.stdout
 
+    def down(self) -> None:
+        """``down -v``; then, by the project's label, whatever a timed-out ``down`` left."""
+        self.compose("down", "-v", "--remove-orphans", "-t", "10", timeout=900, check=False)
+        label = f"label=com.docker.compose.project={self.project}"
+        for kind in ("container", "volume", "network"):
+            listed = self.docker(
+                kind,
+                "ls",
+                "-q",
+                *(["-a"] if kind == "container" else []),
+                "--filter",
+                label,
+                check=False,
+            ).split()
+            if listed:
+                force = ["-f"] if kind != "network" else []
+                self.docker(kind, "rm", *force, *listed, timeout=900, check=False)
+
     def ids(self, service: str) -> list[str]:
         return self.compose("ps", "-q", service).split()
 
@@ -651,4 +669,4 @@ def test_compose_stack(workdir: Path) -> None:
     finally:
         figures["total_s"] = round(time.monotonic() - started, 1)
         print("\nstack figures:", json.dumps(figures))
-        stack.compose("down", "-v", "--remove-orphans", "-t", "10", check=False)
+        stack.down()
