@@ -1,17 +1,20 @@
 """Settings: the only module that reads the settings file and ``NEWSFOLD_*`` variables.
 
 Precedence, highest first: explicit overrides (CLI options) → environment
-(``NEWSFOLD_DATABASE_URL``, ``NEWSFOLD_FETCH__TIMEOUT_S`` for nested keys) →
+(``NEWSFOLD_DATABASE_URL``, ``NEWSFOLD_FETCH__READ_TIMEOUT_S`` for nested keys) →
 the TOML file (``--config PATH``, ``NEWSFOLD_CONFIG``, or ``./config/newsfold.toml``
-when present) → defaults. Unknown keys are errors: a typo must not be ignored.
+when present) → defaults. Unknown keys are errors, in the file and in the
+environment alike: a typo must not be ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,12 +22,31 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from newsfold.errors import ConfigError
 
 DEFAULT_CONFIG_PATHS = (Path("config/newsfold.toml"), Path("newsfold.toml"))
 DEFAULT_USER_AGENT = "newsfold/0.1 (+https://github.com/newsfold/newsfold; feed deduplicator)"
+ENV_PREFIX = "NEWSFOLD_"
+# Variables with the prefix that are not settings: read by this module, the test suite,
+# the benchmarks and docker/compose.yaml.
+OTHER_ENV_VARS = frozenset(
+    {
+        "NEWSFOLD_CONFIG",
+        "NEWSFOLD_TEST_POSTGRES_URL",
+        "NEWSFOLD_BENCH_POSTGRES_URL",
+        "NEWSFOLD_HTTP_PORTS",
+        "NEWSFOLD_API_PORT",
+        "NEWSFOLD_API_TOKEN",
+    }
+)
+# The settings file of the ``load_settings`` call running in this thread; a context
+# variable, so concurrent loads (the daemon's reload, a test) never see each other's file.
+_toml_file: ContextVar[Path | None] = ContextVar("newsfold_toml_file", default=None)
 
 
 class _Section(BaseModel):
@@ -159,15 +181,10 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     feeds: tuple[FeedConfig, ...] = ()
 
-    # The TOML file in use (set by ``load_settings``); not a setting itself.
-    _toml_data: ClassVar[dict[str, Any]] = {}
-
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("database_url must start with sqlite:// or postgresql+psycopg://")
-        return value
+        return normalise_database_url(value)
 
     @field_validator("log_level")
     @classmethod
@@ -186,19 +203,70 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, cls._toml_data))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_file.get()),
+        )
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._data = data
+def normalise_database_url(value: str) -> str:
+    """Check a database URL; ``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    try:
+        url = make_url(value.strip())
+    except ArgumentError as e:
+        raise ValueError(f"not a database URL: {e}") from e
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        # Both spellings are common (libpq, Heroku); psycopg 3 is the driver installed.
+        url = url.set(drivername=f"postgresql+{driver or 'psycopg'}")
+    elif backend != "sqlite":
+        raise ValueError(
+            "database_url must be sqlite:///PATH or postgresql://user:pass@host/db"
+        )
+    return url.render_as_string(hide_password=False)
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
 
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
+def redact_url(url: str | URL) -> str:
+    """A database URL with its password hidden, for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable database URL)"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL; ``None`` for memory databases and other backends."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def unknown_env_vars(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
+    """``NEWSFOLD_*`` variables that name no setting, each with a suggestion when close."""
+    environ = os.environ if environ is None else environ
+    top = Settings.model_fields
+    names = [f"{ENV_PREFIX}{n.upper()}" for n in top]
+    for name, field in top.items():
+        sub = getattr(field.annotation, "model_fields", None)
+        if sub:
+            names += [f"{ENV_PREFIX}{name.upper()}__{k.upper()}" for k in sub]
+    known = set(names) | OTHER_ENV_VARS
+    problems = []
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, names, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"{key}{hint}")
+    return problems
 
 
 def find_config(path: Path | str | None) -> Path | None:
@@ -217,24 +285,24 @@ def load_settings(
 
     ``read_file=False`` ignores any settings file (the demo uses its own feeds).
     """
+    unknown = unknown_env_vars()
+    if unknown:
+        raise ConfigError("unknown setting in the environment: " + ", ".join(unknown))
     config_path = find_config(path) if read_file else None
-    data: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file not found: {config_path}") from e
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read config file {config_path}: {e}") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"invalid TOML in {config_path}: {e}") from e
-    Settings._toml_data = data
+    if config_path is not None and not config_path.is_file():
+        what = "is not a file" if config_path.exists() else "not found"
+        raise ConfigError(f"config file {what}: {config_path}")
+    token = _toml_file.set(config_path)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
         raise ConfigError(_describe(e, config_path)) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {config_path}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"invalid TOML in {config_path}: {e}") from e
     finally:
-        Settings._toml_data = {}
+        _toml_file.reset(token)
 
 
 def _describe(error: ValidationError, path: Path | None) -> str:

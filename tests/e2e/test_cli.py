@@ -186,7 +186,20 @@ def test_example_settings_file_is_valid() -> None:
     from newsfold.config import load_settings
 
     settings = load_settings(REPO / "config" / "newsfold.toml")
-    assert settings.feeds
+    # The shipped file subscribes nothing: a first `feeds add` must not clash with it.
+    assert settings.feeds == ()
+    # Its commented examples are valid once uncommented.
+    text = (REPO / "config" / "newsfold.toml").read_text()
+    start = text.index("# [[feeds]]")
+    examples = "\n".join(line.removeprefix("# ") for line in text[start:].splitlines())
+    import tomllib
+
+    data = tomllib.loads(examples.replace("#\n", "\n"))
+    assert len(data["feeds"]) == 2
+    from newsfold.config import FeedConfig
+
+    for feed in data["feeds"]:
+        FeedConfig(**feed)
 
 
 def test_extract_on_a_page(capsys: pytest.CaptureFixture[str]) -> None:

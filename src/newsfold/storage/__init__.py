@@ -16,6 +16,7 @@ ORM rows never leave this package; callers get the records in ``records.py``.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from newsfold.config import redact_url, sqlite_path
 from newsfold.errors import StorageError
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
@@ -88,9 +90,17 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:
-        path = url.split(":///", 1)[-1] if ":///" in url else ""
-        if path and path != ":memory:" and not path.startswith("file:"):
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(
+                f"cannot create the SQLite database {path}: {e.strerror or e}"
+            ) from e
+        if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StorageError(f"cannot create the SQLite database {path}: permission denied")
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -167,9 +177,4 @@ def _short(e: BaseException) -> str:
 
 def _redact(url: str) -> str:
     """Hide a password in a database URL before it reaches a log or an error."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+    return redact_url(url)
