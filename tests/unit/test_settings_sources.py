@@ -161,7 +161,7 @@ def test_redaction_and_sqlite_paths() -> None:
 def test_unwritable_sqlite_path_is_a_storage_error() -> None:
     from newsfold.storage import Storage
 
-    with pytest.raises(StorageError, match="cannot create the SQLite database /proc/nope/x.db"):
+    with pytest.raises(StorageError, match=r"cannot create the SQLite database /proc/nope/x\.db"):
         Storage("sqlite:////proc/nope/x.db")
 
 
