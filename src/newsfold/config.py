@@ -221,9 +221,7 @@ def normalise_database_url(value: str) -> str:
         # Both spellings are common (libpq, Heroku); psycopg 3 is the driver installed.
         url = url.set(drivername=f"postgresql+{driver or 'psycopg'}")
     elif backend != "sqlite":
-        raise ValueError(
-            "database_url must be sqlite:///PATH or postgresql://user:pass@host/db"
-        )
+        raise ValueError("database_url must be sqlite:///PATH or postgresql://user:pass@host/db")
     return url.render_as_string(hide_password=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Annotated
 from xml.etree import ElementTree as ET
 
@@ -95,8 +96,12 @@ def add(
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Subscribe to a feed."""
+    """Subscribe to a feed. It is fetched first; a feed that cannot be fetched is not
+    subscribed (``--no-check`` subscribes anyway)."""
     interval_s = int(parse_duration(interval)) if interval else None
+    url = url.strip()
+    if not _is_http_url(url):
+        raise FetchError(f"not an http(s) URL: {url!r}", url=url)
     service = open_service(ctx, config)
     if check:
         url = _resolve_feed_url(url, service.settings)
@@ -107,6 +112,14 @@ def add(
         print_json(feed_json(feed, service.settings))
     else:
         console.print(f"added feed {feed.id}: {feed.url}")
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return False
 
 
 def _resolve_feed_url(url: str, settings: Settings) -> str:
@@ -131,7 +144,12 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
         )
         return chosen
     except FetchError as e:
-        err_console.print(f"warning: {e} (subscribed anyway; it will be retried)")
+        # What the check refuses is not subscribed: a feed shown as "ok" until its
+        # first poll fails would hide the mistake.
+        why = str(e) if url in str(e) else f"{url}: {e}"
+        raise FetchError(
+            f"not subscribed: {why} (--no-check subscribes anyway)", url=url, kind=e.kind
+        ) from e
     return url
 
 
