@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import typer
