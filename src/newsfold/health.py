@@ -67,6 +67,10 @@ def readiness(probe: Probe, *, now: datetime | None = None) -> tuple[bool, dict[
     limit = probe.settings.daemon.tick_s * STALE_TICKS + STALE_SLACK_S
     recent = age is not None and age < limit
     checks["last_cycle_age_s"] = None if age is None else round(age, 1)
+    from newsfold.normalise.page import extractor_problem
+
+    # Shown, not failed on: feeds keep flowing without it, full-text pages as plain text.
+    checks["extractor"] = extractor_problem() or "ok"
     ok = checks["database"] == "ok" and probe.running and recent
     return ok, checks
 

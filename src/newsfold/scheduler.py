@@ -401,6 +401,8 @@ def run_daemon(
     once: bool = False,
 ) -> int:
     setup_logging(settings.log_level, settings.log_format)
+    # Said once at start, in the background (the extractor's import takes a second).
+    threading.Thread(target=_check_extractor, name="extractor-check", daemon=True).start()
     lock = single_writer_lock(settings.database_url)
     daemon = Daemon(settings, config_path=config_path)
     signals = {"count": 0}
@@ -434,6 +436,18 @@ def run_daemon(
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def _check_extractor() -> None:
+    from newsfold.normalise.page import unreported_extractor_problem
+
+    problem = unreported_extractor_problem()
+    if problem is not None:
+        log.error(
+            "%s; full-text feeds get plain page text until it is fixed",
+            problem,
+            extra={"event": "extractor_unavailable"},
+        )
 
 
 def single_writer_lock(database_url: str) -> TextIO | None:

@@ -92,4 +92,9 @@ def test_readiness(
     elif why == "scheduler":
         assert checks["scheduler"] == "stopped"
     elif why is None:
-        assert checks == {"database": "ok", "scheduler": "running", "last_cycle_age_s": 1.0}
+        assert checks == {
+            "database": "ok",
+            "scheduler": "running",
+            "last_cycle_age_s": 1.0,
+            "extractor": "ok",
+        }

@@ -12,6 +12,7 @@ from newsfold.cli._common import (
     ConfigOpt,
     JsonOpt,
     console,
+    err_console,
     open_service,
     print_json,
     settings_from,
@@ -134,6 +135,7 @@ def extract(
     """Show what the normaliser makes of a page or of a feed's entries."""
     from newsfold.fetch import fetch_sync
     from newsfold.normalise import extract_report
+    from newsfold.normalise.extract import looks_like_feed
 
     settings = settings_from(ctx, config)
     path = Path(source)
@@ -145,6 +147,17 @@ def extract(
             source, settings.fetch, allow_private_networks=settings.allow_private_networks
         )
         data, base = result.content, result.url
+    if not looks_like_feed(data):
+        from newsfold.normalise.page import unreported_extractor_problem
+
+        problem = unreported_extractor_problem()
+        if problem is not None:
+            err_console.print(
+                f"warning: {problem}; this is the plain page text",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     reports = extract_report(data, base, settings.normalise)
     if json_out:
         print_json(reports)

@@ -12,8 +12,11 @@ followed to its canonical, and AMP-cache addresses to the publisher's.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from selectolax.lexbor import LexborHTMLParser
+
+log = logging.getLogger(__name__)
 
 # Past this size trafilatura's tree building dominates; the plain fallback is linear.
 MAX_EXTRACTOR_CHARS = 2_000_000
@@ -69,7 +74,44 @@ class PageExtract:
     site_name: str | None = None
     lang: str | None = None  # <html lang>, as declared
     is_amp: bool = False
-    extractor: str = "trafilatura"  # or "fallback" when trafilatura found nothing
+    # "trafilatura", "fallback" when it found nothing, or "fallback (extractor unavailable)"
+    extractor: str = "trafilatura"
+
+
+@functools.cache
+def extractor_problem() -> str | None:
+    """Why the main-text extractor cannot run in this installation, or ``None``.
+
+    A broken install (an optional dependency of trafilatura's missing) must be said,
+    not hidden behind the plain fallback: the daemon logs it at start, ``/readyz``
+    and ``newsfold extract`` show it, and the first page that needs it logs it once.
+    """
+    try:
+        import trafilatura  # heavy: full-text mode only
+
+        trafilatura.extract("<html><body><article><p>newsfold</p></article></body></html>")
+    except Exception as e:  # an import chain can fail with anything; the message is the point
+        return f"trafilatura cannot run: {type(e).__name__}: {e}"
+    return None
+
+
+_reported = threading.Event()
+
+
+def unreported_extractor_problem() -> str | None:
+    """The extractor's problem the first time it is asked for, then ``None``: whoever
+    gets it says it (a log line, a CLI warning), and nobody says it again."""
+    problem = extractor_problem()
+    if problem is None or _reported.is_set():
+        return None
+    with _report_lock:
+        if _reported.is_set():
+            return None
+        _reported.set()
+    return problem
+
+
+_report_lock = threading.Lock()
 
 
 def decode_html(data: bytes) -> str:
@@ -196,11 +238,15 @@ def _main_text(tree: LexborHTMLParser, url: str) -> tuple[str, str]:
     for node in reversed(tree.css(f"{_DECK_SELECTOR},h1")):
         node.decompose()
     cleaned = tree.html or ""
-    if len(cleaned) <= MAX_EXTRACTOR_CHARS:
-        try:
-            # Heavy import, needed in full-text mode only.
-            import trafilatura
+    problem = extractor_problem()
+    if problem is not None:
+        unsaid = unreported_extractor_problem()
+        if unsaid:
+            log.error("%s; full-text pages fall back to plain page text", unsaid)
+    elif len(cleaned) <= MAX_EXTRACTOR_CHARS:
+        import trafilatura
 
+        try:
             text = trafilatura.extract(
                 cleaned,
                 url=url,
@@ -217,11 +263,12 @@ def _main_text(tree: LexborHTMLParser, url: str) -> tuple[str, str]:
             text = None
         if text and text.strip():
             return normalise_text(text), "trafilatura"
+    fallback = "fallback" if problem is None else "fallback (extractor unavailable)"
     root = tree.css_first("article") or tree.css_first("main") or tree.body
     if root is None:
-        return "", "fallback"
+        return "", fallback
     raw = tree_text(root).replace("\n", " ").replace("\u2029", "\n")
-    return normalise_text(raw), "fallback"
+    return normalise_text(raw), fallback
 
 
 def extract_page(html: bytes | str, url: str) -> PageExtract:
@@ -261,4 +308,10 @@ def extract_page(html: bytes | str, url: str) -> PageExtract:
     )
 
 
-__all__ = ["PageExtract", "decode_html", "extract_page"]
+__all__ = [
+    "PageExtract",
+    "decode_html",
+    "extract_page",
+    "extractor_problem",
+    "unreported_extractor_problem",
+]
