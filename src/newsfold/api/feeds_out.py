@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from newsfold.representative import display_title
+from newsfold.representative import representative as pick_representative
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -45,8 +48,14 @@ class FeedMeta:
 
 
 def representative(story: PublishedStory) -> PublishedMember:
-    """The earliest-published member (members arrive ordered by published, then id)."""
-    return min(story.members, key=lambda m: (m.published, m.id))
+    """The story's representative report (``newsfold.representative``'s one rule)."""
+    return pick_representative(story.members)
+
+
+def story_title(story: PublishedStory) -> str:
+    """The title a story is shown under everywhere: its representative's, or derived."""
+    rep = representative(story)
+    return display_title(rep.title, rep.snippet)
 
 
 def story_summary(member: PublishedMember, limit: int = SUMMARY_CHARS) -> str:
@@ -80,11 +89,18 @@ def members_html(story: PublishedStory) -> str:
     """A small HTML list of every member, every value escaped (feed text is untrusted)."""
     items = []
     for m in story.members:
-        title = html.escape(m.title)
+        # dir="auto": a right-to-left headline (Urdu, Arabic, Hebrew) reads the right way.
+        title = f'<span dir="auto">{html.escape(display_title(m.title, m.snippet))}</span>'
         link = f'<a href="{html.escape(m.url)}">{title}</a>' if m.url else title
         items.append(f"<li>{link} — {html.escape(m.feed)}, {_iso(m.published)}</li>")
     sources = html.escape(", ".join(story.sources))
-    return f"<p>Reported by {len(story.sources)} sources: {sources}</p><ul>{''.join(items)}</ul>"
+    count = plural(len(story.sources), "source")
+    return f"<p>Reported by {count}: {sources}</p><ul>{''.join(items)}</ul>"
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 source", "2 sources"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def render_atom(stories: Sequence[PublishedStory], meta: FeedMeta, *, now: datetime) -> bytes:
@@ -113,7 +129,7 @@ def _entry(feed: ET.Element, story: PublishedStory, meta: FeedMeta) -> None:
     rep = representative(story)
     entry = _sub(feed, "entry")
     _sub(entry, "id", story_id_uri(story.id))
-    _sub(entry, "title", rep.title, type="text")
+    _sub(entry, "title", story_title(story), type="text")
     _sub(entry, "updated", _iso(story.last_seen))
     _sub(entry, "published", _iso(story.first_seen))
     # Every outlet that carried the story is credited as a contributor; the
@@ -161,7 +177,7 @@ def _item(story: PublishedStory, meta: FeedMeta) -> dict[str, object]:
     story_page = meta.story_url.replace("{id}", str(story.id)) if meta.story_url else None
     item: dict[str, object] = {
         "id": story_id_uri(story.id),
-        "title": rep.title,
+        "title": story_title(story),
         "content_html": members_html(story),
         "summary": story_summary(rep),
         "date_published": _iso(story.first_seen),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from newsfold.api.feeds_out import representative, story_summary
+from newsfold.api.feeds_out import representative, story_summary, story_title
 from newsfold.types import FeedStatus  # noqa: TC001 - pydantic resolves field types at runtime
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def cluster_out(story: PublishedStory) -> ClusterOut:
     rep = representative(story)
     return ClusterOut(
         id=story.id,
-        title=rep.title,
+        title=story_title(story),
         summary=story_summary(rep),
         size=story.size,
         first_seen=story.first_seen,
@@ -132,7 +132,7 @@ def cluster_detail_out(detail: ClusterDetail) -> ClusterDetailOut:
         id=s.id,
         requested_id=detail.requested_id,
         merged_from=list(detail.merged_from),
-        title=detail.articles[0].title if detail.articles else s.title,
+        title=s.title,  # the representative's (storage applies the one rule)
         size=s.size,
         first_seen=s.first_seen,
         last_seen=s.last_seen,

@@ -16,8 +16,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from newsfold.api.feeds_out import representative, story_summary
+from newsfold.api.feeds_out import plural, representative, story_summary, story_title
 from newsfold.errors import NotFoundError
+from newsfold.representative import display_title
 from newsfold.storage.published import StoryFilter
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ def make_env() -> Environment:
     env.filters["when"] = when
     env.globals["representative"] = representative
     env.globals["story_summary"] = story_summary
+    env.globals["story_title"] = story_title
+    env.globals["display_title"] = display_title
+    env.globals["plural"] = plural
     return env
 
 

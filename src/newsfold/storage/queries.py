@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from newsfold.errors import NotFoundError
+from newsfold.representative import display_title
 from newsfold.storage.ingest import stored_docs
 from newsfold.storage.records import (
     ArticleInfo,
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import StoredDoc
+
+
+# Enough of an untitled report's text to derive a title from.
+_TITLE_TEXT_CHARS = 300
 
 
 def _feed_name(title: str | None, url: str) -> str:
@@ -58,36 +63,55 @@ class QueriesMixin:
             if limit:
                 stmt = stmt.limit(limit)
             rows = list(s.scalars(stmt))
-            sources, groups = self._sources(s, level, [r.id for r in rows])
-            return [_summary(r, sources.get(r.id, ()), groups.get(r.id, 1)) for r in rows]
+            sources, groups, titles = self._sources(s, level, [r.id for r in rows])
+            return [
+                _summary(r, sources.get(r.id, ()), groups.get(r.id, 1), titles.get(r.id))
+                for r in rows
+            ]
 
     def _sources(
         self, s: Session, level: Level, ids: list[int]
-    ) -> tuple[dict[int, tuple[str, ...]], dict[int, int]]:
-        """Per cluster: its feeds in order of first appearance, and its copy groups' count."""
+    ) -> tuple[dict[int, tuple[str, ...]], dict[int, int], dict[int, str]]:
+        """Per cluster: its feeds in order of first appearance, its copy groups' count,
+        and its representative's title."""
         names: dict[int, list[str]] = {}
         groups: dict[int, set[int]] = {}
+        titles: dict[int, str] = {}
         copy_m = aliased(MembershipRow)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             stmt = (
-                select(MembershipRow.cluster_id, FeedRow.title, FeedRow.url, copy_m.cluster_id)
+                select(
+                    MembershipRow.cluster_id,
+                    FeedRow.title,
+                    FeedRow.url,
+                    copy_m.cluster_id,
+                    ArticleRow.title,
+                    func.substr(ArticleRow.text, 1, _TITLE_TEXT_CHARS),
+                )
                 .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
                 .outerjoin(
                     copy_m, (copy_m.article_id == ArticleRow.id) & (copy_m.level == Level.COPIES)
                 )
                 .where(MembershipRow.level == level, MembershipRow.cluster_id.in_(chunk))
+                # The representative's order: its first row per cluster is the representative.
                 .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
             )
-            for cid, title, url, copy_id in s.execute(stmt):
+            for cid, title, url, copy_id, article_title, opening in s.execute(stmt):
+                if int(cid) not in titles:
+                    titles[int(cid)] = display_title(article_title, opening)
                 found = names.setdefault(int(cid), [])
                 name = _feed_name(title, url)
                 if name not in found:
                     found.append(name)
                 if copy_id is not None:
                     groups.setdefault(int(cid), set()).add(int(copy_id))
-        return {k: tuple(v) for k, v in names.items()}, {k: len(v) for k, v in groups.items()}
+        return (
+            {k: tuple(v) for k, v in names.items()},
+            {k: len(v) for k, v in groups.items()},
+            titles,
+        )
 
     @staticmethod
     def _resolve(s: Session, cluster_id: int, level: Level) -> int:
@@ -106,7 +130,14 @@ class QueriesMixin:
                 raise NotFoundError(f"no such cluster: {cluster_id} (level {level})")
             copy_m = aliased(MembershipRow)
             stmt = (
-                select(ArticleRow, FeedRow.title, FeedRow.url, MembershipRow, copy_m.cluster_id)
+                select(
+                    ArticleRow,
+                    FeedRow.title,
+                    FeedRow.url,
+                    MembershipRow,
+                    copy_m.cluster_id,
+                    func.substr(ArticleRow.text, 1, _TITLE_TEXT_CHARS),
+                )
                 .join(MembershipRow, MembershipRow.article_id == ArticleRow.id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
                 .outerjoin(
@@ -115,6 +146,7 @@ class QueriesMixin:
                 .where(MembershipRow.level == level, MembershipRow.cluster_id == cid)
                 .order_by(ArticleRow.published, ArticleRow.id)
             )
+            found = list(s.execute(stmt))
             members = tuple(
                 ClusterMember(
                     id=a.id,
@@ -128,7 +160,7 @@ class QueriesMixin:
                     matched_article_id=m.matched_article_id,
                     copy_group=copy_id,
                 )
-                for a, ftitle, furl, m, copy_id in s.execute(stmt)
+                for a, ftitle, furl, m, copy_id, opening in found
             )
             merged = tuple(
                 int(x)
@@ -140,8 +172,10 @@ class QueriesMixin:
             )
             sources = tuple(dict.fromkeys(m.feed for m in members))
             groups = len({m.copy_group for m in members if m.copy_group is not None}) or 1
+            # Members come in the representative's order: the first one stands for the story.
+            title = display_title(found[0][0].title, found[0][5]) if found else None
             return ClusterDetail(
-                summary=_summary(row, sources, groups),
+                summary=_summary(row, sources, groups, title),
                 articles=members,
                 merged_from=merged,
                 requested_id=cluster_id,
@@ -236,13 +270,15 @@ class QueriesMixin:
             )
 
 
-def _summary(row: ClusterRow, sources: tuple[str, ...], copy_groups: int = 1) -> ClusterSummary:
+def _summary(
+    row: ClusterRow, sources: tuple[str, ...], copy_groups: int = 1, title: str | None = None
+) -> ClusterSummary:
     return ClusterSummary(
         copy_groups=copy_groups if row.level == Level.STORIES else 1,
         story=row.parent_id if row.level == Level.COPIES else None,
         id=row.id,
         level=Level(row.level),
-        title=row.title,
+        title=title or row.title,
         size=row.size,
         first_seen=row.first_seen,
         last_seen=row.last_seen,
