@@ -8,21 +8,19 @@ reports of one event, a look-alike event, and unrelated news.
 from __future__ import annotations
 
 import functools
+import shutil
+import sys
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from rich.table import Table
-
-from newsfold.cli._common import console, iso, print_json
+from newsfold.cli._common import console, print_json, text, when
+from newsfold.cli._common import table as make_table
 from newsfold.config import load_settings
 from newsfold.service import Service
 from newsfold.types import Level
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 DEMO_FILES = ("harbor-gazette.xml", "valley-courier.xml", "northwire.atom", "metro-daily.json")
 
@@ -97,12 +95,38 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         f"in {elapsed:.2f}s ({summary.new_articles / elapsed:.0f} articles/s), "
         f"{summary.errors} errors; polling again added {again.new_articles}"
     )
-    table = Table("story", "size", "title", "sources", "first seen", title="stories")
-    for c in sorted(stories, key=lambda c: (-c.size, c.id)):
-        table.add_row(str(c.id), str(c.size), c.title, ", ".join(c.sources), iso(c.first_seen))
-    console.print(table)
-    console.print(
-        f"{len(copies)} near-duplicate copy groups; "
-        f"database: {database} "
-        f"(inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{database} newsfold clusters show ID)"
+    table = make_table(
+        "story:fixed", "size:fixed", "title", "sources", "first seen:fixed", title="stories"
     )
+    for c in sorted(stories, key=lambda c: (-c.size, c.id)):
+        table.add_row(
+            str(c.id), str(c.size), text(c.title), text(", ".join(c.sources)), when(c.first_seen)
+        )
+    console.print(table)
+    console.print(f"{len(copies)} near-duplicate copy groups; database: {database}")
+    # A command that works where it is printed: this very executable and database path.
+    console.print(
+        f"inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{_relative(database)} "
+        f"{_command()} clusters show ID",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _command() -> str:
+    """How to run this very ``newsfold`` from here: its bare name when the shell finds it
+    on PATH, else its path (``.venv/bin/newsfold`` from the repository root)."""
+    script = Path(sys.argv[0])
+    exe = script if script.name == "newsfold" else Path(sys.executable).with_name("newsfold")
+    on_path = shutil.which("newsfold")
+    if on_path and Path(on_path).resolve() == exe.resolve():
+        return "newsfold"
+    return _relative(exe)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
+from rich.text import Text
 
 from newsfold.config import Settings, load_settings
 
@@ -77,6 +79,11 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def when(value: datetime | None) -> str:
+    """A UTC time for tables: to the minute, 16 characters."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
@@ -107,3 +114,28 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     else:
         text = f"{delta:.0f}s"
     return f"in {text}" if future else f"{text} ago"
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """A table readable at 80 columns and using the full width when there is more.
+
+    ``"name"`` wraps at words; ``"name:fold"`` (URLs, errors) folds anywhere, so a long
+    URL is wrapped, never cut; ``"name:fixed"`` (ids, counts, dates) never wraps. A third
+    part caps a column's width (``"last error:fold:40"``), leaving the room to the others.
+    """
+    spec = []
+    for column in columns:
+        name, kind, cap = ([*column.split(":"), "", ""])[:3]
+        max_width = int(cap) if cap else None
+        if kind == "fixed":
+            spec.append(Column(name, no_wrap=True))
+        elif kind == "fold":
+            spec.append(Column(name, overflow="fold", min_width=10, max_width=max_width))
+        else:
+            spec.append(Column(name, overflow="fold", min_width=6, max_width=max_width))
+    return Table(*spec, title=title)
+
+
+def text(value: object) -> Text:
+    """Feed-provided text as a table cell: shown as is, never read as console markup."""
+    return Text("" if value is None else str(value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from newsfold.cli._common import (
     ConfigOpt,
@@ -15,7 +15,10 @@ from newsfold.cli._common import (
     open_service,
     print_json,
     since_to_datetime,
+    text,
+    when,
 )
+from newsfold.cli._common import table as make_table
 from newsfold.types import Level
 
 if TYPE_CHECKING:
@@ -67,11 +70,18 @@ def clusters_list(
         print_json([cluster_json(c) for c in rows])
         return
     groups = "copy groups" if level is Level.STORIES else "story"
-    table = Table("id", "size", groups, "title", "sources", "last seen")
+    table = make_table(
+        "id:fixed", "size:fixed", f"{groups}:fixed", "title", "sources", "last seen:fixed"
+    )
     for c in rows:
         extra = str(c.copy_groups) if level is Level.STORIES else str(c.story or "-")
         table.add_row(
-            str(c.id), str(c.size), extra, c.title, ", ".join(c.sources), iso(c.last_seen) or ""
+            str(c.id),
+            str(c.size),
+            extra,
+            text(c.title),
+            text(", ".join(c.sources)),
+            when(c.last_seen),
         )
     console.print(table)
 
@@ -112,19 +122,28 @@ def clusters_show(
     s = detail.summary
     if detail.requested_id != s.id:
         console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
-    console.print(f"[bold]{s.title}[/bold]  ({s.level} {s.id}, {s.size} articles)")
-    console.print(f"sources: {', '.join(s.sources)}")
-    table = Table("id", "copy group", "published", "feed", "tier", "sim", "via", "title")
+    console.print(Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {s.size} articles)"))
+    console.print(Text(f"sources: {', '.join(s.sources)}"))
+    table = make_table(
+        "id:fixed",
+        "copy group:fixed",
+        "published:fixed",
+        "feed",
+        "tier",
+        "sim:fixed",
+        "via:fixed",
+        "title",
+    )
     for m in detail.articles:
         table.add_row(
             str(m.id),
             str(m.copy_group or "-"),
-            iso(m.published) or "",
-            m.feed,
+            when(m.published),
+            text(m.feed),
             m.tier,
             f"{m.similarity:.2f}",
             str(m.matched_article_id or "-"),
-            m.title,
+            text(m.title),
         )
     console.print(table)
 
@@ -169,9 +188,11 @@ def articles_list(
     if json_out:
         print_json([article_json(a, with_text=False) for a in rows])
         return
-    table = Table("id", "published", "feed", "cluster", "title")
+    table = make_table("id:fixed", "published:fixed", "feed", "cluster:fixed", "title")
     for a in rows:
-        table.add_row(str(a.id), iso(a.published) or "", a.feed, str(a.cluster or "-"), a.title)
+        table.add_row(
+            str(a.id), when(a.published), text(a.feed), str(a.cluster or "-"), text(a.title)
+        )
     console.print(table)
 
 
@@ -188,11 +209,23 @@ def articles_show(
     if json_out:
         print_json(article_json(a, with_text=True))
         return
-    console.print(f"[bold]{a.title}[/bold]")
-    console.print(f"{a.url or '-'}\n{a.feed} · {iso(a.published)} · story {a.cluster}")
+    console.print(Text(a.title or "(untitled)", style="bold"))
+    console.print(Text(a.url or "-", overflow="fold"))
+    details = (
+        ("feed", a.feed),
+        ("published", f"{iso(a.published)} (date from {a.date_source})"),
+        ("author", a.author or "-"),
+        ("language", a.language or "-"),
+        ("story", a.cluster or "-"),
+        ("copy group", a.copy_group or "-"),
+    )
+    for key, value in details:
+        console.print(Text(f"{key:>10}  ", style="dim") + Text(str(value)))
     if a.summary:
-        console.print(f"\n[italic]{a.summary}[/italic]")
-    console.print("\n" + a.text, markup=False, highlight=False)
+        console.print(Text("\nsummary", style="bold"))
+        console.print(Text(a.summary, style="italic"))
+    console.print(Text("\ntext", style="bold"))
+    console.print(a.text, markup=False, highlight=False)
 
 
 def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
@@ -216,7 +249,7 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
     if json_out:
         print_json(data)
         return
-    table = Table("what", "count")
+    table = make_table("what", "count:fixed")
     for k, v in data.items():
         table.add_row(k.replace("_", " "), str(v))
     console.print(table)

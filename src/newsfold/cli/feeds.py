@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from newsfold.cli._common import (
     ConfigOpt,
@@ -22,7 +22,9 @@ from newsfold.cli._common import (
     open_service,
     parse_duration,
     print_json,
+    text,
 )
+from newsfold.cli._common import table as make_table
 from newsfold.errors import ConfigError, FetchError
 
 if TYPE_CHECKING:
@@ -161,18 +163,27 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
     if json_out:
         print_json([feed_json(f, service.settings) for f in feeds])
         return
-    table = Table("id", "title / url", "status", "articles", "errors", "last error", "next poll")
+    table = make_table(
+        "id:fixed",
+        "title / url:fold",
+        "status::24",
+        "articles:fixed",
+        "errors:fixed",
+        "last error:fold:40",
+        "next poll",
+    )
     now = datetime.now(UTC)
     for f in feeds:
         status = _status(f, service.settings)
         style = "red" if f.disabled_reason or f.error_count else None
+        name = Text(f"{f.title}\n" if f.title else "") + Text(f.url, style="dim" if f.title else "")
         table.add_row(
             str(f.id),
-            f"{f.title or ''}\n[dim]{f.url}[/dim]" if f.title else f.url,
-            f"[{style}]{status}[/{style}]" if style else status,
+            name,
+            Text(status, style=style or ""),
             str(f.article_count),
             str(f.error_count),
-            f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-",
+            text(f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-"),
             ago(f.next_fetch_at, now),
         )
     console.print(table)
@@ -207,9 +218,17 @@ def show(
         print_json(data)
         return
     for key, value in feed_json(info, service.settings).items():
-        console.print(f"[bold]{key:>22}[/bold]  {value if value is not None else '-'}")
-    table = Table(
-        "when", "outcome", "status", "bytes", "ms", "new", "error", title="recent fetches"
+        shown = value if value is not None else "-"
+        console.print(Text(f"{key:>22}", style="bold") + Text(f"  {shown}"))
+    table = make_table(
+        "when:fixed",
+        "outcome",
+        "status:fixed",
+        "bytes:fixed",
+        "ms:fixed",
+        "new:fixed",
+        "error:fold:60",
+        title="recent fetches",
     )
     for h in history:
         table.add_row(
@@ -219,7 +238,7 @@ def show(
             str(h.bytes),
             str(h.duration_ms),
             str(h.new_items),
-            h.error or "",
+            text(h.error or ""),
         )
     console.print(table)
 

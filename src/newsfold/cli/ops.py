@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from newsfold.cli._common import (
     ConfigOpt,
@@ -16,7 +15,9 @@ from newsfold.cli._common import (
     open_service,
     print_json,
     settings_from,
+    text,
 )
+from newsfold.cli._common import table as make_table
 
 if TYPE_CHECKING:
     from newsfold.types import PollSummary
@@ -54,16 +55,26 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
 
 
 def print_poll(summary: PollSummary) -> None:
-    table = Table("feed", "status", "new", "dup", "near", "clusters", "error")
+    table = make_table(
+        "id:fixed",
+        "feed:fold",
+        "status",
+        "new:fixed",
+        "dup:fixed",
+        "near:fixed",
+        "clusters:fixed",
+        "error:fold:50",
+    )
     for f in summary.feeds:
         table.add_row(
-            f"{f.feed_id} {f.url}",
+            str(f.feed_id),
+            text(f.url),
             f.status if f.status != "error" else f"[red]error ({f.error_kind})[/red]",
             str(f.new_articles),
             str(f.duplicates),
             str(f.near_duplicates),
             str(f.clusters_touched),
-            f.error or "",
+            text(f.error or ""),
         )
     console.print(table)
     console.print(

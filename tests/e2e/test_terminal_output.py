@@ -1,0 +1,96 @@
+"""Tables for people: readable at 80 columns (long URLs wrapped, never cut; dates whole),
+the full width when the terminal is wider; `articles show` shows every stored field."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.server import FeedServer
+
+from tests.support.server import Reply, Static
+
+NEWSFOLD = [sys.executable, "-m", "newsfold.cli"]
+LONG_PATH = "/news/world/europe/2026/12/02/a-rather-long-feed-path-segment/rss.xml"
+FEED = (
+    '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Long</title>'
+    "<link>https://long.example/</link><description>d</description>"
+    "<item><title>[bold]Bracketed[/bold] headline of the day</title>"
+    "<link>https://long.example/a</link><guid>a1</guid>"
+    "<author>jane@long.example (Jane Doe)</author>"
+    "<pubDate>Tue, 01 Dec 2026 10:00:00 GMT</pubDate>"
+    "<description>&lt;p&gt;A deck that says what happened.&lt;/p&gt;</description>"
+    "<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>"
+    + "&lt;p&gt;The long body of the report runs on about the harbour and the port. &lt;/p&gt;" * 6
+    + "</content:encoded></item></channel></rss>"
+)
+
+
+def _run(args: list[str], env: dict[str, str], columns: int) -> str:
+    proc = subprocess.run(
+        [*NEWSFOLD, *args],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": str(columns), "TERM": "dumb"},
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture
+def env(feed_server: FeedServer, tmp_path: Path) -> dict[str, str]:
+    feed_server.route(LONG_PATH, Static(FEED.encode()))
+    feed_server.route("/broken/" + "x" * 60 + ".xml", lambda _r: Reply(500, b"down"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSFOLD_")}
+    env |= {
+        "NEWSFOLD_DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}",
+        "NEWSFOLD_ALLOW_PRIVATE_NETWORKS": "true",
+    }
+    for path in (LONG_PATH, "/broken/" + "x" * 60 + ".xml"):
+        _run(["feeds", "add", feed_server.url(path), "--no-check"], env, 80)
+    return env
+
+
+def _flat(table: str) -> str:
+    """The table's cell text with borders and line breaks removed (wrapped URLs rejoin)."""
+    return re.sub(r"[\s│┃┆|]+", "", table)
+
+
+def test_tables_at_80_columns_keep_every_url_whole(env: dict[str, str]) -> None:
+    fetched = _run(["fetch"], env, 80)
+    listed = _run(["feeds", "list"], env, 80)
+    for out in (fetched, listed):
+        table = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+        assert table and all(len(line) <= 80 for line in out.splitlines()), out
+        # Whole rows: each ends in the table's right border (rich crops a table too wide).
+        assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in table), out
+        assert "…" not in out, out
+        assert LONG_PATH.replace("/", "") in _flat(out).replace("/", ""), out
+    clusters = _run(["clusters", "list"], env, 80)
+    assert re.search(r"2026-12-01 10:00", clusters), clusters  # the date is never cut
+    assert "[bold]Bracketed" in clusters  # feed text, not console markup
+
+
+def test_wide_terminal_uses_its_width(env: dict[str, str]) -> None:
+    listed = _run(["feeds", "list"], env, 200)
+    assert any(LONG_PATH in line for line in listed.splitlines()), listed  # one line, whole
+
+
+def test_articles_show_has_every_field(env: dict[str, str]) -> None:
+    _run(["fetch"], env, 80)
+    (article,) = json.loads(_run(["articles", "list", "--json"], env, 80))
+    out = _run(["articles", "show", str(article["id"])], env, 100)
+    assert "[bold]Bracketed[/bold] headline of the day" in out  # feed text, not markup
+    for word in ("Jane Doe", "language", "en", "date from feed", "summary", "A deck that says"):
+        assert word in out, (word, out)
