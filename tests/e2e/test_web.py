@@ -38,7 +38,7 @@ def _chromium() -> str:
     pytest.skip("chromium is not installed")
 
 
-def _browse(url: str, tmp: Path, *, screenshot: Path | None = None) -> str:
+def _browse(url: str, tmp: Path, *, screenshot: Path | None = None, width: int = 1280) -> str:
     """The DOM after chromium ran the page (scripts included, had any slipped through)."""
     args = [
         _chromium(),
@@ -51,7 +51,7 @@ def _browse(url: str, tmp: Path, *, screenshot: Path | None = None) -> str:
         "--no-first-run",
         "--disable-dev-shm-usage",
         f"--user-data-dir={tmp / 'profile'}",
-        "--window-size=1280,900",
+        f"--window-size={width},900",
         "--virtual-time-budget=2000",
     ]
     args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]

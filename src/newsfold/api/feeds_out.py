@@ -98,9 +98,9 @@ def members_html(story: PublishedStory) -> str:
     return f"<p>Reported by {count}: {sources}</p><ul>{''.join(items)}</ul>"
 
 
-def plural(n: int, word: str) -> str:
-    """ "1 source", "2 sources"."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """ "1 source", "2 sources"; ``words`` for irregular plurals ("stories")."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
 def render_atom(stories: Sequence[PublishedStory], meta: FeedMeta, *, now: datetime) -> bytes:
