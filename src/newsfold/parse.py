@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import feedparser
 
+from newsfold.encoding import better_decoding
 from newsfold.errors import ParseError
 from newsfold.types import ParsedFeed, RawEntry
 
@@ -109,6 +110,40 @@ def cut_entries(content: bytes, max_entries: int | None) -> tuple[bytes, int | N
     return content[:cut_at], total
 
 
+_XML_DECL = re.compile(rb"^\s*<\?xml\b[^>]*\?>", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""\bencoding\s*=\s*["']([\w.:-]+)["']""", re.IGNORECASE)
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
+
+
+def redecode(content: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
+    """Re-encode a document as UTF-8 when its declared (or, undeclared, the default)
+    encoding turns it into mojibake; returns the bytes and a warning when it did.
+
+    ``headers`` (lower-case keys) get their charset set to UTF-8 to match.
+    """
+    if content.startswith(_BOMS) or content.isascii():
+        return content, None
+    declared = None
+    header = _CHARSET.search(headers.get("content-type", ""))
+    decl = _XML_DECL.match(content)
+    if header:
+        declared = header.group(1)
+    elif decl:
+        found = _XML_ENCODING.search(decl.group(0))
+        declared = found.group(1).decode("ascii", "replace") if found else None
+    better = better_decoding(content, declared)
+    if better is None:
+        return content, None
+    text, encoding = better
+    body = text.encode("utf-8")
+    decl = _XML_DECL.match(body)
+    body = b'<?xml version="1.0" encoding="utf-8"?>' + (body[decl.end() :] if decl else body)
+    media = headers.get("content-type", "application/xml").split(";", 1)[0].strip()
+    headers["content-type"] = f"{media or 'application/xml'}; charset=utf-8"
+    said = f"declared {declared}" if declared else "declared nowhere"
+    return body, f"encoding detected from the content: {encoding} ({said})"
+
+
 def _parse_xml_feed(
     content: bytes, *, url: str, headers: Mapping[str, str] | None, max_entries: int | None
 ) -> ParsedFeed:
@@ -116,6 +151,7 @@ def _parse_xml_feed(
     content, counted = cut_entries(content, max_entries)
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
+    content, redecoded = redecode(content, response_headers)
     try:
         d = feedparser.parse(content, response_headers=response_headers, **_FEEDPARSER_OPTIONS)
     except Exception as e:  # feedparser is lenient; anything it raises is a bug in the input
@@ -125,7 +161,7 @@ def _parse_xml_feed(
     # A cut document is ill-formed by construction: say why instead of the parser's complaint.
     bozo = _bozo_message(d) if d.get("bozo") and not counted else None
     cut = f"{counted} entries: only the first {max_entries} parsed" if counted else None
-    warning = "; ".join(w for w in (defused, cut, bozo) if w) or None
+    warning = "; ".join(w for w in (defused, redecoded, cut, bozo) if w) or None
     if not d.get("version") and not entries:
         if warning:
             raise ParseError(f"not a feed: {warning}")

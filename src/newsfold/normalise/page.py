@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from newsfold.encoding import better_decoding
 from newsfold.normalise.dates import parse_date
 from newsfold.normalise.html import (
     inline_text,
@@ -115,7 +116,8 @@ _report_lock = threading.Lock()
 
 
 def decode_html(data: bytes) -> str:
-    """Bytes → str: BOM, then <meta charset>, then UTF-8, then Windows-1252."""
+    """Bytes → str: BOM, then <meta charset>, then UTF-8, then Windows-1252 unless that
+    reads as mojibake and another encoding detected from the content reads cleaner."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", "replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -132,7 +134,8 @@ def decode_html(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
+        better = better_decoding(data, None)  # declared nowhere and not UTF-8
+        return better[0] if better else data.decode("cp1252", "replace")
 
 
 def _meta(tree: LexborHTMLParser, selectors: tuple[str, ...]) -> str | None:
