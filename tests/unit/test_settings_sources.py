@@ -65,10 +65,10 @@ def test_every_variable_the_project_reads_is_known() -> None:
 
     settings = {f"NEWSFOLD_{n.upper()}" for n in Settings.model_fields}
     used: set[str] = set()
-    for folder in ("src", "docker", "benchmarks", "scripts", "tests/conftest.py", "README.md"):
+    for folder in ("src", "docker", "benchmarks", "scripts", "tests/conftest.py"):
         paths = [REPO / folder] if (REPO / folder).is_file() else (REPO / folder).rglob("*")
         for path in paths:
-            if path.is_file() and path.suffix in {"", ".py", ".md", ".yaml", ".example", ".sh"}:
+            if path.is_file() and path.suffix in {"", ".py", ".yaml", ".example", ".sh", ".toml"}:
                 text = path.read_text(encoding="utf-8", errors="replace")
                 used |= set(re.findall(r"NEWSFOLD_[A-Z_]*[A-Z]", text))
     for name in sorted(used):
