@@ -69,7 +69,11 @@ def test_every_variable_the_project_reads_is_known() -> None:
         paths = [REPO / folder] if (REPO / folder).is_file() else (REPO / folder).rglob("*")
         for path in paths:
             generated = ".egg-info" in str(path) or "__pycache__" in str(path)
-            if path.is_file() and not generated and path.suffix in {"", ".py", ".yaml", ".sh"}:
+            if (
+                path.is_file()
+                and not generated
+                and path.suffix in {"", ".py", ".yaml", ".sh", ".example"}
+            ):
                 text = path.read_text(encoding="utf-8", errors="replace")
                 used |= set(re.findall(r"NEWSFOLD_[A-Z_]*[A-Z]", text))
     for name in sorted(used):
