@@ -30,6 +30,7 @@ from newsfold.datasets import (
     write_dataset,
 )
 from newsfold.dedup import DedupDoc, Deduplicator, Sketch, lsh_params
+from newsfold.dedup.order import placement_order
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
@@ -116,26 +117,24 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
-    """DedupDocs in the order ingest would see them, and which clock ordered them.
+    """DedupDocs in the order ingest would place them, and which clock ordered them.
 
-    With a date on every record, time order is publication order. Otherwise
-    (ECB+ dates only some documents) the file order is the arrival order and
-    each document arrives one second after the previous, all in one window.
+    With a date on every record, the clock is publication time (each record's
+    story time, as ingest gives a credible date) and the documents are put in
+    ``placement_order``, the order ingest places a poll's new articles in.
+    Otherwise (ECB+ dates only some documents) the file order is the arrival
+    order and each document arrives one second after the previous, all in one
+    window.
     """
     dated = all(r.published is not None for r in records)
-    if dated:
-        order = sorted(range(len(records)), key=lambda i: (records[i].published, i))
-    else:
-        order = list(range(len(records)))
     docs = []
-    for n, i in enumerate(order):
-        r = records[i]
+    for n, r in enumerate(records):
         text = plain_text(r.text)
         when = r.published if dated and r.published else _EPOCH + timedelta(seconds=n)
         digest = hashlib.sha256(" ".join((text or r.title).split()).encode()).hexdigest()
         docs.append(
             DedupDoc(
-                article_id=i + 1,
+                article_id=n + 1,
                 feed_id=0,
                 published=when,
                 title=plain_text(r.title),
@@ -145,7 +144,7 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
                 language=None,
             )
         )
-    return docs, "published" if dated else "arrival"
+    return [docs[i] for i in placement_order(docs)], "published" if dated else "arrival"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.errors import NewsfoldError
 from newsfold.normalise import normalise_entry
+from newsfold.normalise.dates import EARLIEST_PLAUSIBLE
 from newsfold.normalise.language import detect_language
 from newsfold.parse import parse_feed
+from newsfold.types import DateSource
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -63,29 +65,39 @@ def needs_parse(source: FeedSource, result: FetchResult) -> bool:
     )
 
 
-def stream_time(article: Article, *, lookback: timedelta) -> datetime:
-    """When an article entered the stream: the clock dedup's windows run on.
+def story_time(article: Article, *, future_tolerance: timedelta) -> datetime:
+    """When an article's event happened, as far as we can tell: the clock stories run on.
 
-    Normally its publication time. An entry first seen long after it was
-    published (a backfill, a feed re-publishing its archive) is placed just
-    inside ``lookback`` of its fetch, so it still meets the copies fetched with
-    it; a publication time after the fetch (clock skew) becomes the fetch time.
-    Stored with the article, so a restart rebuilds exactly the same window.
+    Its publication time when that is credible: the feed gave it (normalise
+    already falls back to first-seen for a missing or pre-1990 date and for one
+    beyond the future tolerance), it is not before ``EARLIEST_PLAUSIBLE`` and not
+    further after its fetch than ``future_tolerance``. Otherwise its first-seen
+    time. A back catalogue keeps its own dates, so its stories form among
+    themselves, and a report seen late still meets the story of its day.
+    Stored with the article (``stream_at``), so a restart rebuilds the same index.
     """
     seen = article.fetched_at
-    return min(max(article.published, seen - lookback), seen)
+    published = article.published
+    credible = (
+        article.date_source is DateSource.FEED
+        and EARLIEST_PLAUSIBLE <= published <= seen + future_tolerance
+    )
+    return published if credible else seen
 
 
 def dedup_doc(article_id: int, a: Article, settings: Settings) -> DedupDoc:
     return DedupDoc(
         article_id=article_id,
         feed_id=a.feed_id,
-        published=stream_time(a, lookback=timedelta(days=settings.dedup.story_window_days)),
+        published=story_time(
+            a, future_tolerance=timedelta(seconds=settings.normalise.future_tolerance_s)
+        ),
         title=a.title,
         text=a.comparison_text,
         url=a.url,
         content_hash=a.content_hash,
         language=a.language,
+        seen=a.fetched_at,
     )
 
 

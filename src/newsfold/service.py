@@ -5,9 +5,10 @@
 Fetching is concurrent (asyncio, one shared HTTP client). The CPU stages
 (``prepare.py``: parse, normalise, sketch) run in worker processes for larger
 polls, else in a thread. The writes (``writer.FeedWriter``, deciding with
-``decide.py``) run one feed at a time under one lock, each feed's in one
-transaction; ``IndexKeeper`` keeps the in-memory index in step with the
-database. Every per-feed outcome is a value (``FeedUpdateSummary``): a feed's
+``decide.py``) wait for the poll's last feed and run under one lock in one
+transaction, the poll's new articles placed in story-time order across its
+feeds (feed by feed should that fail); ``IndexKeeper`` keeps the in-memory
+index in step with the database. Every per-feed outcome is a value (``FeedUpdateSummary``): a feed's
 failure is recorded on the feed and logged, and never stops the others.
 """
 
@@ -166,17 +167,27 @@ class Service:
         return await self._poll_one(fetcher, source, pooled=pooled)
 
     async def poll_sources(self, sources: Sequence[FeedSource]) -> PollSummary:
+        """Fetch and prepare the feeds concurrently, then write them together.
+
+        The writes wait for the whole poll so that its new articles are placed
+        in one order across feeds (see ``FeedWriter.place_new``), as ``eval``
+        places them: a feed that answers first gets no say in the stories.
+        """
         started = time.perf_counter()
         async with self.fetcher() as fetcher:
             pooled = self.preparer.use_pool(len(sources))
-            results = await asyncio.gather(
+            outcomes = await asyncio.gather(
                 *(self._poll_one(fetcher, s, pooled=pooled) for s in sources)
             )
+        ready = [o for o in outcomes if not isinstance(o, FeedUpdateSummary)]
+        stored = iter(await asyncio.to_thread(self._write_poll, ready) if ready else [])
+        results = [o if isinstance(o, FeedUpdateSummary) else next(stored) for o in outcomes]
         return PollSummary(feeds=tuple(results), duration_s=time.perf_counter() - started)
 
     async def _poll_one(
         self, fetcher: Fetcher, source: FeedSource, *, pooled: bool = False
-    ) -> FeedUpdateSummary:
+    ) -> tuple[Prepared, datetime, float] | FeedUpdateSummary:
+        """Fetch and prepare one feed: what to write, or the summary of its failure."""
         started_at = self.clock()
         t0 = time.perf_counter()
         try:
@@ -195,16 +206,41 @@ class Service:
             )
             if source.full_text and prepared.articles:
                 await self._add_full_text(fetcher, prepared, started_at)
-            return await asyncio.to_thread(self.writer.write, prepared, started_at, t0)
-        except (FetchError, ParseError) as e:
-            return await asyncio.to_thread(self.writer.record_error, source, e, started_at, t0)
-        except StorageError as e:
+        except Exception as e:  # every failure becomes the feed's summary
+            return await asyncio.to_thread(self._failed, source, e, started_at, t0)
+        return prepared, started_at, t0
+
+    def _write_poll(
+        self, ready: Sequence[tuple[Prepared, datetime, float]]
+    ) -> list[FeedUpdateSummary]:
+        """``FeedWriter.write_all``; should the poll's write fail, each feed is written alone,
+        so one feed's bad data never stops the others."""
+        if len(ready) > 1:
+            try:
+                return self.writer.write_all(ready)
+            except Exception as e:  # retried feed by feed below
+                log.warning("poll write failed (%s): writing its feeds one by one", e)
+        out = []
+        for prepared, started_at, t0 in ready:
+            try:
+                out.append(self.writer.write(prepared, started_at, t0))
+            except Exception as e:  # every failure becomes the feed's summary
+                out.append(self._failed(prepared.source, e, started_at, t0))
+        return out
+
+    def _failed(
+        self, source: FeedSource, e: Exception, started_at: datetime, t0: float
+    ) -> FeedUpdateSummary:
+        """A feed's failure as its summary, recorded on the feed where that is possible."""
+        if isinstance(e, (FetchError, ParseError)):
+            return self.writer.record_error(source, e, started_at, t0)
+        if isinstance(e, StorageError):
             log.error("feed %s: database error: %s", source.url, e, extra={"feed_id": source.id})
             return error_summary(source, ErrorKind.TRANSIENT, str(e), t0)
-        except Exception as e:  # a bug must not stop the other feeds
-            log.exception("feed %s: internal error", source.url, extra={"feed_id": source.id})
-            err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
-            return await asyncio.to_thread(self.writer.record_error, source, err, started_at, t0)
+        # A bug must not stop the other feeds.
+        log.error("feed %s: internal error", source.url, exc_info=e, extra={"feed_id": source.id})
+        err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
+        return self.writer.record_error(source, err, started_at, t0)
 
     # --- stages -------------------------------------------------------------------------------
 

@@ -1,10 +1,12 @@
-"""The write side: one transaction per feed, the index kept in step.
+"""The write side: one transaction per poll, the index kept in step.
 
-``FeedWriter.write`` takes a prepared document (see ``prepare.py``) and, under
-the service's write lock and the cluster-assignment lock, asks ``decide`` what
-the poll changes and writes it: new articles inserted and placed
-(``place_new``), revisions applied, the feed's new state and fetch log saved —
-all in one transaction, so a crash leaves a feed as it was before the poll.
+``FeedWriter.write_all`` takes a poll's prepared documents (see ``prepare.py``)
+and, under the service's write lock and the cluster-assignment lock, asks
+``decide`` what the poll changes and writes it: new articles inserted and
+placed (``place_new``: all the poll's feeds' in one order, story time first,
+the order ``eval`` places a labelled set in), revisions applied, each feed's
+new state and fetch log saved — all in one transaction, so a crash leaves
+every feed as it was before the poll. ``write`` is the same for one feed.
 ``FeedWriter.record_error`` does the same for a failed poll. The index's life
 is ``IndexKeeper``'s; each feed's boilerplate model is ``BoilerplateModels``'.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsfold import decide, metrics
+from newsfold.dedup.order import placement_order
 from newsfold.errors import FetchError, StorageError
 from newsfold.normalise import BoilerplateModel
 from newsfold.prepare import dedup_doc
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from newsfold.config import NormaliseSettings, Settings
-    from newsfold.dedup import Deduplicator, Sketch
+    from newsfold.dedup import DedupDoc, Deduplicator, Sketch
     from newsfold.errors import ParseError
     from newsfold.index_keeper import IndexKeeper
     from newsfold.prepare import Prepared
@@ -86,47 +89,76 @@ class FeedWriter:
 
     def write(self, prepared: Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
         """Store one successful poll: its new and revised entries and the feed's new state."""
-        source = prepared.source
+        return self.write_all([(prepared, started_at, t0)])[0]
+
+    def write_all(
+        self, polled: Sequence[tuple[Prepared, datetime, float]]
+    ) -> list[FeedUpdateSummary]:
+        """Store a poll's feeds (each with its start time and timer) in one transaction."""
         with self.lock:
             self.index.ensure()
             self.index.evict_old()
-            keys = [a.entry_key for a in prepared.articles]
-            changes = decide.diff_entries(
-                prepared.articles, self.storage.existing_keys(source.id, keys)
-            )
-            sketches = self._sketches(prepared, [*changes.new, *(a for _, a in changes.revised)])
-            new_sketches, revised_sketches = (
-                sketches[: len(changes.new)],
-                sketches[len(changes.new) :],
-            )
+            plans = [self._plan(prepared) for prepared, _, _ in polled]
             now = self.clock()
             try:
                 with self.storage.batch() as batch:
-                    feed = batch.feed(source.id)
-                    if feed is None:
-                        return skipped_summary(source, t0)
+                    feeds = [batch.feed(prepared.source.id) for prepared, _, _ in polled]
+                    live = [i for i, feed in enumerate(feeds) if feed is not None]
                     dedup = self.index.catch_up(batch)
-                    placements = self.place_new(
-                        batch, dedup, source.id, changes.new, new_sketches, now=now
+                    new = self.place_new(
+                        batch,
+                        dedup,
+                        [(polled[i][0].source.id, plans[i][0].new, plans[i][1]) for i in live],
+                        now=now,
                     )
-                    ids = [p.article_id for p in placements]
-                    placements += self._revise(
-                        batch, dedup, changes.revised, revised_sketches, now=now
-                    )
+                    placements: dict[int, list[Placement]] = dict(zip(live, new, strict=True))
+                    ids = [p.article_id for placed in new for p in placed]
+                    for i in live:
+                        changes, _, revised_sketches = plans[i]
+                        placements[i] += self._revise(
+                            batch, dedup, changes.revised, revised_sketches, now=now
+                        )
                     self.index.placed(
-                        ids, merged=any(p.merged_stories for p in placements), batch=batch
+                        ids,
+                        merged=any(p.merged_stories for ps in placements.values() for p in ps),
+                        batch=batch,
                     )
-                    self._save_feed(
-                        batch, feed, prepared, changes, started_at=started_at, now=now, t0=t0
-                    )
+                    for i in live:
+                        feed, (prepared, started_at, t0) = feeds[i], polled[i]
+                        assert feed is not None
+                        self._save_feed(
+                            batch,
+                            feed,
+                            prepared,
+                            plans[i][0],
+                            started_at=started_at,
+                            now=now,
+                            t0=t0,
+                        )
             except BaseException:
                 # The index saw placements that were rolled back: rebuild it from the database.
                 self.index.invalidate()
-                self.boilerplate.forget(source.id)
+                for prepared, _, _ in polled:
+                    self.boilerplate.forget(prepared.source.id)
                 raise
-        summary = summarise(prepared, changes, placements, t0)
-        report(summary, placements)
-        return summary
+        out = []
+        for i, (prepared, _, t0) in enumerate(polled):
+            if i not in placements:
+                out.append(skipped_summary(prepared.source, t0))
+                continue
+            summary = summarise(prepared, plans[i][0], placements[i], t0)
+            report(summary, placements[i])
+            out.append(summary)
+        return out
+
+    def _plan(self, prepared: Prepared) -> tuple[decide.EntryChanges, list[Sketch], list[Sketch]]:
+        """A feed's new and revised entries, and their sketches (new, revised)."""
+        keys = [a.entry_key for a in prepared.articles]
+        changes = decide.diff_entries(
+            prepared.articles, self.storage.existing_keys(prepared.source.id, keys)
+        )
+        sketches = self._sketches(prepared, [*changes.new, *(a for _, a in changes.revised)])
+        return changes, sketches[: len(changes.new)], sketches[len(changes.new) :]
 
     def _save_feed(
         self,
@@ -174,26 +206,36 @@ class FeedWriter:
         self,
         batch: Batch,
         dedup: Deduplicator,
-        feed_id: int,
-        articles: Sequence[Article],
-        sketches: Sequence[Sketch],
+        feeds: Sequence[tuple[int, Sequence[Article], Sequence[Sketch]]],
         *,
         now: datetime,
-    ) -> list[Placement]:
-        """Insert a poll's new articles and place them with the index, in the order given.
+    ) -> list[list[Placement]]:
+        """Insert the new articles of a poll's feeds and place them with the index.
 
         The one place where new articles meet the index: their ids come from the
-        insert, each placement sees the ones before it, and the memberships are
-        written in the same order.
+        insert; they are placed in ``placement_order`` across all the feeds
+        (story time first: whichever feed answered first, the same documents
+        give the same stories, as in ``eval``), each placement seeing the ones
+        before it, and the memberships are written in that order. Returns each
+        feed's placements, in its articles' order.
         """
-        stream_times = [dedup_doc(0, a, self.settings).published for a in articles]
-        ids = batch.insert_articles(feed_id, articles, sketches, stream_times)
-        placements = [
-            dedup.place(dedup_doc(aid, article, self.settings), sketch)
-            for aid, article, sketch in zip(ids, articles, sketches, strict=True)
-        ]
-        batch.record_placements(list(zip(placements, articles, strict=True)), now=now)
-        return placements
+        docs: list[DedupDoc] = []
+        owner: list[tuple[int, int]] = []  # (feed position, article position)
+        for f, (feed_id, articles, sketches) in enumerate(feeds):
+            stream_times = [dedup_doc(0, a, self.settings).published for a in articles]
+            ids = batch.insert_articles(feed_id, articles, sketches, stream_times)
+            for k, (aid, article) in enumerate(zip(ids, articles, strict=True)):
+                docs.append(dedup_doc(aid, article, self.settings))
+                owner.append((f, k))
+        out: list[list[Placement | None]] = [[None] * len(f[1]) for f in feeds]
+        written: list[tuple[Placement, Article]] = []
+        for i in placement_order(docs):
+            f, k = owner[i]
+            placement = dedup.place(docs[i], feeds[f][2][k])
+            out[f][k] = placement
+            written.append((placement, feeds[f][1][k]))
+        batch.record_placements(written, now=now)
+        return [[p for p in placed if p is not None] for placed in out]
 
     def _revise(
         self,

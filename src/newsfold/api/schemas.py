@@ -31,6 +31,10 @@ class ClusterOut(BaseModel):
     size: int
     first_seen: datetime
     last_seen: datetime
+    # The story's time span: its members' story times (publication time when credible).
+    first_published: datetime
+    last_published: datetime
+    span_days: float
     sources: list[str]
     members: list[MemberBrief]
 
@@ -66,6 +70,10 @@ class ClusterDetailOut(BaseModel):
     size: int
     first_seen: datetime
     last_seen: datetime
+    # The story's time span: its members' story times (publication time when credible).
+    first_published: datetime
+    last_published: datetime
+    span_days: float
     sources: list[str]
     members: list[Evidence]
 
@@ -109,6 +117,11 @@ class FeedOut(BaseModel):
     disabled_reason: str | None
 
 
+def span_days(first: datetime, last: datetime) -> float:
+    """Days between a story's first and last report (cluster rows keep both)."""
+    return round((last - first).total_seconds() / 86400, 2)
+
+
 def cluster_out(story: PublishedStory) -> ClusterOut:
     rep = representative(story)
     return ClusterOut(
@@ -118,6 +131,9 @@ def cluster_out(story: PublishedStory) -> ClusterOut:
         size=story.size,
         first_seen=story.first_seen,
         last_seen=story.last_seen,
+        first_published=story.first_seen,
+        last_published=story.last_seen,
+        span_days=span_days(story.first_seen, story.last_seen),
         sources=list(story.sources),
         members=[
             MemberBrief(id=m.id, title=m.title, url=m.url, source=m.feed, published=m.published)
@@ -136,6 +152,9 @@ def cluster_detail_out(detail: ClusterDetail) -> ClusterDetailOut:
         size=s.size,
         first_seen=s.first_seen,
         last_seen=s.last_seen,
+        first_published=s.first_seen,
+        last_published=s.last_seen,
+        span_days=span_days(s.first_seen, s.last_seen),
         sources=list(s.sources),
         members=[
             Evidence(

@@ -42,6 +42,10 @@ def cluster_json(c: ClusterSummary) -> dict[str, object]:
         "size": c.size,
         "first_seen": iso(c.first_seen),
         "last_seen": iso(c.last_seen),
+        # The story's time span: its members' story times (publication when credible).
+        "first_published": iso(c.first_seen),
+        "last_published": iso(c.last_seen),
+        "span_days": round((c.last_seen - c.first_seen).total_seconds() / 86400, 2),
         "sources": list(c.sources),
         **({"copy_groups": c.copy_groups} if c.level is Level.STORIES else {"story": c.story}),
     }
@@ -124,6 +128,8 @@ def clusters_show(
         console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
     console.print(Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {s.size} articles)"))
     console.print(Text(f"sources: {', '.join(s.sources)}"))
+    span = (s.last_seen - s.first_seen).total_seconds() / 86400
+    console.print(Text(f"published {iso(s.first_seen)} .. {iso(s.last_seen)} ({span:.1f} days)"))
     table = make_table(
         "id:fixed",
         "copy group:fixed",

@@ -45,12 +45,13 @@ class DedupDoc:
 
     article_id: int
     feed_id: int
-    published: datetime
+    published: datetime  # story time: the clock stories are joined by
     title: str
     text: str
     url: str | None
     content_hash: str
     language: str | None
+    seen: datetime | None = None  # first seen (None: at ``published``); the index keeps it
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class StoredDoc:
     story: bytes
     copy_id: int
     story_id: int  # the current (post-merge) story id
+    seen: datetime | None = None  # first seen (None: at ``published``)
 
 
 class Deduplicator:
@@ -155,6 +157,7 @@ class Deduplicator:
         lead = minhash.decode_lead(sketch.signature)
         terms, weights, names = stories.decode(sketch.story)
         ts = doc.published.timestamp()
+        held = max(ts, doc.seen.timestamp()) if doc.seen is not None else ts
         lang = self._lang(doc.language)
         keys = exact_keys(doc.content_hash, doc.url, card)
         if sketch.keys:
@@ -162,10 +165,15 @@ class Deduplicator:
         self.stories.count(terms)
         merged: tuple[int, ...] = ()
 
-        if (same := self.copies.exact(keys)) is not None:
+        # A copy joins its original's story too, so only while that story stays within
+        # the window (see ``StoryIndex.fits``): a text republished a year later is news again.
+        def fits(story_id: int) -> bool:
+            return self.stories.fits(story_id, ts)
+
+        if (same := self.copies.exact(keys, fits)) is not None:
             copy = Join(same.copy_id, Tier.EXACT, 1.0, same.article_id)
             story = Join(same.story_id, Tier.EXACT, 1.0, same.article_id)
-        elif (near := self.copies.near(sig, card, lang, lead)) is not None:
+        elif (near := self.copies.near(sig, card, lang, lead, fits)) is not None:
             copy = Join(near.copy_id, Tier.NEAR, near.similarity, near.article_id)
             story = Join(near.story_id, Tier.NEAR, near.similarity, near.article_id)
         elif (found := self.stories.match(terms, weights, ts, lang, names)) is not None:
@@ -183,6 +191,7 @@ class Deduplicator:
         self.copies.add(
             article_id=doc.article_id,
             ts=ts,
+            held=held,
             sig=sig,
             card=card,
             lead=lead,
@@ -227,6 +236,9 @@ class Deduplicator:
         article, story = ids["article_id"], ids["story_id"]
         published = list(map(attrgetter("published"), ordered))
         ts = np.fromiter(map(datetime.timestamp, published), np.float64, n)
+        seen = np.fromiter(
+            (d.seen.timestamp() if d.seen is not None else np.nan for d in ordered), np.float64, n
+        )
         languages = list(map(attrgetter("language"), ordered))
         # Ids in order of first appearance, as one ``_lang`` call per document assigns them.
         lang_of = {language: self._lang(language) for language in dict.fromkeys(languages)}
@@ -236,6 +248,7 @@ class Deduplicator:
             copy_ids=ids["copy_id"],
             story_ids=story,
             ts=ts,
+            held=np.fmax(ts, seen),
             langs=lang,
             signatures=list(map(attrgetter("signature"), ordered)),
             content_hashes=list(map(attrgetter("content_hash"), ordered)),
@@ -245,7 +258,12 @@ class Deduplicator:
         return n
 
     def evict_before(self, cutoff: datetime) -> int:
-        """Forget articles published before ``cutoff`` (the pipeline's window edge)."""
+        """Forget articles both published and first seen before ``cutoff`` (the window edge).
+
+        A back catalogue subscribed today is old by its dates but stays the
+        window's length after it was seen: its late reports, and the other
+        feeds of its period subscribed in the next days, still meet it.
+        """
         evicted = self.copies.evict_before(cutoff.timestamp())
         for article_id in evicted.tolist():
             self.stories.evict(article_id)

@@ -21,9 +21,12 @@ from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
 from newsfold.dedup.keys import exact_keys_many
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from numpy.typing import NDArray
+
+    # Whether a copy of a document in this story may be joined (the story's id).
+    Accept = Callable[[int], bool]
 
 _U64 = np.uint64
 _KEY_BLOCK = 8192  # signatures per block when computing band keys
@@ -172,12 +175,26 @@ class DocTable:
         self.copy = np.empty(cap, dtype=np.int64)
         self.story = np.empty(cap, dtype=np.int64)
         self.ts = np.empty(cap, dtype=np.float64)
+        # The later of story time and first-seen time: the row stays while it is in the window.
+        self.held = np.empty(cap, dtype=np.float64)
         self.lang = np.empty(cap, dtype=np.int16)
         self.alive = np.zeros(cap, dtype=bool)
         self.lead = np.zeros((cap, LEAD_WORDS), dtype=np.uint32)  # padded exact lead shingles
         self.nlead = np.zeros(cap, dtype=np.uint8)  # at most LEAD_WORDS
 
-    _FIELDS = ("sig", "card", "article", "copy", "story", "ts", "lang", "alive", "lead", "nlead")
+    _FIELDS = (
+        "sig",
+        "card",
+        "article",
+        "copy",
+        "story",
+        "ts",
+        "held",
+        "lang",
+        "alive",
+        "lead",
+        "nlead",
+    )
 
     def reserve(self, extra: int) -> None:
         need = self.size + extra
@@ -253,6 +270,7 @@ class CopyIndex:
         *,
         article_id: int,
         ts: float,
+        held: float,
         sig: NDArray[np.uint32],
         card: int,
         lead: NDArray[np.uint32],
@@ -271,6 +289,7 @@ class CopyIndex:
         t.copy[slot] = copy_id
         t.story[slot] = story_id
         t.ts[slot] = ts
+        t.held[slot] = held
         t.lang[slot] = lang
         t.alive[slot] = True
         t.lead[slot, : len(lead)] = lead
@@ -292,6 +311,7 @@ class CopyIndex:
         copy_ids: NDArray[np.int64],
         story_ids: NDArray[np.int64],
         ts: NDArray[np.float64],
+        held: NDArray[np.float64],
         langs: NDArray[np.int16],
         signatures: list[bytes],
         content_hashes: list[str],
@@ -314,7 +334,7 @@ class CopyIndex:
                 signatures, LEAD_WORDS
             )
         t.article[rows], t.copy[rows], t.story[rows] = article_ids, copy_ids, story_ids
-        t.ts[rows], t.lang[rows] = ts, langs
+        t.ts[rows], t.held[rows], t.lang[rows] = ts, held, langs
         t.alive[rows] = True
         t.size = end
         slots = np.arange(start, end, dtype=np.int32)
@@ -343,8 +363,9 @@ class CopyIndex:
         self.leads.bulk(lead_keys, (lead_rows + start).astype(np.int32))
 
     def evict_before(self, ts: float) -> NDArray[np.int64]:
+        """Drop rows both published and first seen before ``ts``; returns their article ids."""
         t = self.table
-        old = np.flatnonzero(t.alive[: t.size] & (t.ts[: t.size] < ts))
+        old = np.flatnonzero(t.alive[: t.size] & (t.held[: t.size] < ts))
         t.alive[old] = False
         self.live -= len(old)
         evicted = t.article[old].copy()
@@ -369,10 +390,13 @@ class CopyIndex:
         return True
 
     # ------------------------------------------------------------------- reads
-    def exact(self, keys: list[int]) -> CopyMatch | None:
-        """The oldest live document sharing a content hash or canonical URL."""
+    def exact(self, keys: list[int], accept: Accept | None = None) -> CopyMatch | None:
+        """The oldest live document sharing a content hash or canonical URL (of a story
+        ``accept`` takes)."""
         t = self.table
         found = [s for s in self.exact_keys.get(np.array(keys, dtype=np.uint64)) if t.alive[s]]
+        if accept is not None:
+            found = [s for s in found if accept(int(t.story[s]))]
         if not found:
             return None
         slot = min(found, key=lambda s: (t.ts[s], t.article[s]))
@@ -384,16 +408,22 @@ class CopyIndex:
         return CopyMatch(slot, article, similarity, exact, copy, story)
 
     def near(
-        self, sig: NDArray[np.uint32], card: int, lang: int, lead: NDArray[np.uint32]
+        self,
+        sig: NDArray[np.uint32],
+        card: int,
+        lang: int,
+        lead: NDArray[np.uint32],
+        accept: Accept | None = None,
     ) -> CopyMatch | None:
-        """Best verified near-duplicate among LSH and lead candidates, or None."""
+        """Best verified near-duplicate among LSH and lead candidates (of a story
+        ``accept`` takes), or None."""
         if card == 0:
             return None
         band, lead_band = self.keys(sig, card, lead)
         slots = self.lsh.get(band)
         if len(lead_band):
             slots += self.leads.get(lead_band)
-        return self.verify(sig, card, lang, lead, slots)
+        return self.verify(sig, card, lang, lead, slots, accept=accept)
 
     def keys(
         self, sig: NDArray[np.uint32], card: int, lead: NDArray[np.uint32]
@@ -441,6 +471,8 @@ class CopyIndex:
         lang: int,
         lead: NDArray[np.uint32],
         slots: list[int],
+        *,
+        accept: Accept | None = None,
     ) -> CopyMatch | None:
         t = self.table
         if not slots or card == 0:
@@ -482,6 +514,9 @@ class CopyIndex:
         )
         cont = np.where(short, lead_c, cont)
         ok = ok_j | ok_c
+        if accept is not None:
+            for i in np.flatnonzero(ok).tolist():
+                ok[i] = accept(int(t.story[cand[i]]))
         if not ok.any():
             return None
         sim = np.where(ok_j, jac, cont)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from newsfold.storage.articles import forget_memberships
@@ -401,10 +401,16 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
             ArticleRow.story_sketch,
             copy_m.c.cluster_id,
             story_m.c.cluster_id,
+            ArticleRow.fetched_at,
         )
         .join(copy_m, copy_m.c.article_id == ArticleRow.id)
         .join(story_m, story_m.c.article_id == ArticleRow.id)
-        .where(ArticleRow.stream_at >= since, ArticleRow.id > after_id)
+        # What the index holds: published or first seen inside the window (see
+        # ``Deduplicator.evict_before``), so a restart rebuilds exactly that.
+        .where(
+            or_(ArticleRow.stream_at >= since, ArticleRow.fetched_at >= since),
+            ArticleRow.id > after_id,
+        )
         .order_by(ArticleRow.id)
         .execution_options(yield_per=5000)
     )
@@ -420,6 +426,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
             story=bytes(row[7]),
             copy_id=int(row[8]),
             story_id=int(row[9]),
+            seen=row[10],
         )
 
 

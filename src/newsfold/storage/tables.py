@@ -116,8 +116,8 @@ class ArticleRow(Base):
     author: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(8))
     published: Mapped[datetime] = mapped_column(UTCDateTime)
-    # When the article entered the stream, as dedup sees it (see service.stream_time):
-    # the clustering window and the index rebuild both go by it.
+    # The article's story time (see prepare.story_time): credible publication time,
+    # else first seen. Stories join by it; the index rebuild reads it with fetched_at.
     stream_at: Mapped[datetime] = mapped_column(UTCDateTime)
     date_source: Mapped[str] = mapped_column(String(16))
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -70,6 +70,10 @@ class StoryIndex:
         """The story this document belongs to (it must already be ``count``ed)."""
         return self.matcher.match(terms, weights, ts, lang, names)
 
+    def fits(self, story_id: int, ts: float) -> bool:
+        """Whether a document at ``ts`` keeps the story within the window (``Matcher.fits``)."""
+        return self.matcher.fits(story_id, ts)
+
     def count(self, terms: NDArray[np.uint32]) -> None:
         """Count a document about to be placed in the document frequencies."""
         self.vocab.count(terms)
@@ -139,7 +143,7 @@ class StoryIndex:
             (story.terms, story.weights, story.names), (doc.terms, -doc.weights, -doc.names)
         )
         story.slots = self.vocab.slots(story.terms)
-        # ``last_ts`` keeps the newest member's time: evictions remove the oldest.
+        # ``last_ts`` is the newest remaining member's time (members are kept in time order).
         story.last_ts = story.members[-1][0]
 
 

@@ -41,7 +41,7 @@ class StoryMatch:
 class MatchSettings:
     threshold: float  # least cosine to join a story
     merge_threshold: float  # least cosine, both ways, to bridge two stories
-    window_s: float  # a story closes this long after its newest member
+    window_s: float  # the longest a story may span, its members' story times first to last
     name_threshold: float = 0.0  # least share of the document's names the story must hold
     query_terms: int = 12  # the document's most distinctive terms that find candidates
     max_candidates: int = 8  # the true story is among the best voted; each costs a cosine
@@ -101,13 +101,31 @@ class Matcher:
             return None
         scored.sort(key=lambda p: (-p[0], p[1]))
         sim, best = scored[0]
-        merged = tuple(
-            other
-            for other_sim, other in scored[1:]
-            if other_sim >= s.merge_threshold
-            and self.story_cosine(best, other) >= s.merge_threshold
-        )
-        return StoryMatch(best, sim, self.closest_member(best, terms, vec), merged)
+        # A bridge merges stories only while the whole stays within the window too.
+        first, last, _ = self.stories.meta(best)
+        first, last = min(first, ts), max(last, ts)
+        merged: list[int] = []
+        for other_sim, other in scored[1:]:
+            if other_sim < s.merge_threshold:
+                continue
+            o_first, o_last, _ = self.stories.meta(other)
+            if max(last, o_last) - min(first, o_first) > s.window_s:
+                continue
+            if self.story_cosine(best, other) >= s.merge_threshold:
+                merged.append(other)
+                first, last = min(first, o_first), max(last, o_last)
+        closest = self.closest_member(best, terms, vec)
+        return StoryMatch(best, sim, closest, tuple(merged))
+
+    def fits(self, story_id: int, ts: float) -> bool:
+        """Whether a document at ``ts`` keeps the story within the window.
+
+        The story's span with the document, max(last, t) - min(first, t), must
+        not exceed ``window_s``: a story cannot grow by chaining, and a late
+        report still joins the story of its day.
+        """
+        first_ts, last_ts, _ = self.stories.meta(story_id)
+        return max(last_ts, ts) - min(first_ts, ts) <= self.settings.window_s
 
     def candidates(
         self, terms: NDArray[np.uint32], vec: NDArray[np.float64], ts: float, lang: int
@@ -120,12 +138,14 @@ class Matcher:
         for term, weight in zip(terms[top].tolist(), vec[top].tolist(), strict=True):
             for story_id in stories_of(term):
                 votes[story_id] = get(story_id, 0.0) + weight
-        horizon = ts - s.window_s
-        meta = self.stories.meta
+        meta, window = self.stories.meta, s.window_s
         ranked = []
         for story_id in sorted(votes, key=lambda c: (-votes[c], c)):
-            last_ts, story_lang = meta(story_id)
-            if last_ts >= horizon and not (lang and story_lang and story_lang != lang):
+            first_ts, last_ts, story_lang = meta(story_id)
+            # Only a story the document keeps within the window: max(last, t) - min(first, t).
+            if max(last_ts, ts) - min(first_ts, ts) <= window and not (
+                lang and story_lang and story_lang != lang
+            ):
                 ranked.append(story_id)
                 if len(ranked) >= s.max_candidates:
                     break

@@ -165,15 +165,16 @@ class StoryStore:
             raise KeyError(story_id)
         return found
 
-    def meta(self, story_id: int) -> tuple[float, int]:
-        """(last_ts, lang) without building the story."""
+    def meta(self, story_id: int) -> tuple[float, float, int]:
+        """(first_ts, last_ts, lang) without building the story."""
         found = self._live.get(story_id)
         if found is not None:
-            return found.last_ts, found.lang
+            return found.members[0][0], found.last_ts, found.lang
         k = self._row(story_id)
         if k < 0:
             raise KeyError(story_id)
-        return float(self._last_ts[k]), int(self._lang[k])
+        first = float(self._m_ts[self._m_start[k]])
+        return first, float(self._last_ts[k]), int(self._lang[k])
 
     def take(self, story_id: int) -> Story:
         """The story as a mutable object (moved out of the columns if it is there)."""
