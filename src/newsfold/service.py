@@ -5,11 +5,13 @@
 Fetching is concurrent (asyncio, one shared HTTP client). The CPU stages
 (``prepare.py``: parse, normalise, sketch) run in worker processes for larger
 polls, else in a thread. The writes (``writer.FeedWriter``, deciding with
-``decide.py``) wait for the poll's last feed and run under one lock in one
-transaction, the poll's new articles placed in story-time order across its
-feeds (feed by feed should that fail); ``IndexKeeper`` keeps the in-memory
-index in step with the database. Every per-feed outcome is a value (``FeedUpdateSummary``): a feed's
-failure is recorded on the feed and logged, and never stops the others.
+``decide.py``) of a poll (``poll_sources``: ``newsfold fetch``) wait for its
+last feed and run under one lock in one transaction, its new articles placed
+in story-time order across its feeds (feed by feed should that fail); the
+daemon's one-feed tasks (``poll_source``) write each feed when it is ready.
+``IndexKeeper`` keeps the in-memory index in step with the database. Every
+per-feed outcome is a value (``FeedUpdateSummary``): a feed's failure is
+recorded on the feed and logged, and never stops the others.
 """
 
 from __future__ import annotations
@@ -163,8 +165,15 @@ class Service:
     async def poll_source(
         self, fetcher: Fetcher, source: FeedSource, *, pooled: bool
     ) -> FeedUpdateSummary:
-        """Poll one feed with a shared client (the daemon runs one such task per claimed feed)."""
-        return await self._poll_one(fetcher, source, pooled=pooled)
+        """Poll one feed with a shared client (the daemon runs one such task per claimed feed).
+
+        The feed is written as soon as it is ready (one slow feed never holds the
+        others): its new articles are placed in story-time order among themselves.
+        """
+        outcome = await self._poll_one(fetcher, source, pooled=pooled)
+        if isinstance(outcome, FeedUpdateSummary):
+            return outcome
+        return (await asyncio.to_thread(self._write_poll, [outcome]))[0]
 
     async def poll_sources(self, sources: Sequence[FeedSource]) -> PollSummary:
         """Fetch and prepare the feeds concurrently, then write them together.
@@ -176,9 +185,19 @@ class Service:
         started = time.perf_counter()
         async with self.fetcher() as fetcher:
             pooled = self.preparer.use_pool(len(sources))
-            outcomes = await asyncio.gather(
-                *(self._poll_one(fetcher, s, pooled=pooled) for s in sources)
-            )
+            tasks = [
+                asyncio.ensure_future(self._poll_one(fetcher, s, pooled=pooled)) for s in sources
+            ]
+            try:
+                outcomes = await asyncio.gather(*tasks)
+            except asyncio.CancelledError:
+                # Stopping: the feeds already fetched are written (in one order among
+                # themselves); the rest are abandoned, written nothing, and polled again.
+                done = [t.result() for t in tasks if t.done() and not t.cancelled()]
+                ready = [o for o in done if not isinstance(o, FeedUpdateSummary)]
+                if ready:
+                    await asyncio.to_thread(self._write_poll, ready)
+                raise
         ready = [o for o in outcomes if not isinstance(o, FeedUpdateSummary)]
         stored = iter(await asyncio.to_thread(self._write_poll, ready) if ready else [])
         results = [o if isinstance(o, FeedUpdateSummary) else next(stored) for o in outcomes]
@@ -208,6 +227,10 @@ class Service:
                 await self._add_full_text(fetcher, prepared, started_at)
         except Exception as e:  # every failure becomes the feed's summary
             return await asyncio.to_thread(self._failed, source, e, started_at, t0)
+        log.debug(
+            "feed prepared; written with the rest of the poll",
+            extra={"event": "prepared", "feed_id": source.id, "feed_url": source.url},
+        )
         return prepared, started_at, t0
 
     def _write_poll(
