@@ -276,8 +276,9 @@ def test_late_report_joins_its_story_and_restart_rebuilds_the_same_index(
         # though c is dated ten days back) and lets a go; a restart holds the same.
         window = timedelta(days=service.settings.dedup.window_days)
         clock.at = NOW + window + timedelta(hours=1)
-        service._last_evict = float("-inf")
-        service._evict_old(service._ensure_dedup())
+        service.index.ensure()
+        service.index._last_evict = float("-inf")
+        service.index.evict_old()
         live = _held(service)
     finally:
         service.close()
@@ -291,7 +292,7 @@ def test_late_report_joins_its_story_and_restart_rebuilds_the_same_index(
 
 
 def _held(service: Service) -> set[int]:
-    dedup = service._ensure_dedup()
+    dedup = service.index.ensure()
     table = dedup.copies.table
     return set(table.article[: table.size][table.alive[: table.size]].tolist())
 
@@ -317,7 +318,7 @@ def test_two_workers_on_postgresql_keep_stories_in_time(
         # Each worker's index, caught up with the other's writes, is what a restart builds.
         for w in workers:
             with w.storage.batch() as batch:
-                w._catch_up(batch)
+                w.index.catch_up(batch)
         held = [_held(w) for w in workers]
     finally:
         for w in workers:
