@@ -76,7 +76,7 @@ class Service:
         self.storage = storage or Storage(settings.database_url)
         self.clock = clock
         self.rng = rng or random.Random()
-        self._write_lock = threading.Lock()  # one feed's writes at a time, and the index with them
+        self._write_lock = threading.Lock()  # one poll's writes at a time, and the index with them
         self.preparer = Preparer(settings)
         self._sketcher: Deduplicator | None = None  # sketches only; the index is ``index``'s
         self.index = IndexKeeper(settings.dedup, self.storage, self._now)

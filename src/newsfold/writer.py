@@ -85,7 +85,7 @@ class FeedWriter:
     sketcher: Callable[[], Deduplicator]  # for sketches the preparing step did not make
     clock: Callable[[], datetime]
     rng: random.Random
-    lock: threading.Lock  # one feed's writes at a time, and the index with them
+    lock: threading.Lock  # one poll's writes at a time, and the index with them
 
     def write(self, prepared: Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
         """Store one successful poll: its new and revised entries and the feed's new state."""

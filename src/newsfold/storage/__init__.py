@@ -2,7 +2,7 @@
 
 ``Storage`` owns the engine, migrations, and the transaction discipline:
 
-* one transaction per feed batch (``Storage.batch``), so a crash leaves either
+* one transaction per batch (``Storage.batch``: a poll's feeds), so a crash leaves either
   the whole batch or none of it — re-polling is idempotent;
 * cluster assignment is serialised across workers: on PostgreSQL by a
   transaction-scoped advisory lock, on SQLite by ``BEGIN IMMEDIATE`` (SQLite has
@@ -161,7 +161,7 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
 
     @contextlib.contextmanager
     def batch(self, *, placing: bool = True) -> Iterator[Batch]:
-        """One feed's writes in one transaction; ``placing`` also takes the
+        """A poll's writes in one transaction; ``placing`` also takes the
         cluster-assignment lock (a poll that only records an error needs none)."""
         with self.session(write=True) as session:
             if placing and self.dialect == "postgresql":
