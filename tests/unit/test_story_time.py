@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from newsfold.api.schemas import span_days
+from newsfold.cli.browse import cluster_json
 from newsfold.config import DedupSettings, load_settings
 from newsfold.dedup import DedupDoc, Deduplicator, StoredDoc
 from newsfold.dedup.order import placement_order
 from newsfold.evaluation import Record, to_docs
 from newsfold.prepare import story_time
-from newsfold.types import Article, DateSource, Tier
+from newsfold.storage.records import ClusterSummary
+from newsfold.types import Article, DateSource, Level, Tier
 
 T0 = datetime(2024, 12, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -188,3 +191,21 @@ def test_eval_places_in_the_order_ingest_places_in() -> None:
 def test_settings_default_future_tolerance_is_used() -> None:
     settings = load_settings(None, read_file=False)
     assert settings.normalise.future_tolerance_s == TOLERANCE.total_seconds()
+
+
+def test_a_cluster_shows_its_time_span() -> None:
+    summary = ClusterSummary(
+        id=7,
+        level=Level.STORIES,
+        title="t",
+        size=3,
+        first_seen=T0,
+        last_seen=T0 + DAY * 1.5,
+        sources=("a", "b"),
+    )
+    shown = cluster_json(summary)
+    assert shown["first_published"] == "2024-12-01T12:00:00Z"
+    assert shown["last_published"] == "2024-12-03T00:00:00Z"
+    assert shown["span_days"] == 1.5
+    assert {"first_seen", "last_seen"} <= shown.keys()  # the existing keys stay
+    assert span_days(T0, T0 + DAY * 1.5) == 1.5
