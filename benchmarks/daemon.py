@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from benchmarks._common import bench_settings, settled_rss, slope
-from newsfold import schedule
 from newsfold.errors import FetchError
+from newsfold.pipeline import policy
 from newsfold.storage import Storage
 from newsfold.storage.feeds import health_of
 from newsfold.storage.records import FeedUpdate, FetchLogEntry
@@ -68,11 +68,11 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
                     err = FetchError(
                         "503 Service Unavailable", url=src.url, kind=ErrorKind.TRANSIENT
                     )
-                    health = schedule.after_error(
+                    health = policy.after_error(
                         health_of(feed), err, now=now, settings=settings, rng=rng
                     )
                 else:
-                    health = schedule.after_not_modified(
+                    health = policy.after_not_modified(
                         health_of(feed), now=now, settings=settings, rng=rng, result=result
                     )
                 batch.save_feed(src.id, FeedUpdate(health=health, last_fetch_at=now))

@@ -35,7 +35,7 @@ from benchmarks._common import bench_settings
 from newsfold.dedup.shingles import words
 from newsfold.normalise import normalise_entry
 from newsfold.parse import parse_feed
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from newsfold.types import FeedSource
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from newsfold.config import load_settings
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.normalise import BoilerplateModel, normalise_entry
 from newsfold.parse import parse_feed
-from newsfold.prepare import dedup_doc
-from newsfold.service import Service
+from newsfold.pipeline.prepare import dedup_doc
+from newsfold.pipeline.service import Service
 from newsfold.types import Article, FeedSource, ParsedFeed
 
 if TYPE_CHECKING:

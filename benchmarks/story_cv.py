@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from newsfold.config import DedupSettings
-from newsfold.datasets import read_dataset
-from newsfold.evaluation import Record, evaluate, score
+from newsfold.evaluation import evaluate
+from newsfold.evaluation.datasets import Record, read_dataset
+from newsfold.evaluation.scoring import score
 
 DEFAULT_GRID = (
     "story_threshold=0.15,0.2,0.25,0.3,0.35",

@@ -34,10 +34,10 @@ from scipy.optimize import minimize
 
 from benchmarks.story_cv import folds_of, topics_of
 from newsfold.config import DedupSettings
-from newsfold.datasets import read_dataset
 from newsfold.dedup import Deduplicator
 from newsfold.dedup.stories.scoring import Matcher, StoryMatch, _common, names_shared
-from newsfold.evaluation import score, to_docs
+from newsfold.evaluation.datasets import read_dataset
+from newsfold.evaluation.scoring import score, to_docs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from newsfold.dedup.stories.index import StoryIndex
-    from newsfold.evaluation import Record
+    from newsfold.evaluation.datasets import Record
 
 FEATURES = ("sim", "ns", "rns", "ncos", "best", "second", "margin", "lsize")
 

@@ -12,7 +12,7 @@
     ├── NotFoundError        a feed/article/cluster id or url that does not exist
     └── DatasetError         a labelled evaluation file we cannot read
 
-``HTMLPageError`` lives in ``fetch.client`` and ``DatasetError`` in ``datasets``,
+``HTMLPageError`` lives in ``fetch.client`` and ``DatasetError`` in ``evaluation.datasets``,
 beside the code that raises them.
 
 Third-party exceptions are wrapped where they enter (``raise … from e``) so

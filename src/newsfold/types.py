@@ -219,10 +219,26 @@ class PollSummary:
         return sum(f.clusters_touched for f in self.feeds)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """Polling state of one feed; storage maps each field to a column."""
+
+    next_fetch_at: datetime
+    interval_s: int  # the un-jittered success interval, kept through error spells
+    consecutive_errors: int = 0
+    error_since: datetime | None = None
+    last_error_kind: ErrorKind | None = None
+    last_error: str | None = None
+    disabled_reason: str | None = None
+    redirect_candidate: str | None = None  # 301/308 target seen, not yet adopted
+    redirect_seen: int = 0
+
+
 __all__ = [
     "Article",
     "DateSource",
     "ErrorKind",
+    "FeedHealth",
     "FeedSource",
     "FeedStatus",
     "FeedUpdateSummary",

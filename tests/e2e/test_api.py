@@ -30,7 +30,7 @@ from sqlalchemy import update
 
 from newsfold.api.app import create_app
 from newsfold.config import Settings, load_settings
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from newsfold.storage.tables import ArticleRow
 from tests.conftest import SHARED, _postgres_schema_url
 from tests.support.feeds import rss as _rss

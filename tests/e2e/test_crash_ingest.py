@@ -32,7 +32,7 @@ import numpy as np
 from sqlalchemy import text
 
 from newsfold.dedup import minhash
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from tests.conftest import REPO, SHARED
 from tests.support.server import Reply, Request
 
@@ -105,7 +105,7 @@ def _env(database_url: str) -> dict[str, str]:
 ZYGOTE = """
 import os, sys
 from newsfold.cli import main
-import newsfold.service, newsfold.cli.ops  # noqa: F401 - imported once, before forking
+import newsfold.pipeline.service, newsfold.cli.ops  # noqa: F401 - imported once, before forking
 for line in sys.stdin:
     cmd, *arg = line.split()
     if cmd == "fork":

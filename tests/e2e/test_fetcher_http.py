@@ -28,8 +28,7 @@ from newsfold.config import FetchSettings, ScheduleSettings
 from newsfold.errors import BlockedURLError, FetchError
 from newsfold.fetch import Fetcher, HTMLPageError, fetch_sync
 from newsfold.fetch.guard import GuardedTransport
-from newsfold.schedule import (
-    FeedHealth,
+from newsfold.pipeline.policy import (
     after_error,
     after_not_modified,
     after_success,
@@ -37,7 +36,7 @@ from newsfold.schedule import (
     permanent_redirect_target,
     status_of,
 )
-from newsfold.types import ErrorKind, FeedSource, FetchResult
+from newsfold.types import ErrorKind, FeedHealth, FeedSource, FetchResult
 from tests.support.server import (
     Endless,
     FeedServer,

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from newsfold.normalise import normalise_entry
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from newsfold.types import FeedSource, RawEntry
 from tests.conftest import SHARED
 from tests.support import hostile as h

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from newsfold.errors import StorageError
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from tests.conftest import POSTGRES_URL
 from tests.support.hostile import item, rss
 from tests.support.server import Reply, Request

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from newsfold.scheduler import Daemon
+from newsfold.daemon.scheduler import Daemon
 from newsfold.storage import Storage
 from tests.e2e.test_daemon import daemon_env, get, rss, sql, start_daemon, wait_for
 from tests.support.server import Gated, Stall, Static

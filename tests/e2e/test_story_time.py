@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import select
 
-from newsfold.evaluation import evaluate, score
-from newsfold.service import Service
+from newsfold.evaluation import evaluate
+from newsfold.evaluation.scoring import score
+from newsfold.pipeline.service import Service
 from newsfold.storage.tables import ArticleRow, ClusterRow, MembershipRow
 from tests.conftest import SHARED
 from tests.support.dated import Item, dated_items, feed_document, records

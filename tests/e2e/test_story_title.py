@@ -17,8 +17,8 @@ from newsfold.api.schemas import cluster_detail_out, cluster_out
 from newsfold.api.web import make_env
 from newsfold.cli import main
 from newsfold.config import load_settings
+from newsfold.pipeline.service import Service
 from newsfold.representative import display_title, representative
-from newsfold.service import Service
 from tests.support.feeds import rss
 from tests.support.server import Static
 

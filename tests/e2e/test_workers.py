@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from newsfold.demo import DEMO_FILES, serve_demo_data
-from newsfold.service import Service
+from newsfold.cli.demo import DEMO_FILES, serve_demo_data
+from newsfold.pipeline.service import Service
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -40,8 +40,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from newsfold.config import load_settings
-from newsfold.evaluation import score
-from newsfold.service import Service
+from newsfold.evaluation.scoring import score
+from newsfold.pipeline.service import Service
 from tests.conftest import REPO, SHARED
 from tests.e2e.test_daemon import free_port, get, wait_for, words
 from tests.support.server import FeedServer, Static

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
 
-from newsfold.datasets import Record
+from newsfold.evaluation.datasets import Record
 from tests.conftest import SHARED
 
 DEV = SHARED / "data" / "dedup-dev.jsonl"

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from newsfold import decide
 from newsfold.config import ScheduleSettings
 from newsfold.dedup import Sketch
 from newsfold.dedup.minhash import encode
 from newsfold.errors import FetchError, ParseError
+from newsfold.pipeline import decide
 from newsfold.storage.records import FeedInfo, Validators
 from newsfold.types import Article, ErrorKind, FetchOutcome, FetchResult, ParsedFeed
 

@@ -4,6 +4,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -14,9 +15,13 @@ from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash, s
 from newsfold.dedup.shingles import words
 from newsfold.dedup.stories import blob as story_blob
 from newsfold.dedup.stories import columns, rebuild
-from newsfold.evaluation import Record, read_dataset, to_docs
+from newsfold.evaluation import read_dataset
+from newsfold.evaluation.scoring import to_docs
 from newsfold.types import Placement, Tier
 from tests.support.reference import shingle_hash_bytes, shingle_strings, to_lean
+
+if TYPE_CHECKING:
+    from newsfold.evaluation.datasets import Record
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DEV = SHARED / "data" / "dedup-dev.jsonl"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsfold.discover import DiscoveredFeed, discover_feeds, looks_like_html
+from newsfold.fetch.discover import DiscoveredFeed, discover_feeds, looks_like_html
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 FEED_FILES = sorted(

@@ -8,15 +8,9 @@ from typer.testing import CliRunner
 
 from newsfold.cli.eval import eval_app
 from newsfold.config import DedupSettings
-from newsfold.evaluation import (
-    DatasetError,
-    Record,
-    evaluate,
-    read_dataset,
-    score,
-    syndicate,
-    write_dataset,
-)
+from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
+from newsfold.evaluation.datasets import DatasetError, Record
+from newsfold.evaluation.scoring import score
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DEV = SHARED / "data" / "dedup-dev.jsonl"
@@ -155,7 +149,8 @@ _PARALLEL_REPLAY = """
 import json, resource, sys
 from pathlib import Path
 from newsfold.config import DedupSettings
-from newsfold.evaluation import read_dataset, replay, to_docs
+from newsfold.evaluation import read_dataset
+from newsfold.evaluation.scoring import replay, to_docs
 
 docs, _ = to_docs(read_dataset(Path(sys.argv[1]))[:200])
 serial = replay(docs, DedupSettings(), workers=0)

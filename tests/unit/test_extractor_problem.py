@@ -69,7 +69,7 @@ def test_extract_command_says_so(
 
 @pytest.mark.usefixtures("broken")
 def test_readyz_names_it() -> None:
-    from newsfold.health import readiness
+    from newsfold.daemon.probes import readiness
 
     class Probe:
         running = True

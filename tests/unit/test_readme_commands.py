@@ -63,7 +63,7 @@ def test_shipped_settings_do_not_clash_with_the_quickstart(
 def test_demo_hint_names_a_command_that_works_where_printed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from newsfold import demo
+    from newsfold.cli import demo
 
     exe = tmp_path / ".venv" / "bin" / "newsfold"
     exe.parent.mkdir(parents=True)

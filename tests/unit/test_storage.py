@@ -16,8 +16,8 @@ from newsfold.errors import (
     ParseError,
     StorageError,
 )
-from newsfold.prepare import Prepared, prepare
-from newsfold.service import Service
+from newsfold.pipeline.prepare import Prepared, prepare
+from newsfold.pipeline.service import Service
 from newsfold.storage import Storage
 from newsfold.storage.tables import ClusterRow, MembershipRow
 from newsfold.types import FeedSource, FetchOutcome, FetchResult, Join, Placement, Tier

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from benchmarks import story_cv, story_rules
 
 from newsfold.config import DedupSettings
-from newsfold.evaluation import Record, evaluate, read_dataset, score
+from newsfold.evaluation import evaluate, read_dataset
+from newsfold.evaluation.scoring import score
+
+if TYPE_CHECKING:
+    from newsfold.evaluation.datasets import Record
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 DEV = SHARED / "data" / "dedup-dev.jsonl"

@@ -12,8 +12,9 @@ from newsfold.cli.browse import cluster_json
 from newsfold.config import DedupSettings, load_settings
 from newsfold.dedup import DedupDoc, Deduplicator, StoredDoc
 from newsfold.dedup.order import placement_order
-from newsfold.evaluation import Record, to_docs
-from newsfold.prepare import story_time
+from newsfold.evaluation.datasets import Record
+from newsfold.evaluation.scoring import to_docs
+from newsfold.pipeline.prepare import story_time
 from newsfold.storage.records import ClusterSummary
 from newsfold.types import Article, DateSource, Level, Tier
 

@@ -28,7 +28,7 @@ from newsfold.api import schemas
 from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
 from newsfold.api.web import web_router
 from newsfold.errors import NewsfoldError, NotFoundError, StorageError
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from newsfold.storage.published import StoryFilter
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from newsfold.storage.published import StoryFilter
 
 if TYPE_CHECKING:
     from newsfold.config import Settings
-    from newsfold.service import Service
+    from newsfold.pipeline.service import Service
     from newsfold.storage.published import PublishedMixin, PublishedStory
 
 MAX_ID = 2**63 - 1

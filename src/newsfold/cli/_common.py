@@ -18,7 +18,7 @@ from rich.text import Text
 from newsfold.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from newsfold.service import Service
+    from newsfold.pipeline.service import Service
 
 ConfigOpt = Annotated[
     Path | None,
@@ -68,7 +68,7 @@ def settings_from(ctx: typer.Context | None, config: Path | None) -> Settings:
 
 
 def open_service(ctx: typer.Context | None, config: Path | None) -> Service:
-    from newsfold.service import Service
+    from newsfold.pipeline.service import Service
 
     return Service.open(settings_from(ctx, config))
 

@@ -35,7 +35,7 @@ app = typer.Typer(help="Manage feed subscriptions.", no_args_is_help=True)
 
 
 def _status(feed: FeedInfo, settings: Settings) -> str:
-    from newsfold.schedule import status_of
+    from newsfold.pipeline.policy import status_of
     from newsfold.storage.feeds import health_of
 
     return status_of(health_of(feed), now=datetime.now(UTC), settings=settings.schedule)

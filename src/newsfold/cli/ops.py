@@ -114,7 +114,7 @@ def run(
 ) -> None:
     """Run the daemon: poll feeds when due until SIGTERM/SIGINT."""
     from newsfold.config import find_config
-    from newsfold.scheduler import run_daemon
+    from newsfold.daemon.scheduler import run_daemon
 
     path = find_config(config or (ctx.obj or {}).get("config"))
     settings = settings_from(ctx, config)
@@ -129,7 +129,7 @@ def demo(
     json_out: JsonOpt = False,
 ) -> None:
     """Serve the bundled sample feeds locally, ingest them and print the story clusters."""
-    from newsfold.demo import run_demo
+    from newsfold.cli.demo import run_demo
 
     run_demo(database, json_out=json_out)
 

@@ -4,6 +4,7 @@
     guard.py         scheme / resolved-address checks, connect to the checked address
     body.py          size cap on wire and decoded bytes (gzip bombs stop at the cap)
     headers.py       Retry-After / Cache-Control readers
+    discover.py      HTML page or feed? the feeds a page links to
 
 ``fetch_sync`` is for CLI commands that fetch one URL outside the service loop.
 """

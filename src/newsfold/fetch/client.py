@@ -5,7 +5,7 @@ redirect following (so 301/308 can be told from 302/303/307 and loops caught),
 status → ``FetchError`` kind, poll hints (``Retry-After``, ``Cache-Control:
 max-age``), size and time limits, politeness (global and per-host limits, a
 minimum delay between requests to one host) and the SSRF guard (``guard.py``).
-It does not parse feeds or decide when to poll next (``schedule.py`` does).
+It does not parse feeds or decide when to poll next (``pipeline/policy.py`` does).
 
 Every failure is a ``FetchError`` (or ``BlockedURLError``) with a one-line
 message that names the URL; nothing from httpx escapes.
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from newsfold.discover import DiscoveredFeed, discover_feeds, looks_like_html
 from newsfold.errors import BlockedURLError, FetchError
 from newsfold.fetch.body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, read_capped
+from newsfold.fetch.discover import DiscoveredFeed, discover_feeds, looks_like_html
 from newsfold.fetch.guard import GuardedTransport, Resolver, check_url
 from newsfold.fetch.headers import one_line, parse_max_age, parse_retry_after
 from newsfold.types import ErrorKind, FeedSource, FetchResult

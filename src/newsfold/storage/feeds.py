@@ -13,7 +13,7 @@ from newsfold.errors import FeedExistsError, NotFoundError, StorageError
 from newsfold.storage.articles import existing_entries, forget_articles
 from newsfold.storage.records import FeedInfo, FetchLogEntry
 from newsfold.storage.tables import ArticleRow, FeedRow, FetchLogRow
-from newsfold.types import ErrorKind, FeedSource, FetchOutcome
+from newsfold.types import ErrorKind, FeedHealth, FeedSource, FetchOutcome
 
 if TYPE_CHECKING:
     import contextlib
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from newsfold.schedule import FeedHealth
     from newsfold.storage.records import FeedUpdate
 
 # Transaction-scoped advisory lock (per schema) serialising settings-file syncs.
@@ -362,9 +361,7 @@ def write_update(row: FeedRow, update: FeedUpdate, *, move: bool) -> None:
 
 
 def health_of(feed: FeedInfo) -> FeedHealth:
-    """What the schedule functions need of a feed (see ``schedule.FeedHealth``)."""
-    from newsfold.schedule import FeedHealth
-
+    """What the schedule functions need of a feed (see ``types.FeedHealth``)."""
     return FeedHealth(
         next_fetch_at=feed.next_fetch_at,
         interval_s=feed.interval_s,

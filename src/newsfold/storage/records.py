@@ -14,8 +14,7 @@ from newsfold.types import FeedStatus
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from newsfold.schedule import FeedHealth
-    from newsfold.types import ErrorKind, FetchOutcome, Level
+    from newsfold.types import ErrorKind, FeedHealth, FetchOutcome, Level
 
 
 @dataclass(frozen=True, slots=True)

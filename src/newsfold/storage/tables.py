@@ -76,7 +76,7 @@ class FeedRow(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     last_body_hash: Mapped[str | None] = mapped_column(String(64))
-    # Health and schedule (see newsfold.schedule.FeedHealth)
+    # Health and schedule (see newsfold.types.FeedHealth)
     last_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_fetch_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -49,10 +49,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from newsfold import metrics
 from newsfold.config import load_settings
+from newsfold.daemon.probes import start_health_server
 from newsfold.errors import NewsfoldError, StorageError
-from newsfold.health import start_health_server
 from newsfold.logs import setup_logging
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 
 if TYPE_CHECKING:
     from types import FrameType

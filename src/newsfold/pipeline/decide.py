@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from newsfold import schedule
 from newsfold.dedup.minhash import decode
+from newsfold.pipeline import policy
 from newsfold.storage.feeds import health_of
 from newsfold.storage.records import FeedUpdate, Validators
 from newsfold.types import FetchOutcome
@@ -127,7 +127,7 @@ def after_success(
     """
     health = health_of(feed)
     if parsed is None:  # 304, or the very same bytes as last time
-        health = schedule.after_not_modified(
+        health = policy.after_not_modified(
             health,
             now=now,
             settings=settings,
@@ -137,7 +137,7 @@ def after_success(
             rng=rng,
         )
     else:
-        health = schedule.after_success(
+        health = policy.after_success(
             health,
             now=now,
             settings=settings,
@@ -148,7 +148,7 @@ def after_success(
             configured_interval_s=feed.configured_interval_s,
             rng=rng,
         )
-    health, new_url = schedule.permanent_redirect_target(health, result)
+    health, new_url = policy.permanent_redirect_target(health, result)
     validators = (
         None
         if result.not_modified
@@ -176,5 +176,5 @@ def after_error(
     rng: random.Random,
 ) -> FeedUpdate:
     """The feed's new state after a failed poll: back-off, error count, maybe disabled."""
-    health = schedule.after_error(health_of(feed), error, now=now, settings=settings, rng=rng)
+    health = policy.after_error(health_of(feed), error, now=now, settings=settings, rng=rng)
     return FeedUpdate(health=health, last_fetch_at=started_at)

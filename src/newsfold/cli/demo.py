@@ -19,7 +19,7 @@ from pathlib import Path
 from newsfold.cli._common import console, print_json, text, when
 from newsfold.cli._common import table as make_table
 from newsfold.config import load_settings
-from newsfold.service import Service
+from newsfold.pipeline.service import Service
 from newsfold.types import Level
 
 DEMO_FILES = ("harbor-gazette.xml", "valley-courier.xml", "northwire.atom", "metro-daily.json")

@@ -35,9 +35,10 @@ from newsfold.errors import (
     StorageError,
 )
 from newsfold.fetch import Fetcher
-from newsfold.index_keeper import IndexKeeper
 from newsfold.normalise import canonical_url, extract_page, normalise_entry
-from newsfold.prepare import Prepared, Preparer, needs_parse
+from newsfold.pipeline.index_keeper import IndexKeeper
+from newsfold.pipeline.prepare import Prepared, Preparer, needs_parse
+from newsfold.pipeline.writer import BoilerplateModels, FeedWriter, error_summary
 from newsfold.storage import Storage
 from newsfold.types import (
     Article,
@@ -47,7 +48,6 @@ from newsfold.types import (
     FetchResult,
     PollSummary,
 )
-from newsfold.writer import BoilerplateModels, FeedWriter, error_summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from newsfold.daemon.probes import parse_listen, readiness
 from newsfold.errors import ConfigError
-from newsfold.health import parse_listen, readiness
 from newsfold.storage import Storage
 from tests.e2e.test_daemon import free_port
 

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from newsfold import decide, metrics
+from newsfold import metrics
 from newsfold.dedup.order import placement_order
 from newsfold.errors import FetchError, StorageError
 from newsfold.normalise import BoilerplateModel
-from newsfold.prepare import dedup_doc
+from newsfold.pipeline import decide
+from newsfold.pipeline.prepare import dedup_doc
 from newsfold.storage.records import FetchLogEntry
 from newsfold.types import FeedUpdateSummary, FetchOutcome, Level, Tier
 
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
     from newsfold.config import NormaliseSettings, Settings
     from newsfold.dedup import DedupDoc, Deduplicator, Sketch
     from newsfold.errors import ParseError
-    from newsfold.index_keeper import IndexKeeper
-    from newsfold.prepare import Prepared
+    from newsfold.pipeline.index_keeper import IndexKeeper
+    from newsfold.pipeline.prepare import Prepared
     from newsfold.storage import Batch, Storage
     from newsfold.storage.records import FeedInfo
     from newsfold.types import Article, ErrorKind, FeedSource, Placement

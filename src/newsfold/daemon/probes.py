@@ -34,7 +34,7 @@ class _Service(Protocol):
 
 
 class Probe(Protocol):
-    """What readiness looks at (``newsfold.scheduler.Daemon`` is one)."""
+    """What readiness looks at (``newsfold.daemon.scheduler.Daemon`` is one)."""
 
     @property
     def settings(self) -> Settings: ...

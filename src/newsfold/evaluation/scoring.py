@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from newsfold.datasets import (
+from newsfold.dedup import DedupDoc, Deduplicator, Sketch, lsh_params
+from newsfold.dedup.order import placement_order
+from newsfold.evaluation.datasets import (
     TRANSFORMS,
     DatasetError,
     Record,
@@ -29,8 +31,6 @@ from newsfold.datasets import (
     syndicate,
     write_dataset,
 )
-from newsfold.dedup import DedupDoc, Deduplicator, Sketch, lsh_params
-from newsfold.dedup.order import placement_order
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence

@@ -10,8 +10,7 @@ import pytest
 
 from newsfold.config import ScheduleSettings
 from newsfold.errors import FetchError, ParseError
-from newsfold.schedule import (
-    FeedHealth,
+from newsfold.pipeline.policy import (
     after_error,
     after_not_modified,
     after_success,
@@ -23,7 +22,7 @@ from newsfold.schedule import (
     reenable,
     status_of,
 )
-from newsfold.types import ErrorKind, FetchResult
+from newsfold.types import ErrorKind, FeedHealth, FetchResult
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 S = ScheduleSettings()  # 5 min … 24 h, back-off 5 min … 24 h, jitter ±10 %

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from newsfold.types import ErrorKind
+from newsfold.types import ErrorKind, FeedHealth
 
 if TYPE_CHECKING:
     import random
@@ -52,21 +52,6 @@ CADENCE_WINDOW = 20
 # many doublings further along.
 PERMANENT_HEAD_START = 2
 _MAX_MESSAGE = 500
-
-
-@dataclass(frozen=True, slots=True)
-class FeedHealth:
-    """Polling state of one feed; storage maps each field to a column."""
-
-    next_fetch_at: datetime
-    interval_s: int  # the un-jittered success interval, kept through error spells
-    consecutive_errors: int = 0
-    error_since: datetime | None = None
-    last_error_kind: ErrorKind | None = None
-    last_error: str | None = None
-    disabled_reason: str | None = None
-    redirect_candidate: str | None = None  # 301/308 target seen, not yet adopted
-    redirect_seen: int = 0
 
 
 def new_health(*, now: datetime, settings: ScheduleSettings) -> FeedHealth:

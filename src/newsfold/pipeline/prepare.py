@@ -258,7 +258,7 @@ class Preparer:
             # forkserver: children fork from a clean server process, never from this
             # one's threads (an event loop, database pools) with their locks held.
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["newsfold.prepare"])
+            ctx.set_forkserver_preload(["newsfold.pipeline.prepare"])
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=ctx,
