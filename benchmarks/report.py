@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Issue 8 targets: (label, value path, comparison, threshold).
+# Performance targets: (label, value path, comparison, threshold).
 TARGETS: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
     ("e2e SQLite items/s", ("e2e", "sqlite", "items_per_s"), ">=", 1500.0),
     ("e2e PostgreSQL items/s", ("e2e", "postgresql", "items_per_s"), ">=", 1000.0),
