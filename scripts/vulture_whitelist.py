@@ -10,6 +10,8 @@ _bad_request
 get_cluster
 json_feed
 next_offset
+first_published  # cluster span fields of the API responses
+last_published
 
 # typer: commands and the root callback, registered by decorator.
 _root
