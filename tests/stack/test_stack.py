@@ -67,6 +67,7 @@ STOP_GRACE_S = 30.0  # compose.yaml's stop_grace_period
 # measured 0.85-0.94 over five runs of three replicas. The floor catches a broken claim or
 # catch-up (which scores far lower), not that order sensitivity.
 STORY_ARI_MIN = 0.75
+COPY_ARI_MIN = 0.99
 
 
 # --- fixtures: 3 × 30 outlets; every fourth story also appears, with a dateline, at another ----
@@ -639,7 +640,11 @@ def test_compose_stack(workdir: Path) -> None:
                 state = stack.inspect(cid)
                 assert state["State"]["Running"] and state["RestartCount"] == 0, cid
         copies = _partition([tuple(r) for r in stack.sql(PARTITION_SQL.format(level="copies"))])
-        assert copies == reference["copies"]
+        figures["copies_ari"] = round(_ari(copies, reference["copies"]), 4)
+        # Near-copy similarity is not transitive: when C matches both A and B but A and B do
+        # not match, which group C joins depends on arrival order (seen: one document of 1,800
+        # in one run of six). Same groups otherwise.
+        assert figures["copies_ari"] >= COPY_ARI_MIN, figures  # type: ignore[operator]
         story_groups = _partition(
             [tuple(r) for r in stack.sql(PARTITION_SQL.format(level="stories"))]
         )
