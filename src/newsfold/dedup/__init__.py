@@ -25,8 +25,9 @@ import numpy as np
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.keys import exact_keys
-from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
+from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
+from newsfold.dedup.terms import story_terms
 from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ class Deduplicator:
             title_boost=s.story_title_boost,
             name_boost=s.story_name_boost,
             max_terms=s.story_terms,
+            language_code=doc.language,
         )
         return stories.encode(terms, weights, names)
 

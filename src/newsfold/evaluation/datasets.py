@@ -40,6 +40,7 @@ class Record:
     published: datetime | None = None
     source: str | None = None
     url: str | None = None
+    language: str | None = None  # ISO 639-1; None: identified from the text, as ingest does
 
     def to_json(self) -> dict[str, str | None]:
         return {
@@ -50,7 +51,7 @@ class Record:
             "published": self.published.isoformat() if self.published else None,
             "source": self.source,
             "url": self.url,
-        }
+        } | ({"language": self.language} if self.language else {})
 
 
 def _parse_time(value: object, where: str) -> datetime | None:
@@ -85,6 +86,7 @@ def read_dataset(path: Path) -> list[Record]:
                     published=_parse_time(raw.get("published"), where),
                     source=raw.get("source"),
                     url=raw.get("url"),
+                    language=raw.get("language") or None,
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:

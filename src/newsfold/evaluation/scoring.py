@@ -31,6 +31,7 @@ from newsfold.evaluation.datasets import (
     syndicate,
     write_dataset,
 )
+from newsfold.normalise.language import article_language
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
@@ -131,17 +132,18 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
     for n, r in enumerate(records):
         text = plain_text(r.text)
         when = r.published if dated and r.published else _EPOCH + timedelta(seconds=n)
+        title = plain_text(r.title)
         digest = hashlib.sha256(" ".join((text or r.title).split()).encode()).hexdigest()
         docs.append(
             DedupDoc(
                 article_id=n + 1,
                 feed_id=0,
                 published=when,
-                title=plain_text(r.title),
+                title=title,
                 text=text,
                 url=r.url,
                 content_hash=digest,
-                language=None,
+                language=r.language or article_language(title, text),
             )
         )
     return [docs[i] for i in placement_order(docs)], "published" if dated else "arrival"

@@ -18,7 +18,7 @@ from newsfold.normalise.aggregator import strip_source_suffix, unwrap_aggregator
 from newsfold.normalise.boilerplate import BoilerplateModel, clean_lines, comparison_lines
 from newsfold.normalise.dates import resolve_published, to_utc
 from newsfold.normalise.html import html_to_text, inline_text, normalise_text, sanitise_input
-from newsfold.normalise.language import detect_language
+from newsfold.normalise.language import article_language
 from newsfold.normalise.urls import canonical_url
 from newsfold.types import Article
 
@@ -138,10 +138,9 @@ def comparison(article: Article, ctx: Context) -> Article:
 def language(article: Article, ctx: Context) -> Article:
     if not ctx.settings.detect_language:
         return article
-    sample = article.comparison_text
-    if len(sample) < 200 and article.title not in sample:
-        sample = f"{article.title}\n{sample}"
-    lang = detect_language(sample, min_chars=ctx.settings.language_min_chars)
+    lang = article_language(
+        article.title, article.comparison_text, min_chars=ctx.settings.language_min_chars
+    )
     if lang is None and ctx.page is not None and ctx.page.lang:
         declared = ctx.page.lang.split("-")[0].lower()
         lang = declared if len(declared) == 2 and declared.isalpha() else None

@@ -1,0 +1,154 @@
+"""Story terms in every language: stems, stop words, names and scripts without spaces or case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from newsfold.config import DedupSettings
+from newsfold.dedup import DedupDoc, Deduplicator
+from newsfold.dedup.terms import language, term_weights
+from newsfold.types import Tier
+
+
+def _bag(title: str, text: str, lang: str | None) -> tuple[dict[str, float], set[str]]:
+    names: set[str] = set()
+    bag = term_weights(
+        title, text, title_boost=2.0, name_boost=2.0, language_code=lang, names=names
+    )
+    return bag, names
+
+
+def test_german_compounds_and_inflections_meet() -> None:
+    a, _ = _bag("", "Die Daten von 185.000 weiteren British-Airways-Kunden wurden gestohlen.", "de")
+    b, _ = _bag("", "British Airways: Kundendaten von 185,000 Kunden betroffen.", "de")
+    shared = set(a) & set(b)
+    assert {"briti", "airwa", "kunde", "185000"} <= shared  # hyphen parts, prefix stems, numbers
+    assert "die" not in a and "von" not in a  # German function words
+
+
+def test_german_nouns_are_not_names_but_numbers_and_acronyms_are() -> None:
+    _, names = _bag(
+        "", "Das Werk in Augsburg schließt, sagt der Betriebsrat. BIOS 2018 iPhone.", "de"
+    )
+    assert "werk" not in names and "betri" not in names and "augsb" not in names
+    assert {"bios", "2018", "iphon"} <= names
+
+
+def test_english_capitalised_words_inside_a_sentence_are_names() -> None:
+    _, names = _bag("", "Shares of AMD fell after the chipmaker met Intel in court.", "en")
+    assert {"amd", "intel"} <= names
+    assert "chipmak" not in names and "share" not in names  # sentence-initial, lowercase
+
+
+@pytest.mark.parametrize(
+    ("lang", "word", "stem"),
+    [("en", "attacks", "attack"), ("fr", "attaques", "attaqu"), ("es", "ataques", "ataqu"),
+     ("it", "attacchi", "attacc"), ("nl", "aanvallen", "aanval"), ("pt", "ataques", "ataqu"),
+     ("ru", "атаками", "атак")],
+)  # fmt: skip
+def test_each_language_has_its_stemmer(lang: str, word: str, stem: str) -> None:
+    assert language(lang).stem(word) == stem
+    assert language(lang).stopwords  # and its function words
+
+
+def test_unknown_language_falls_back_safely() -> None:
+    rules = language(None)
+    assert rules.stem("Attacks") == "Attacks" and not rules.stopwords
+    bag, names = _bag("", "Zzyzx qwerty flurbo.", "xx")
+    assert set(bag) == {"zzyzx", "qwerty", "flurbo"} and not names
+
+
+def test_cjk_text_becomes_character_bigrams() -> None:
+    bag, _ = _bag("", "中国首次民营火箭发射失败", "zh")
+    assert {"中国", "火箭", "发射", "失败"} <= set(bag)
+
+
+def test_urdu_text_has_terms_without_case() -> None:
+    bag, names = _bag("", "کراچی میں شدید بارش سے سیلاب 2024", "ur")
+    assert {"کراچی", "بارش", "سیلاب"} <= set(bag)
+    assert names == {"2024"}  # no capitals to read: only numbers are names
+
+
+def _doc(n: int, title: str, text: str, lang: str, hours: float = 0.0) -> DedupDoc:
+    when = datetime(2025, 11, 3, 9, tzinfo=UTC) + timedelta(hours=hours)
+    return DedupDoc(n, n, when, title, text, f"https://o{n}.example/{n}", f"h{n}", lang)
+
+
+# Unrelated reports of the same days: document frequencies need a window to mean anything.
+BACKGROUND = [
+    ("Neue Grafikkarten im Test", "Die neuen Grafikkarten sind schneller und teurer als ihre Vorgänger."),
+    ("Bahn erhöht die Preise", "Die Bahn erhöht im Dezember die Preise für Fahrkarten im Fernverkehr."),
+    ("Streik bei der Lufthansa", "Piloten der Lufthansa streiken am Montag, viele Flüge fallen aus."),
+    ("Wetter: Sturm über Norddeutschland", "Ein Sturm bringt Regen und Wind an die Küste."),
+    ("Rust 1.30 erschienen", "Die Programmiersprache Rust bringt in Version 1.30 neue Makros."),
+    ("Election results in Ohio", "Voters in Ohio chose a new governor on Tuesday night."),
+    ("Storm hits the coast", "A storm brought heavy rain and wind to the east coast."),
+    ("New phone announced", "The company announced a new phone with a larger screen."),
+]  # fmt: skip
+
+
+def _stories(docs: list[DedupDoc]) -> list[int]:
+    dedup = Deduplicator(DedupSettings())
+    for n, (title, text) in enumerate(BACKGROUND, 100):
+        lang = "en" if n >= 105 else "de"
+        bg = _doc(n, title, text, lang, hours=-5)
+        dedup.place(bg, dedup.sketch(bg))
+    out = []
+    for doc in docs:
+        placement = dedup.place(doc, dedup.sketch(doc))
+        out.append(placement.story.cluster_id)
+    return out
+
+
+FUJITSU = [
+    ("Augsburg: Fujitsu Deutschland macht alles dicht",
+     "Fujitsu schließt sein Werk in Augsburg. Die Produktion wird nach Japan verlagert, "
+     "rund 1.500 Beschäftigte sind betroffen."),
+    ("Fujitsu schließt Werk in Augsburg",
+     "Der japanische Konzern Fujitsu gibt sein Werk in Augsburg auf; 1500 Mitarbeiter "
+     "verlieren ihre Arbeit."),
+]  # fmt: skip
+
+
+def test_two_german_outlets_on_one_event_join() -> None:
+    docs = [_doc(i + 1, t, x, "de", hours=i) for i, (t, x) in enumerate(FUJITSU)]
+    assert len(set(_stories(docs))) == 1
+
+
+def test_a_short_and_a_long_report_of_one_event_join() -> None:
+    long = (
+        "Cloudflare said a configuration file that grew beyond its expected size caused the "
+        "outage that took down X, ChatGPT and thousands of other sites on Tuesday. "
+        "The file, used by Cloudflare's bot management system, was generated every few "
+        "minutes and propagated to the whole network. Cloudflare's chief executive apologised "
+        "and said the outage was not caused by an attack. Services were restored after about "
+        "three hours, the company said, as engineers rolled back the file."
+    )
+    short = "Cloudflare outage takes down X and ChatGPT; a bot management configuration file was to blame."
+    docs = [
+        _doc(1, "Cloudflare explains the outage that took down X and ChatGPT", long, "en"),
+        _doc(2, "Cloudflare outage: bot management file to blame", short, "en", hours=2),
+    ]
+    assert len(set(_stories(docs))) == 1
+
+
+def test_same_day_same_kind_results_of_two_companies_stay_apart() -> None:
+    docs = [
+        _doc(1, "Quartalszahlen: Intel legt Rekordquartal hin",
+             "Intel hat im dritten Quartal 2018 einen Rekordumsatz von 19,2 Milliarden US-Dollar "
+             "erzielt. Der Gewinn stieg dank Xeon-Prozessoren und Modems.", "de"),
+        _doc(2, "Quartalszahlen: AMDs Aktie fällt nach mäßiger Prognose",
+             "AMD hat im dritten Quartal 2018 den Umsatz gesteigert, doch der Ausblick enttäuschte "
+             "und die Aktie gab nach. Der Gewinn lag bei 102 Millionen US-Dollar.", "de", hours=1),
+    ]  # fmt: skip
+    stories = _stories(docs)
+    assert stories[0] != stories[1]
+
+
+def test_terms_are_a_function_of_the_text_not_of_earlier_texts() -> None:
+    first = _bag("Titel", "Text über Augsburg und Fujitsu.", "de")
+    _bag("Other", "Many other words in English.", "en")
+    assert _bag("Titel", "Text über Augsburg und Fujitsu.", "de") == first
+    assert Tier.STORY  # the tier the joins above are made on
