@@ -29,7 +29,8 @@ STEP = timedelta(seconds=60)
 
 
 def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[str, Any]:
-    settings = bench_settings(database_url).schedule
+    full = bench_settings(database_url)
+    settings, keep = full.schedule, full.retention.fetch_log_per_feed
     storage = Storage(database_url)
     storage.upgrade()
     rng = random.Random(8)
@@ -78,7 +79,8 @@ def run(database_url: str, *, feeds: int = 10_000, cycles: int = 240) -> dict[st
                 batch.save_feed(src.id, FeedUpdate(health=health, last_fetch_at=now))
                 batch.log(
                     src.id,
-                    FetchLogEntry(
+                    keep=keep,
+                    entry=FetchLogEntry(
                         started_at=now,
                         outcome=FetchOutcome.NOT_MODIFIED,
                         http_status=304,

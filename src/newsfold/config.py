@@ -121,6 +121,15 @@ class PipelineSettings(_Section):
     known_entries_days: int = Field(30, ge=1)
 
 
+class RetentionSettings(_Section):
+    """``newsfold prune`` (the daemon runs it daily): what the database keeps."""
+
+    # Articles whose story time is older than this many days go, unless their story
+    # is still open (a member inside ``dedup.story_window_days``). None keeps everything.
+    days: float | None = Field(None, gt=0)
+    fetch_log_per_feed: int = Field(100, ge=1)  # newest fetch-log lines kept per feed
+
+
 class FeedConfig(_Section):
     url: str
     title: str | None = None
@@ -179,6 +188,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     daemon: DaemonSettings = DaemonSettings()
     api: ApiSettings = ApiSettings()
+    retention: RetentionSettings = RetentionSettings()
     feeds: tuple[FeedConfig, ...] = ()
 
     @field_validator("database_url")

@@ -28,6 +28,7 @@ COMMANDS = [
     ["feeds", "export"],
     ["fetch"],
     ["run"],
+    ["prune"],
     ["clusters", "list"],
     ["clusters", "show"],
     ["articles", "list"],
@@ -247,7 +248,16 @@ def test_example_settings_show_the_defaults() -> None:
 
     data = tomllib.loads((REPO / "config" / "newsfold.toml").read_text())
     defaults = Settings.model_construct()
-    for section in ("fetch", "schedule", "normalise", "dedup", "pipeline", "daemon", "api"):
+    for section in (
+        "fetch",
+        "schedule",
+        "normalise",
+        "dedup",
+        "pipeline",
+        "daemon",
+        "api",
+        "retention",
+    ):
         for key, value in data.get(section, {}).items():
             expected = getattr(getattr(defaults, section), key)
             assert value == (list(expected) if isinstance(expected, tuple) else expected), (

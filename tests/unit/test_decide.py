@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from newsfold.config import ScheduleSettings
+from newsfold.config import RetentionSettings, ScheduleSettings
 from newsfold.dedup import Sketch
 from newsfold.dedup.minhash import encode
 from newsfold.errors import FetchError, ParseError
@@ -256,3 +256,25 @@ def test_after_error(error: FetchError | ParseError, kind: ErrorKind, disabled: 
     # An error changes nothing else about the feed.
     assert update.last_success_at is None and update.validators is None
     assert (update.title, update.site_url, update.boilerplate, update.moved_to) == (None,) * 4
+
+
+@pytest.mark.parametrize(
+    ("days", "age_days", "stored"),
+    [
+        (None, 400.0, True),  # retention off: everything is stored
+        (30.0, 29.0, True),
+        (30.0, 31.0, False),
+        # Retention shorter than two story windows (3 days each): an entry a little past the
+        # cutoff may still join an open story, so only one past both edges is left out.
+        (2.0, 5.0, True),
+        (2.0, 6.5, False),
+    ],
+)
+def test_new_entries_past_retention_are_left_out(
+    days: float | None, age_days: float, stored: bool
+) -> None:
+    old = replace(_article("old"), published=NOW - timedelta(days=age_days))
+    changes = decide.EntryChanges(new=(_article("fresh"), old), revised=(), unchanged=0)
+    edges = decide.retention_edges(NOW, RetentionSettings(days=days), story_window_days=3.0)
+    kept = decide.drop_expired(changes, edges, lambda a: a.published)
+    assert [a.entry_key for a in kept.new] == (["fresh", "old"] if stored else ["fresh"])

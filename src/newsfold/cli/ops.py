@@ -1,4 +1,4 @@
-"""`newsfold fetch|run|demo|extract|db`: operate the pipeline."""
+"""`newsfold fetch|run|prune|demo|extract|db`: operate the pipeline."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     err_console,
+    iso,
     open_service,
     print_json,
     settings_from,
@@ -20,6 +21,7 @@ from newsfold.cli._common import (
 from newsfold.cli._common import table as make_table
 
 if TYPE_CHECKING:
+    from newsfold.pipeline.retention import PruneReport
     from newsfold.types import PollSummary
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -119,6 +121,51 @@ def run(
     path = find_config(config or (ctx.obj or {}).get("config"))
     settings = settings_from(ctx, config)
     raise typer.Exit(run_daemon(settings, config_path=path, http=http, once=once))
+
+
+def prune_json(report: PruneReport) -> dict[str, object]:
+    return {
+        "dry_run": report.dry_run,
+        "retention": report.cutoff is not None,
+        "cutoff": iso(report.cutoff),
+        "open_since": iso(report.open_since),
+        "articles": report.articles,
+        "copies": report.copies,
+        "stories": report.stories,
+        "fetch_log": report.fetch_log,
+        "batches": report.batches,
+        "duration_s": round(report.duration_s, 3),
+    }
+
+
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; delete nothing.")
+    ] = False,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete what [retention] no longer keeps: old articles (and the copy groups and
+    stories they empty) and old fetch-log lines, in small batches."""
+    service = open_service(ctx, config)
+    report = service.prune(dry_run=dry_run)
+    if json_out:
+        print_json(prune_json(report))
+        return
+    verb = "would delete" if report.dry_run else "deleted"
+    if report.cutoff is None:
+        console.print("retention.days is not set: every article is kept")
+    else:
+        console.print(
+            f"articles with a story time before {iso(report.cutoff)} go, unless their story "
+            f"has one since {iso(report.open_since)}"
+        )
+    console.print(
+        f"{verb} {report.articles} articles, {report.copies} emptied copy groups, "
+        f"{report.stories} emptied stories, {report.fetch_log} fetch-log lines",
+        highlight=False,
+    )
 
 
 def demo(

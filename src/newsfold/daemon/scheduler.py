@@ -20,6 +20,10 @@ while a feed is being worked on (a heartbeat, every third of the lease): a
 long fetch keeps its feed, and a dead daemon's feeds are claimed by another
 within about ``lease_s``.
 
+Retention: once a day (by the service's clock, and counted from the last prune any
+worker of the database finished) a tick starts ``newsfold prune`` in a thread of
+its own; the prune deletes in short batches between the polls' writes.
+
 Stopping: the first SIGTERM/SIGINT stops taking new work and lets the feeds in
 flight finish within ``daemon.grace_s``; what is still in flight then is
 abandoned — each feed's writes are one transaction, so an abandoned feed has
@@ -52,6 +56,7 @@ from newsfold.config import load_settings
 from newsfold.daemon.probes import start_health_server
 from newsfold.errors import NewsfoldError, StorageError
 from newsfold.logs import setup_logging
+from newsfold.pipeline.retention import PRUNE_EVERY
 from newsfold.pipeline.service import Service
 
 if TYPE_CHECKING:
@@ -98,6 +103,9 @@ class Daemon:
         self._loop_thread: threading.Thread | None = None
         self._fetcher: Fetcher | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.prune_daily = True  # not for ``--once``: one poll, then exit
+        self.prune_thread: threading.Thread | None = None
+        self._prune_check_at: datetime | None = None  # no need to ask the database before
 
     @property
     def running(self) -> bool:
@@ -133,6 +141,7 @@ class Daemon:
                     limit=free,
                 )
                 self._start(claimed)
+            self._maybe_prune(now)
             self.last_cycle_ok = True
             return len(claimed)
         except NewsfoldError as e:
@@ -146,6 +155,31 @@ class Daemon:
         finally:
             self.last_cycle_at = datetime.now(UTC)
             metrics.LAST_CYCLE.set(self.last_cycle_at.timestamp())
+
+    def _maybe_prune(self, now: datetime) -> None:
+        """Start the daily prune in its own thread when it is due and none is running."""
+        if not self.prune_daily or self.stopping.is_set():
+            return
+        if self._prune_check_at is not None and now < self._prune_check_at:
+            return
+        if self.prune_thread is not None and self.prune_thread.is_alive():
+            return
+        pruner = self.service.pruner
+        if not pruner.due(now):
+            last = self.service.storage.last_prune()
+            self._prune_check_at = None if last is None else last + PRUNE_EVERY
+            return
+        self._prune_check_at = now + PRUNE_EVERY
+        self.prune_thread = threading.Thread(target=self._prune, name="newsfold-prune", daemon=True)
+        self.prune_thread.start()
+
+    def _prune(self) -> None:
+        try:
+            self.service.pruner.run(stop=self.stopping.is_set)
+        except NewsfoldError as e:  # tried again at the next day's tick
+            log.error("daily prune failed: %s", e, extra={"event": "prune_error"})
+        except Exception:
+            log.exception("daily prune crashed", extra={"event": "prune_error"})
 
     def _start(self, claimed: list[FeedSource]) -> None:
         """Hand each claimed feed to the event loop as its own task."""
@@ -315,6 +349,7 @@ class Daemon:
 
     def _run_once(self) -> None:
         """``--once``: poll every due feed once, at most ``fetch.concurrency`` at a time."""
+        self.prune_daily = False
         while True:
             with self._state:
                 seen = set(self._claimed_once)
@@ -386,6 +421,9 @@ class Daemon:
             self.abandon_in_flight()
         if self.cycle_idle.is_set():
             self._stop_loop()
+        if self.prune_thread is not None:
+            # It stops after the batch it is in (each batch is one short transaction).
+            self.prune_thread.join(daemon.grace_s)
         with contextlib.suppress(NewsfoldError):  # a closing summary is not worth a failed stop
             self._report_finished()
         self.service.close()

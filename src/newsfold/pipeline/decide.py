@@ -8,7 +8,8 @@ the inputs and writes the intents; nothing here touches the database or the inde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from newsfold.dedup.minhash import decode
@@ -19,10 +20,10 @@ from newsfold.types import FetchOutcome
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Mapping, Sequence, Set
+    from collections.abc import Callable, Mapping, Sequence, Set
     from datetime import datetime
 
-    from newsfold.config import ScheduleSettings
+    from newsfold.config import RetentionSettings, ScheduleSettings
     from newsfold.dedup import Sketch
     from newsfold.errors import FetchError, ParseError
     from newsfold.storage.records import FeedInfo
@@ -55,6 +56,52 @@ def diff_entries(
         elif known[1] != a.content_hash:
             revised.append((known[0], a))
     return EntryChanges(tuple(new), tuple(revised), len(articles) - len(new) - len(revised))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionEdges:
+    """Where retention cuts, at one moment.
+
+    An article whose story time is before ``cutoff`` goes, unless its story is
+    open: has a member whose story time is at or after ``open_since``.
+    """
+
+    cutoff: datetime
+    open_since: datetime
+    story_window: timedelta
+
+    @property
+    def ingest_floor(self) -> datetime:
+        """Story times before this are gone at the next prune, whatever story they join.
+
+        Before ``cutoff``, and more than a story window before ``open_since``: such
+        an article joins no open story (a story's span stays within the window), so
+        storing it would only have it deleted, and seen as new at the next poll.
+        """
+        return min(self.cutoff, self.open_since - self.story_window)
+
+
+def retention_edges(
+    now: datetime, settings: RetentionSettings, *, story_window_days: float
+) -> RetentionEdges | None:
+    """Retention's edges at ``now``; ``None`` when retention is off (keep everything)."""
+    if settings.days is None:
+        return None
+    window = timedelta(days=story_window_days)
+    return RetentionEdges(now - timedelta(days=settings.days), now - window, window)
+
+
+def drop_expired(
+    changes: EntryChanges,
+    edges: RetentionEdges | None,
+    story_time: Callable[[Article], datetime],
+) -> EntryChanges:
+    """Leave out new entries the next prune would delete (see ``ingest_floor``)."""
+    if edges is None:
+        return changes
+    floor = edges.ingest_floor
+    kept = tuple(a for a in changes.new if story_time(a) >= floor)
+    return changes if len(kept) == len(changes.new) else replace(changes, new=kept)
 
 
 def signature_similarity(a: bytes, b: bytes) -> float:

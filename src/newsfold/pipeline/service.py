@@ -38,6 +38,7 @@ from newsfold.fetch import Fetcher
 from newsfold.normalise import canonical_url, extract_page, normalise_entry
 from newsfold.pipeline.index_keeper import IndexKeeper
 from newsfold.pipeline.prepare import Prepared, Preparer, needs_parse
+from newsfold.pipeline.retention import Pruner
 from newsfold.pipeline.writer import BoilerplateModels, FeedWriter, error_summary
 from newsfold.storage import Storage
 from newsfold.types import (
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
     from newsfold.config import Settings
     from newsfold.normalise import BoilerplateModel, PageExtract
+    from newsfold.pipeline.retention import PruneReport
     from newsfold.storage.records import FeedInfo
 
 log = logging.getLogger("newsfold.service")
@@ -91,6 +93,7 @@ class Service:
             rng=self.rng,
             lock=self._write_lock,
         )
+        self.pruner = Pruner(settings, self.storage, self.index, self._now, self._write_lock)
 
     def _now(self) -> datetime:
         # Late-bound: tests and tools swap ``clock`` after construction.
@@ -325,6 +328,10 @@ class Service:
             by_key[article.entry_key] = dataclasses.replace(redone, entry_key=article.entry_key)
             prepared.sketches.pop(article.entry_key, None)  # new text, new sketch
         prepared.articles = list(by_key.values())
+
+    def prune(self, *, dry_run: bool = False) -> PruneReport:
+        """Apply ``[retention]``: delete (or, dry, count) what it no longer keeps."""
+        return self.pruner.run(dry_run=dry_run)
 
     def rebuild_index(self) -> int:
         """Drop and rebuild the in-memory index from stored signatures; returns its size."""

@@ -13,9 +13,11 @@ is ``IndexKeeper``'s; each feed's boilerplate model is ``BoilerplateModels``'.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from newsfold import metrics
@@ -23,7 +25,7 @@ from newsfold.dedup.order import placement_order
 from newsfold.errors import FetchError, StorageError
 from newsfold.normalise import BoilerplateModel
 from newsfold.pipeline import decide
-from newsfold.pipeline.prepare import dedup_doc
+from newsfold.pipeline.prepare import dedup_doc, story_time
 from newsfold.storage.records import FetchLogEntry
 from newsfold.types import FeedUpdateSummary, FetchOutcome, Level, Tier
 
@@ -155,11 +157,23 @@ class FeedWriter:
     def _plan(self, prepared: Prepared) -> tuple[decide.EntryChanges, list[Sketch], list[Sketch]]:
         """A feed's new and revised entries, and their sketches (new, revised)."""
         keys = [a.entry_key for a in prepared.articles]
-        changes = decide.diff_entries(
-            prepared.articles, self.storage.existing_keys(prepared.source.id, keys)
+        changes = decide.drop_expired(
+            decide.diff_entries(
+                prepared.articles, self.storage.existing_keys(prepared.source.id, keys)
+            ),
+            decide.retention_edges(
+                self.clock(),
+                self.settings.retention,
+                story_window_days=self.settings.dedup.story_window_days,
+            ),
+            functools.partial(story_time, future_tolerance=self._future_tolerance),
         )
         sketches = self._sketches(prepared, [*changes.new, *(a for _, a in changes.revised)])
         return changes, sketches[: len(changes.new)], sketches[len(changes.new) :]
+
+    @property
+    def _future_tolerance(self) -> timedelta:
+        return timedelta(seconds=self.settings.normalise.future_tolerance_s)
 
     def _save_feed(
         self,
@@ -192,7 +206,8 @@ class FeedWriter:
             log.info("feed %s moved permanently to %s", feed.url, update.moved_to)
         batch.log(
             source.id,
-            FetchLogEntry(
+            keep=self.settings.retention.fetch_log_per_feed,
+            entry=FetchLogEntry(
                 started_at=started_at,
                 outcome=decide.outcome(result, parsed),
                 http_status=result.status,
@@ -299,7 +314,8 @@ class FeedWriter:
                 batch.save_feed(source.id, update)
                 batch.log(
                     source.id,
-                    FetchLogEntry(
+                    keep=self.settings.retention.fetch_log_per_feed,
+                    entry=FetchLogEntry(
                         started_at=started_at,
                         outcome=FetchOutcome.ERROR,
                         http_status=status,

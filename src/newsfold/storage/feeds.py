@@ -6,12 +6,13 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from newsfold.errors import FeedExistsError, NotFoundError, StorageError
-from newsfold.storage.articles import existing_entries, forget_articles
+from newsfold.storage.articles import delete_articles, existing_entries
 from newsfold.storage.records import FeedInfo, FetchLogEntry
+from newsfold.storage.retention import trim_fetch_log
 from newsfold.storage.tables import ArticleRow, FeedRow, FetchLogRow
 from newsfold.types import ErrorKind, FeedHealth, FeedSource, FetchOutcome
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 CONFIG_SYNC_LOCK_KEY = 0x6E66_0003
 _LOCK_SQL = text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))")
 
-HISTORY_KEPT = 50  # fetch_log rows kept per feed
 REMOVED_FROM_CONFIG = "removed from the settings file"
 
 
@@ -186,7 +186,7 @@ class FeedsMixin:
             row = self._find(s, ref)
             info = feed_info(row)
             ids = list(s.scalars(select(ArticleRow.id).where(ArticleRow.feed_id == row.id)))
-            forget_articles(s, ids)
+            delete_articles(s, ids)
             s.delete(row)
             return info
 
@@ -375,23 +375,11 @@ def health_of(feed: FeedInfo) -> FeedHealth:
     )
 
 
-def log_fetch(s: Session, feed_id: int, entry: FetchLogEntry) -> None:
+def log_fetch(s: Session, feed_id: int, entry: FetchLogEntry, *, keep: int) -> None:
+    """Append to the feed's fetch log and keep its newest ``keep`` lines."""
     # The record's fields are the table's columns.
     s.add(FetchLogRow(feed_id=feed_id, **dataclasses.asdict(entry)))
-    # Keep the history short: delete what falls past the newest HISTORY_KEPT.
-    cutoff = s.scalar(
-        select(FetchLogRow.started_at)
-        .where(FetchLogRow.feed_id == feed_id)
-        .order_by(FetchLogRow.started_at.desc())
-        .offset(HISTORY_KEPT)
-        .limit(1)
-    )
-    if cutoff is not None:
-        s.execute(
-            delete(FetchLogRow).where(
-                FetchLogRow.feed_id == feed_id, FetchLogRow.started_at <= cutoff
-            )
-        )
+    trim_fetch_log(s, feed_id, keep)
 
 
 def utcnow() -> datetime:

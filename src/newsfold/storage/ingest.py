@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
-from newsfold.storage.articles import forget_memberships
+from newsfold.storage import state
+from newsfold.storage.articles import delete_articles, forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
+from newsfold.storage.retention import expired_ids
 from newsfold.storage.tables import (
     ArticleRow,
     ClusterRow,
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from newsfold.dedup import Sketch, StoredDoc
-    from newsfold.storage.records import FeedInfo, FeedUpdate, FetchLogEntry
+    from newsfold.storage.records import Deleted, FeedInfo, FeedUpdate, FetchLogEntry
     from newsfold.types import Article, Placement
 
 
@@ -59,9 +61,9 @@ class Batch:
             )
         )
 
-    def log(self, feed_id: int, entry: FetchLogEntry) -> None:
-        """Append to the feed's fetch history (the oldest lines past a limit go)."""
-        log_fetch(self.session, feed_id, entry)
+    def log(self, feed_id: int, entry: FetchLogEntry, *, keep: int) -> None:
+        """Append to the feed's fetch history (the oldest lines past ``keep`` go)."""
+        log_fetch(self.session, feed_id, entry, keep=keep)
 
     def save_feed(self, feed_id: int, update: FeedUpdate) -> bool:
         """Write the feed's state after a poll; returns whether it moved to ``update.moved_to``.
@@ -103,6 +105,17 @@ class Batch:
 
     def unplace(self, article_id: int) -> None:
         forget_memberships(self.session, [article_id])
+
+    def deletions(self) -> bytes:
+        """The deletions token (``storage.state``): it moves when articles are deleted."""
+        return state.deletions(self.session)
+
+    def expired(self, *, cutoff: datetime, open_since: datetime, limit: int) -> list[int]:
+        """The next ``limit`` articles retention removes (``retention.expired_select``)."""
+        return expired_ids(self.session, cutoff=cutoff, open_since=open_since, limit=limit)
+
+    def delete_articles(self, ids: Sequence[int]) -> Deleted:
+        return delete_articles(self.session, ids)
 
     def url_taken(self, url: str, feed_id: int) -> bool:
         """Another feed is already subscribed at ``url`` (a redirect must not collide)."""

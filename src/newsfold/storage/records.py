@@ -166,3 +166,19 @@ class Stats:
     near_duplicates: int
     story_joins: int
     errors: int  # consecutive errors summed over feeds
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a deletion of articles took: the articles, and the clusters they emptied."""
+
+    articles: int = 0
+    copies: int = 0
+    stories: int = 0
+
+    def __add__(self, other: Deleted) -> Deleted:
+        return Deleted(
+            self.articles + other.articles,
+            self.copies + other.copies,
+            self.stories + other.stories,
+        )

@@ -194,5 +194,11 @@ class FetchLogRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-# The schema also has a ``state`` table (key, value, updated_at; see the first migration)
-# that nothing reads or writes. It is kept, not mapped, so the schema stays as released.
+class StateRow(Base):
+    """Small named values shared by every worker (see ``storage.state``)."""
+
+    __tablename__ = "state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
