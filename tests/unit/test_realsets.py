@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,12 +20,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 needs_feeds = pytest.mark.skipif(not realsets.MINIFLUX.is_dir(), reason="shared data absent")
+needs_month = pytest.mark.skipif(not realsets.SECURITY_MONTH.is_file(), reason="shared data absent")
 LABEL = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
 @pytest.mark.parametrize(
     ("path", "key"),
-    [(realsets.DE_LABELS, ("feed", "entry_key"))],
+    [(realsets.DE_LABELS, ("feed", "entry_key")), (realsets.SECURITY_LABELS, ("id",))],
 )
 def test_label_files_are_well_formed(path: Path, key: tuple[str, ...]) -> None:
     rows = realsets.read_labels(path)
@@ -66,3 +69,46 @@ def test_every_german_item_is_labelled_exactly_once() -> None:
     for r in records:
         sources[r.cluster].add(r.source)
     assert sum(len(s) > 1 for s in sources.values()) >= 10
+
+
+@needs_month
+def test_every_item_of_the_chosen_days_is_labelled() -> None:
+    records = realsets.security_records()
+    days = {r.published.date() for r in records if r.published}
+    month = [
+        json.loads(line)
+        for line in realsets.SECURITY_MONTH.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    on_days = {
+        str(m["id"])
+        for m in month
+        if datetime.fromisoformat(m["published"]).astimezone(UTC).date() in days
+    }
+    assert {r.id for r in records} == on_days
+    assert len(days) in (3, 4)
+    assert (max(days) - min(days)).days == len(days) - 1  # consecutive
+
+
+@pytest.mark.skipif(
+    not (realsets.MINIFLUX.is_dir() and realsets.SECURITY_MONTH.is_file()),
+    reason="shared data absent",
+)
+def test_served_feeds_key_items_as_gold_does(tmp_path: Path) -> None:
+    counts = realsets.write(tmp_path)
+    for name, n in counts.items():
+        gold = json.loads((tmp_path / name / "gold.json").read_text())
+        assert len(gold) == n
+        keys = []
+        for feed in sorted((tmp_path / name).glob("*.xml")):
+            parsed = parse_feed(feed.read_bytes(), url=feed.as_uri())
+            keys += [
+                normalise_entry(
+                    e,
+                    FeedSource(id=0, url=feed.as_uri()),
+                    fetched_at=datetime.now(UTC),
+                    settings=NormaliseSettings(),
+                ).entry_key
+                for e in parsed.entries
+            ]
+        assert sorted(keys) == sorted(gold)
