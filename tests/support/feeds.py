@@ -6,11 +6,14 @@ from html import escape
 
 
 def rss(title: str, site: str, items: list[dict[str, str]]) -> bytes:
-    """An RSS 2.0 document; each item has title, link, guid, date (RFC 822) and html."""
+    """An RSS 2.0 document; each item has title, link, guid, date (RFC 822) and html.
+
+    An empty guid leaves the element out (the entry is then keyed by its link).
+    """
     body = "".join(
         f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-        f'<guid isPermaLink="false">{escape(i["guid"])}</guid><pubDate>{i["date"]}</pubDate>'
-        f"<description>{escape(i['html'])}</description></item>"
+        + (f'<guid isPermaLink="false">{escape(i["guid"])}</guid>' if i["guid"] else "")
+        + f"<pubDate>{i['date']}</pubDate><description>{escape(i['html'])}</description></item>"
         for i in items
     )
     return (
