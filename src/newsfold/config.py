@@ -105,6 +105,10 @@ class DedupSettings(_Section):
     # Share of an article's IDF-weighted names (people, places, numbers) its story must
     # also name: two events of one kind share vocabulary, not specifics. 0 turns it off.
     story_name_threshold: float = Field(0.3, ge=0, le=1)
+    # Least cosine to join a story whose every member came from the article's own feed: an
+    # outlet seldom reports one event twice (an update is a revision), while its series,
+    # templates and running topics make its items alike.
+    story_same_feed_threshold: float = Field(0.4, gt=0, le=1)
     story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)

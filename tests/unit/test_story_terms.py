@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -89,8 +90,8 @@ BACKGROUND = [
 ]  # fmt: skip
 
 
-def _stories(docs: list[DedupDoc]) -> list[int]:
-    dedup = Deduplicator(DedupSettings())
+def _stories(docs: list[DedupDoc], **settings: float) -> list[int]:
+    dedup = Deduplicator(DedupSettings(**settings))
     for n, (title, text) in enumerate(BACKGROUND, 100):
         lang = "en" if n >= 105 else "de"
         bg = _doc(n, title, text, lang, hours=-5)
@@ -152,3 +153,27 @@ def test_terms_are_a_function_of_the_text_not_of_earlier_texts() -> None:
     _bag("Other", "Many other words in English.", "en")
     assert _bag("Titel", "Text über Augsburg und Fujitsu.", "de") == first
     assert Tier.STORY  # the tier the joins above are made on
+
+
+ADVISORIES = [
+    ("Rockwell Automation Arena Simulation",
+     "Successful exploitation of these vulnerabilities could allow an attacker to execute "
+     "arbitrary code on the affected device. Rockwell Automation Arena Simulation versions "
+     "before 16.20.10 are affected."),
+    ("Opto 22 groov View",
+     "Successful exploitation of these vulnerabilities could allow an attacker to execute "
+     "arbitrary code on the affected device. Opto 22 groov View versions before 4.5 are "
+     "affected."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("same_feed", "joined"), [(True, False), (False, True)])
+def test_one_feed_needs_stronger_evidence_than_two_outlets(same_feed: bool, joined: bool) -> None:
+    """One agency's advisories of a day share their wording: not one story. The same two texts
+    from two outlets are judged on the usual threshold (the names guard, which also tells these
+    two apart, is off here to show the feed rule alone)."""
+    docs = [_doc(i + 1, t, x, "en", hours=i) for i, (t, x) in enumerate(ADVISORIES)]
+    if same_feed:
+        docs = [replace(d, feed_id=7) for d in docs]
+    stories = _stories(docs, story_name_threshold=0.0)
+    assert (stories[0] == stories[1]) is joined

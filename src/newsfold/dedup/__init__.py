@@ -31,7 +31,7 @@ from newsfold.dedup.terms import story_terms
 from newsfold.types import Join, Placement, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from numpy.typing import NDArray
 
@@ -103,9 +103,11 @@ class Deduplicator:
             threshold=settings.story_threshold,
             merge_threshold=settings.story_merge_threshold,
             name_threshold=settings.story_name_threshold,
+            same_feed_threshold=settings.story_same_feed_threshold,
             window_s=settings.story_window_days * _DAY_S,
         )
         self._languages: dict[str, int] = {}
+        self._feed_of: dict[int, int] = {}  # article id → feed id (0: no feed), in the window
 
     def __len__(self) -> int:
         return self.copies.live
@@ -178,7 +180,11 @@ class Deduplicator:
         elif (near := self.copies.near(sig, card, lang, lead, fits)) is not None:
             copy = Join(near.copy_id, Tier.NEAR, near.similarity, near.article_id)
             story = Join(near.story_id, Tier.NEAR, near.similarity, near.article_id)
-        elif (found := self.stories.match(terms, weights, ts, lang, names)) is not None:
+        elif (
+            found := self.stories.match(
+                terms, weights, ts, lang, names, own_feed=self._own_feed(doc)
+            )
+        ) is not None:
             copy = Join(doc.article_id, Tier.NEW, 1.0, None)
             survivor = min((found.story_id, *found.merged))
             merged = tuple(sorted(s for s in (found.story_id, *found.merged) if s != survivor))
@@ -190,6 +196,7 @@ class Deduplicator:
         for absorbed in merged:
             self.stories.merge(story.cluster_id, absorbed)
             self.copies.rename_story(absorbed, story.cluster_id)
+        self._feed_of[doc.article_id] = doc.feed_id
         self.copies.add(
             article_id=doc.article_id,
             ts=ts,
@@ -212,6 +219,17 @@ class Deduplicator:
             lang=lang,
         )
         return Placement(doc.article_id, copy, story, merged)
+
+    def _own_feed(self, doc: DedupDoc) -> Callable[[int], bool] | None:
+        """Whether every member of a story came from ``doc``'s feed (None: no feed known)."""
+        if not doc.feed_id:
+            return None
+        feed_of, feed = self._feed_of.get, doc.feed_id
+
+        def own(story_id: int) -> bool:
+            return all(feed_of(a) == feed for a in self.stories.members(story_id))
+
+        return own
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
@@ -257,6 +275,9 @@ class Deduplicator:
             urls=list(map(attrgetter("url"), ordered)),
         )
         self.stories.bulk_load(article, story, list(map(attrgetter("story"), ordered)), ts, lang)
+        self._feed_of.update(
+            zip(article.tolist(), map(attrgetter("feed_id"), ordered), strict=True)
+        )
         return n
 
     def evict_before(self, cutoff: datetime) -> int:
@@ -269,6 +290,7 @@ class Deduplicator:
         evicted = self.copies.evict_before(cutoff.timestamp())
         for article_id in evicted.tolist():
             self.stories.evict(article_id)
+            self._feed_of.pop(article_id, None)
         return len(evicted)
 
     def remove(self, article_id: int) -> bool:
@@ -280,6 +302,7 @@ class Deduplicator:
         if not self.copies.remove(article_id):
             return False
         self.stories.evict(article_id)
+        self._feed_of.pop(article_id, None)
         return True
 
 

@@ -128,6 +128,7 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
     window.
     """
     dated = all(r.published is not None for r in records)
+    feeds: dict[str, int] = {}  # each source is one feed; 0: none known
     docs = []
     for n, r in enumerate(records):
         text = plain_text(r.text)
@@ -137,7 +138,7 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
         docs.append(
             DedupDoc(
                 article_id=n + 1,
-                feed_id=0,
+                feed_id=feeds.setdefault(r.source, len(feeds) + 1) if r.source else 0,
                 published=when,
                 title=title,
                 text=text,

@@ -22,6 +22,8 @@ from newsfold.dedup.stories.scoring import Matcher, MatchSettings
 from newsfold.dedup.stories.store import Story, StoryStore, add_member, vector_sum
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     from numpy.typing import NDArray
 
@@ -36,6 +38,7 @@ class StoryIndex:
         merge_threshold: float,
         window_s: float,
         name_threshold: float = 0.0,
+        same_feed_threshold: float = 1.0,
         query_terms: int = 12,
         max_candidates: int = 8,
     ) -> None:
@@ -49,6 +52,7 @@ class StoryIndex:
                 merge_threshold=merge_threshold,
                 window_s=window_s,
                 name_threshold=name_threshold,
+                same_feed_threshold=same_feed_threshold,
                 query_terms=query_terms,
                 max_candidates=max_candidates,
             ),
@@ -66,9 +70,15 @@ class StoryIndex:
         ts: float,
         lang: int,
         names: NDArray[np.int64] | None = None,
+        *,
+        own_feed: Callable[[int], bool] | None = None,
     ) -> StoryMatch | None:
         """The story this document belongs to (it must already be ``count``ed)."""
-        return self.matcher.match(terms, weights, ts, lang, names)
+        return self.matcher.match(terms, weights, ts, lang, names, own_feed=own_feed)
+
+    def members(self, story_id: int) -> list[int]:
+        """The story's article ids, oldest first."""
+        return [a for _, a in self.stories[story_id].members]
 
     def fits(self, story_id: int, ts: float) -> bool:
         """Whether a document at ``ts`` keeps the story within the window (``Matcher.fits``)."""

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import NDArray
 
     from newsfold.dedup.stories.columns import DocColumns
@@ -43,6 +45,7 @@ class MatchSettings:
     merge_threshold: float  # least cosine, both ways, to bridge two stories
     window_s: float  # the longest a story may span, its members' story times first to last
     name_threshold: float = 0.0  # least share of the document's names the story must hold
+    same_feed_threshold: float = 1.0  # least cosine to join a story of the document's feed alone
     query_terms: int = 12  # the document's most distinctive terms that find candidates
     max_candidates: int = 8  # the true story is among the best voted; each costs a cosine
 
@@ -71,8 +74,14 @@ class Matcher:
         ts: float,
         lang: int,
         names: NDArray[np.int64] | None = None,
+        *,
+        own_feed: Callable[[int], bool] | None = None,
     ) -> StoryMatch | None:
-        """The story this document belongs to (it must already be counted in the vocabulary)."""
+        """The story this document belongs to (it must already be counted in the vocabulary).
+
+        ``own_feed(story_id)`` tells a story whose members all came from the document's
+        feed: joining it takes ``same_feed_threshold``.
+        """
         if not len(terms):
             return None
         s = self.settings
@@ -88,6 +97,8 @@ class Matcher:
         scored: list[tuple[float, int]] = []
         for story_id, story, sim in zip(ranked, cands, sims, strict=True):
             if sim < s.threshold:
+                continue
+            if sim < s.same_feed_threshold and own_feed is not None and own_feed(story_id):
                 continue
             if (
                 guard
