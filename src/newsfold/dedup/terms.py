@@ -238,7 +238,9 @@ def term_weights(
             if not tokens:
                 continue
             firsts.append(tokens[0])
-            headline = boost != 1.0 and sum(t[0].isupper() for t in tokens) * 2 > len(tokens)
+            headline = sum(t[0].isupper() for t in tokens) * 2 > len(tokens) and (
+                boost != 1.0 or len(tokens) > 2
+            )
             (inner_headline if headline else inner).extend(tokens[1:])
         named = boost * name_boost
         for tokens, capitals_are_names in (
