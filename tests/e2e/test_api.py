@@ -405,8 +405,8 @@ def test_bearer_token_protects_the_api(
             assert reply.status_code == status, path
             if status == 401:
                 assert reply.headers["www-authenticate"] == "Bearer"
-        # The public outputs stay public: a feed reader cannot send a token.
-        assert c.get("/feeds/stories.atom").status_code == 200
+        # The output feeds are closed too (tests/e2e/test_api_token.py: every route).
+        assert c.get("/feeds/stories.atom").status_code == 401
 
 
 def test_output_feeds_over_http(client: httpx.Client, seeded: Seeded) -> None:
