@@ -57,6 +57,9 @@ WhenQuery = Annotated[
     ),
 ]
 MinSizeQuery = Annotated[int, Query(ge=1, le=MAX_OFFSET, description="At least N articles.")]
+MinSourcesQuery = Annotated[
+    int, Query(ge=1, le=MAX_OFFSET, description="At least N distinct sources (outlets).")
+]
 TagQuery = Annotated[
     list[str] | None,
     Query(max_length=20, description="Feed tag (repeatable: any of them)."),
@@ -79,7 +82,11 @@ def parse_when(text: str | None, *, now: datetime) -> datetime | None:
 
 
 def story_filter(
-    since: str | None, until: str | None, min_size: int, tags: list[str] | None
+    since: str | None,
+    until: str | None,
+    min_size: int,
+    tags: list[str] | None,
+    min_sources: int = 1,
 ) -> StoryFilter:
     now = datetime.now(UTC)
     clean = tuple(t.strip() for t in tags or () if t.strip())
@@ -91,6 +98,7 @@ def story_filter(
             until=parse_when(until, now=now),
             min_size=min_size,
             tags=clean,
+            min_sources=min_sources,
         )
     except ValueError as e:
         raise HTTPException(status_code=422, detail=str(e)) from e
@@ -156,9 +164,10 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
         until: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> schemas.ClusterPage:
         """Stories newest first (by last article seen), with their sources and members."""
-        flt = story_filter(since, until, min_size, tag)
+        flt = story_filter(since, until, min_size, tag, min_sources)
         size = limit or page_size
         total = reader.count_published_stories(flt)
         stories = reader.published_stories(flt, limit=size, offset=offset)
@@ -194,9 +203,9 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     reader = svc.storage
 
     def newest(
-        since: str | None, min_size: int, tag: list[str] | None, limit: int | None
+        since: str | None, min_size: int, tag: list[str] | None, limit: int | None, min_sources: int
     ) -> list[PublishedStory]:
-        flt = story_filter(since, None, min_size, tag)
+        flt = story_filter(since, None, min_size, tag, min_sources)
         return reader.published_stories(flt, limit=limit or settings.api.page_size)
 
     def meta(request: Request, name: str) -> FeedMeta:
@@ -208,26 +217,30 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     @router.get("/stories.atom", response_class=Response)
     def atom(
         request: Request,
+        *,
         since: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> Response:
         """The deduplicated Atom feed: one entry per story, crediting every source."""
-        stories = newest(since, min_size, tag, limit)
+        stories = newest(since, min_size, tag, limit, min_sources)
         body = render_atom(stories, meta(request, "stories.atom"), now=datetime.now(UTC))
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @router.get("/stories.json", response_class=Response)
     def json_feed(
         request: Request,
+        *,
         since: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> Response:
         """The deduplicated JSON Feed 1.1."""
-        stories = newest(since, min_size, tag, limit)
+        stories = newest(since, min_size, tag, limit, min_sources)
         doc = render_json_feed(stories, meta(request, "stories.json"), now=datetime.now(UTC))
         body = json.dumps(doc, ensure_ascii=False).encode()
         return Response(body, media_type="application/feed+json; charset=utf-8")
