@@ -45,7 +45,7 @@ class FrontPage:
     hours: int
     min_size: int
     min_sources: int
-    by_sources: dict[int, int]  # SOURCE_CHOICES → how many stories have at least that many
+    everything: int  # stories the filter matches whatever their number of sources
 
     page_size: int
 
@@ -74,14 +74,12 @@ class FrontPage:
 def front_page(
     reader: PublishedMixin, flt: StoryFilter, *, page: int, page_size: int, hours: int
 ) -> FrontPage:
-    total = reader.count_published_stories(flt)
+    # No per-choice counts on the filter: counting sources reads every member of every
+    # story in the window (about 0.1 s for 6,000 stories), which the unfiltered page,
+    # the one most people see, should not pay for.
+    everything = reader.count_published_stories(replace(flt, min_sources=1))
+    total = everything if flt.min_sources == 1 else reader.count_published_stories(flt)
     stories = reader.published_stories(flt, limit=page_size, offset=(page - 1) * page_size)
-    by_sources = {
-        n: total
-        if n == flt.min_sources
-        else reader.count_published_stories(replace(flt, min_sources=n))
-        for n in SOURCE_CHOICES
-    }
     return FrontPage(
         stories=stories,
         total=total,
@@ -90,7 +88,7 @@ def front_page(
         hours=hours,
         min_size=flt.min_size,
         min_sources=flt.min_sources,
-        by_sources=by_sources,
+        everything=everything,
         page_size=page_size,
     )
 
@@ -124,6 +122,7 @@ def make_env() -> Environment:
     env.globals["story_title"] = story_title
     env.globals["display_title"] = display_title
     env.globals["plural"] = plural
+    env.globals["source_choices"] = SOURCE_CHOICES
     return env
 
 
