@@ -9,6 +9,7 @@ _unavailable
 _bad_request
 get_cluster
 json_feed
+healthz
 next_offset
 first_published  # cluster span fields of the API responses
 last_published
@@ -28,6 +29,8 @@ db_upgrade
 model_config
 _http_url
 _known_scheme
+_blank_is_unset
+_feed_token_is_its_own
 settings_customise_sources
 dotenv_settings
 file_secret_settings
@@ -69,3 +72,10 @@ documents
 
 # Service API for tools: the benchmarks time a start-up rebuild with it.
 rebuild_index
+
+# Read by the front page template (newsfold/api/templates/index.html); logging.Filter hook.
+everything
+first
+last
+link
+filter

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +49,7 @@ OTHER_ENV_VARS = frozenset(
         "NEWSFOLD_HTTP_PORTS",
         "NEWSFOLD_API_PORT",
         "NEWSFOLD_API_TOKEN",
+        "NEWSFOLD_API_FEED_TOKEN",
     }
 )
 # The settings file of the ``load_settings`` call running in this thread; a context
@@ -157,10 +165,29 @@ class HttpSettings(_Section):
 class ApiSettings(_Section):
     """``newsfold serve``: the JSON API, the output feeds and the web page."""
 
-    token: str | None = None  # when set, /api/* wants "Authorization: Bearer <token>"
+    # When set, every route but /healthz wants it: "Authorization: Bearer <token>", or
+    # HTTP basic auth with the token as password (browsers, feed readers).
+    token: str | None = None
+    # Read-only and for /feeds/* only, given as ?token=... by readers that send no header.
+    feed_token: str | None = None
     host: str = "127.0.0.1"  # loopback unless asked: the API has no per-user access control
     port: int = Field(8000, ge=0, le=65535)
     page_size: int = Field(50, ge=1, le=500)  # default page and output-feed length
+
+    @field_validator("token", "feed_token")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        # Compose passes an unset ${NEWSFOLD_API_TOKEN:-} as "": that means no token.
+        return (value or "").strip() or None
+
+    @model_validator(mode="after")
+    def _feed_token_is_its_own(self) -> ApiSettings:
+        if self.feed_token is not None and self.token is None:
+            raise ValueError("api.feed_token needs api.token (without it everything is open)")
+        if self.feed_token is not None and self.feed_token == self.token:
+            # The feed token goes into URLs (and so into histories and proxy logs).
+            raise ValueError("api.feed_token must differ from api.token")
+        return self
 
 
 class DaemonSettings(_Section):

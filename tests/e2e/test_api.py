@@ -295,6 +295,9 @@ def _label(item: dict[str, Any], seeded: Seeded) -> str:
         ({"since": "3h", "min_size": 2}, {"story"}),
         ({"until": "4h"}, {"story", LOHAN}),  # first seen at least 4 hours ago
         ({"since": (NOW - timedelta(hours=3)).isoformat(), "tag": "world"}, {"story"}),
+        ({"min_sources": 3}, {"story"}),  # Alpha, Beta and Gamma
+        ({"min_sources": 4}, set()),
+        ({"min_sources": 2, "since": "100m"}, set()),
     ],
 )
 def test_filters(
@@ -314,6 +317,7 @@ def test_filters(
         {"limit": 501},
         {"offset": -1},
         {"min_size": 0},
+        {"min_sources": 0},
     ],
 )
 def test_bad_query_values_are_client_errors(client: httpx.Client, params: dict[str, Any]) -> None:
@@ -405,8 +409,8 @@ def test_bearer_token_protects_the_api(
             assert reply.status_code == status, path
             if status == 401:
                 assert reply.headers["www-authenticate"] == "Bearer"
-        # The public outputs stay public: a feed reader cannot send a token.
-        assert c.get("/feeds/stories.atom").status_code == 200
+        # The output feeds are closed too (tests/e2e/test_api_token.py: every route).
+        assert c.get("/feeds/stories.atom").status_code == 401
 
 
 def test_output_feeds_over_http(client: httpx.Client, seeded: Seeded) -> None:
@@ -425,6 +429,8 @@ def test_output_feeds_over_http(client: httpx.Client, seeded: Seeded) -> None:
     [item] = doc["items"]
     assert {a["name"] for a in item["authors"]} == {"Alpha Wire", "Beta Times", "Gamma Post"}
     assert len(item["_newsfold"]["members"]) == 5
+    doc = client.get("/feeds/stories.json", params={"min_sources": 3}).json()
+    assert [i["id"] for i in doc["items"]] == [f"urn:newsfold:story:{seeded.story_id}"]
 
 
 # Any printable text, numbers of every size, and the empty string.
@@ -434,7 +440,9 @@ _values = st.one_of(
     st.sampled_from(["", "24h", "7d", "2026-11-26", "9999-12-31T23:59:59-05:00", "1e9", "-1"]),
 )
 _params = st.dictionaries(
-    st.sampled_from(["limit", "offset", "since", "until", "min_size", "tag", "hours"]),
+    st.sampled_from(
+        ["limit", "offset", "since", "until", "min_size", "tag", "hours", "min_sources", "page"]
+    ),
     _values,
     max_size=4,
 )

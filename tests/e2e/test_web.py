@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -113,3 +114,62 @@ def test_screenshot_artifact(site: str, seeded: Seeded, tmp_path: Path) -> None:
         _browse(f"{site}{path}", tmp_path, screenshot=out)
         assert out.stat().st_size > 10_000
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _ids(dom: HTMLParser) -> list[int]:
+    return [int(a.attributes["data-story-id"] or 0) for a in dom.css("article.story")]
+
+
+def test_front_page_pages_through_every_story_once(seeded: Seeded, tmp_path: Path) -> None:
+    """Two stories a page: the browser follows "older" links until there is none."""
+    api = seeded.settings.api.model_copy(update={"page_size": 2})
+    app = create_app(seeded.settings.model_copy(update={"api": api}), service=seeded.service)
+    with serve_app(app) as base:
+        every = [c["id"] for c in httpx.get(f"{base}/api/clusters?limit=500").json()["items"]]
+        seen: list[int] = []
+        pages: list[str] = []
+        url: str | None = f"{base}/"
+        while url is not None:
+            dom = HTMLParser(_browse(url, tmp_path))
+            ids = _ids(dom)
+            assert 0 < len(ids) <= 2, url
+            seen += ids
+            pager = dom.css_first(".pager")
+            assert pager is not None
+            pages.append(" ".join(pager.css_first(".meta").text().split()))
+            older = pager.css_first('a[rel="next"]')
+            url = f"{base}{older.attributes['href']}" if older else None
+        assert seen == every and len(every) == 4  # newest first, each once
+        assert pages == ["page 1 of 2", "page 2 of 2"]
+        # The last page links back; a page past the end says so and links back too.
+        dom = HTMLParser(_browse(f"{base}/?page=9", tmp_path))
+        assert _ids(dom) == []
+        assert "No stories on page 9" in dom.css_first("main").text()
+        newer = dom.css_first('.pager a[rel="prev"]')
+        assert newer is not None and newer.attributes["href"] == "/?page=2"
+
+
+def test_sources_filter_finds_multi_source_stories(
+    site: str, seeded: Seeded, tmp_path: Path
+) -> None:
+    dom = HTMLParser(_browse(f"{site}/", tmp_path))
+    choices = {" ".join(a.text().split()): a.attributes["href"] for a in dom.css(".filter a")}
+    assert choices == {
+        "all stories": "/",
+        "2+ sources": "/?min_sources=2",
+        "3+ sources": "/?min_sources=3",
+    }
+    current = dom.css_first('.filter a[aria-current="page"]')
+    assert current is not None and current.text().startswith("all stories")
+    # Several sources stand out in the full list.
+    multi = {int(a.attributes["data-story-id"] or 0) for a in dom.css("article.story.multi")}
+    assert multi == {seeded.story_id}
+    dom = HTMLParser(_browse(f"{site}/?min_sources=2", tmp_path))
+    assert _ids(dom) == [seeded.story_id]
+    meta = " ".join(dom.css_first("main p.meta").text().split())
+    assert meta.startswith("1 story with 2 or more sources seen in the last 24 hours (of 4)")
+    current = dom.css_first('.filter a[aria-current="page"]')
+    assert current is not None and current.text().startswith("2+ sources")
+    dom = HTMLParser(_browse(f"{site}/?min_sources=4", tmp_path))
+    assert _ids(dom) == []
+    assert "No stories with 4 or more sources" in dom.css_first("main").text()

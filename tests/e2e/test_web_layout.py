@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
-from newsfold.api.web import make_env
+from newsfold.api.web import FrontPage, make_env
 from newsfold.storage.published import PublishedMember, PublishedStory
 from tests.e2e.test_web import ARTIFACTS, _browse
 
@@ -27,7 +27,7 @@ MEASURE = """<script>
 addEventListener("load", () => {
   const root = document.documentElement;
   root.dataset.sideways = String(Math.max(0, root.scrollWidth - root.clientWidth));
-  for (const el of document.querySelectorAll(".sources li, .member .feed, h2, h3")) {
+  for (const el of document.querySelectorAll(".sources li, .member .feed, h2, h3, .filter a, .pager a")) {
     el.dataset.clipped = String(el.scrollWidth > el.clientWidth + 1);
     const r = el.getBoundingClientRect();
     el.dataset.outside = String(r.right > root.clientWidth + 1 || r.left < -1);
@@ -68,6 +68,21 @@ def _stories() -> list[PublishedStory]:
     ]
 
 
+def _view(stories: list[PublishedStory]) -> FrontPage:
+    """Page 2 of 3 of 123 stories, so both pager links and the filter counts show."""
+    return FrontPage(
+        stories=stories,
+        total=123,
+        page=2,
+        pages=3,
+        hours=24,
+        min_size=1,
+        min_sources=1,
+        everything=123,
+        page_size=50,
+    )
+
+
 def _render(tmp_path: Path, name: str, **context: object) -> Path:
     html = make_env().get_template(name).render(**context)
     path = tmp_path / f"{name}"
@@ -78,7 +93,15 @@ def _render(tmp_path: Path, name: str, **context: object) -> Path:
 @pytest.mark.parametrize("width", [1280, 390])
 def test_pages_never_scroll_sideways_and_show_long_names(tmp_path: Path, width: int) -> None:
     stories = _stories()
-    index = _render(tmp_path, "index.html", stories=stories, recent=True, hours=24, now=NOW)
+    index = _render(
+        tmp_path,
+        "index.html",
+        stories=stories,
+        recent=True,
+        hours=24,
+        now=NOW,
+        view=_view(stories),
+    )
     big = stories[0]
     story = _render(
         tmp_path,
@@ -117,3 +140,25 @@ def test_index_titles_direction_and_plurals(tmp_path: Path) -> None:
     assert "1 article from 1 source" in " ".join(meta.split())
     assert "21 articles from 21 sources" in " ".join(cards[1].css_first(".meta").text().split())
     assert "3 stories seen" in dom.css_first("main p.meta").text()
+
+
+def test_index_filter_and_pager(tmp_path: Path) -> None:
+    stories = _stories()
+    view = _view(stories)
+    page = _render(
+        tmp_path, "index.html", stories=stories, recent=True, hours=24, now=NOW, view=view
+    )
+    dom = HTMLParser(page.read_text())
+    meta = " ".join(dom.css_first("main p.meta").text().split())
+    assert meta == "123 stories seen in the last 24 hours, newest first; 51–53 shown."
+    links = {" ".join(a.text().split()): a.attributes["href"] for a in dom.css(".filter a")}
+    assert links == {
+        "all stories": "/",
+        "2+ sources": "/?min_sources=2",
+        "3+ sources": "/?min_sources=3",
+    }
+    pager = {a.attributes["rel"]: a.attributes["href"] for a in dom.css(".pager a")}
+    assert pager == {"prev": "/", "next": "/?page=3"}
+    # Only the story with several outlets is marked as such.
+    marked = [a.attributes["data-story-id"] for a in dom.css("article.story.multi")]
+    assert marked == ["1"]

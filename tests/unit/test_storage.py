@@ -19,6 +19,7 @@ from newsfold.errors import (
 from newsfold.pipeline.prepare import Prepared, prepare
 from newsfold.pipeline.service import Service
 from newsfold.storage import Storage
+from newsfold.storage.published import StoryFilter
 from newsfold.storage.tables import ClusterRow, MembershipRow
 from newsfold.types import FeedSource, FetchOutcome, FetchResult, Join, Placement, Tier
 from tests.conftest import SHARED
@@ -251,3 +252,31 @@ def test_a_poll_writes_the_feed_state_and_its_fetch_log(service: Service) -> Non
     assert stored.last_success_at == NOW and stored.error_count == 0
     [entry] = service.storage.fetch_history(feed.id)
     assert (entry.outcome, entry.http_status, entry.new_items) == (FetchOutcome.OK, 200, 1)
+
+
+def test_min_sources_counts_outlets_not_articles(service: Service) -> None:
+    a, b, c = _texts()
+    one = service.add_feed("https://one.example/feed.xml", title="One")
+    two = service.add_feed("https://two.example/feed.xml", title="Two")
+    one_more = service.add_feed("https://one.example/sport.xml", title="One")  # same outlet
+    _ingest(
+        service,
+        one.id,
+        _rss(
+            [("a1", "A", a), ("a2", "A again", a + " Extra line."), ("b1", "B", b), ("c1", "C", c)]
+        ),
+    )
+    _ingest(service, two.id, _rss([("b2", "B too", b + " Extra line.")]))
+    _ingest(service, one_more.id, _rss([("c2", "C too", c + " Extra line.")]))
+    stories = service.storage.published_stories(limit=None)
+    assert sorted(s.size for s in stories) == [2, 2, 2]  # two articles each
+    assert sorted(len(s.sources) for s in stories) == [1, 1, 2]
+    for n in (1, 2, 3):
+        flt = StoryFilter(min_sources=n)
+        expected = [s.id for s in stories if len(s.sources) >= n]
+        assert [s.id for s in service.storage.published_stories(flt, limit=None)] == expected
+        assert service.storage.count_published_stories(flt) == len(expected)
+    # Combined with the other filters, and paged.
+    flt = StoryFilter(min_sources=2, min_size=2, since=NOW - timedelta(days=1))
+    assert len(service.storage.published_stories(flt, limit=1, offset=0)) == 1
+    assert service.storage.published_stories(flt, limit=1, offset=1) == []

@@ -1,9 +1,12 @@
 """The HTTP face of newsfold: a read-only JSON API, the output feeds and the web page.
 
-    /api/clusters, /api/clusters/{id}, /api/articles/{id}, /api/feeds   JSON (optional bearer token)
+    /api/clusters, /api/clusters/{id}, /api/articles/{id}, /api/feeds   JSON
     /feeds/stories.atom, /feeds/stories.json                            deduplicated output feeds
     /, /stories/{id}                                                    server-rendered pages
     /openapi.json, /docs                                                the schema
+    /healthz                                                            liveness
+
+With ``api.token`` set, every route but /healthz wants it (``newsfold.api.auth``).
 
 Nothing here writes to the database. Routes are plain ``def`` so FastAPI runs
 the (synchronous) storage calls in its thread pool.
@@ -12,19 +15,18 @@ the (synchronous) storage calls in its thread pool.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from newsfold import __version__
 from newsfold.api import schemas
+from newsfold.api.auth import TokenGate, describe_security
 from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
 from newsfold.api.web import web_router
 from newsfold.errors import NewsfoldError, NotFoundError, StorageError
@@ -32,7 +34,7 @@ from newsfold.pipeline.service import Service
 from newsfold.storage.published import StoryFilter
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
     from newsfold.config import Settings
     from newsfold.storage.published import PublishedStory
@@ -55,6 +57,9 @@ WhenQuery = Annotated[
     ),
 ]
 MinSizeQuery = Annotated[int, Query(ge=1, le=MAX_OFFSET, description="At least N articles.")]
+MinSourcesQuery = Annotated[
+    int, Query(ge=1, le=MAX_OFFSET, description="At least N distinct sources (outlets).")
+]
 TagQuery = Annotated[
     list[str] | None,
     Query(max_length=20, description="Feed tag (repeatable: any of them)."),
@@ -77,7 +82,11 @@ def parse_when(text: str | None, *, now: datetime) -> datetime | None:
 
 
 def story_filter(
-    since: str | None, until: str | None, min_size: int, tags: list[str] | None
+    since: str | None,
+    until: str | None,
+    min_size: int,
+    tags: list[str] | None,
+    min_sources: int = 1,
 ) -> StoryFilter:
     now = datetime.now(UTC)
     clean = tuple(t.strip() for t in tags or () if t.strip())
@@ -89,6 +98,7 @@ def story_filter(
             until=parse_when(until, now=now),
             min_size=min_size,
             tags=clean,
+            min_sources=min_sources,
         )
     except ValueError as e:
         raise HTTPException(status_code=422, detail=str(e)) from e
@@ -126,37 +136,22 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     def _bad_request(_request: Request, exc: NewsfoldError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness, open even when a token is set (container health checks send none)."""
+        return {"status": "ok"}
+
     app.include_router(_api_router(settings, svc))
     app.include_router(_feeds_router(settings, svc))
     app.include_router(web_router(settings, svc, reader=svc.storage))
+    if settings.api.token is not None:
+        app.add_middleware(TokenGate, token=settings.api.token, feed_token=settings.api.feed_token)
+        describe_security(app)
     return app
 
 
-_bearer = HTTPBearer(auto_error=False, description="Set api.token in the settings to require it.")
-
-
-def _token_check(token: str | None) -> Callable[[HTTPAuthorizationCredentials | None], None]:
-    def check(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        if token is None:
-            return
-        given = credentials.credentials if credentials else ""
-        # Constant-time comparison: the token must not leak through response timing.
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(
-                status_code=401,
-                detail="missing or wrong bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return check
-
-
 def _api_router(settings: Settings, svc: Service) -> APIRouter:
-    router = APIRouter(
-        prefix="/api", tags=["api"], dependencies=[Depends(_token_check(settings.api.token))]
-    )
+    router = APIRouter(prefix="/api", tags=["api"])
     reader = svc.storage
     page_size = settings.api.page_size
 
@@ -169,9 +164,10 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
         until: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> schemas.ClusterPage:
         """Stories newest first (by last article seen), with their sources and members."""
-        flt = story_filter(since, until, min_size, tag)
+        flt = story_filter(since, until, min_size, tag, min_sources)
         size = limit or page_size
         total = reader.count_published_stories(flt)
         stories = reader.published_stories(flt, limit=size, offset=offset)
@@ -207,9 +203,9 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     reader = svc.storage
 
     def newest(
-        since: str | None, min_size: int, tag: list[str] | None, limit: int | None
+        since: str | None, min_size: int, tag: list[str] | None, limit: int | None, min_sources: int
     ) -> list[PublishedStory]:
-        flt = story_filter(since, None, min_size, tag)
+        flt = story_filter(since, None, min_size, tag, min_sources)
         return reader.published_stories(flt, limit=limit or settings.api.page_size)
 
     def meta(request: Request, name: str) -> FeedMeta:
@@ -221,26 +217,30 @@ def _feeds_router(settings: Settings, svc: Service) -> APIRouter:
     @router.get("/stories.atom", response_class=Response)
     def atom(
         request: Request,
+        *,
         since: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> Response:
         """The deduplicated Atom feed: one entry per story, crediting every source."""
-        stories = newest(since, min_size, tag, limit)
+        stories = newest(since, min_size, tag, limit, min_sources)
         body = render_atom(stories, meta(request, "stories.atom"), now=datetime.now(UTC))
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @router.get("/stories.json", response_class=Response)
     def json_feed(
         request: Request,
+        *,
         since: WhenQuery = None,
         min_size: MinSizeQuery = 1,
         tag: TagQuery = None,
         limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+        min_sources: MinSourcesQuery = 1,
     ) -> Response:
         """The deduplicated JSON Feed 1.1."""
-        stories = newest(since, min_size, tag, limit)
+        stories = newest(since, min_size, tag, limit, min_sources)
         doc = render_json_feed(stories, meta(request, "stories.json"), now=datetime.now(UTC))
         body = json.dumps(doc, ensure_ascii=False).encode()
         return Response(body, media_type="application/feed+json; charset=utf-8")

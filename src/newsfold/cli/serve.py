@@ -33,9 +33,11 @@ def serve(
     import uvicorn
 
     from newsfold.api.app import create_app
+    from newsfold.api.auth import redact_access_log
 
     settings = settings_from(ctx, config)
     app = create_app(settings)
+    redact_access_log()  # a feed token in a URL must not reach a log, whatever the level
     bind_host = host or settings.api.host
     bind_port = settings.api.port if port is None else port
     typer.echo(

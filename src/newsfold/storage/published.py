@@ -2,8 +2,9 @@
 
 A published story is a story cluster together with its member articles, read
 in two statements whatever the page size: the page of clusters, then all their
-members. Filters: time window, minimum size and feed tag (``feeds.tags`` is
-comma-separated; a story matches when any member's feed carries the tag).
+members. Filters: time window, minimum size, minimum number of sources and feed
+tag (``feeds.tags`` is comma-separated; a story matches when any member's feed
+carries the tag).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import distinct, func, literal, select
 
 from newsfold.errors import NotFoundError
 from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from sqlalchemy import Select
+    from sqlalchemy import ScalarSelect, Select
     from sqlalchemy.orm import Session
 
 _T = TypeVar("_T")
@@ -68,6 +69,7 @@ class StoryFilter:
     until: datetime | None = None  # first seen at or before (first_seen)
     min_size: int = 1
     tags: tuple[str, ...] = ()  # any of these
+    min_sources: int = 1  # distinct outlets, named as ``PublishedStory.sources`` names them
 
 
 class PublishedMixin:
@@ -125,7 +127,24 @@ def _filtered(stmt: Select[_T], flt: StoryFilter) -> Select[_T]:
         stmt = stmt.where(ClusterRow.first_seen <= flt.until)
     if flt.tags:
         stmt = stmt.where(ClusterRow.id.in_(_tagged(flt.tags)))
+    if flt.min_sources > 1:
+        # A story needs an article per source: the size test lets the index skip small ones
+        # before the (correlated, per-story) count runs.
+        stmt = stmt.where(ClusterRow.size >= flt.min_sources, _source_count() >= flt.min_sources)
     return stmt
+
+
+def _source_count() -> ScalarSelect[int]:
+    """Distinct source names of the story in the enclosing query (``PublishedStory.sources``)."""
+    name = func.coalesce(func.nullif(FeedRow.title, ""), FeedRow.url)
+    return (
+        select(func.count(distinct(name)))
+        .select_from(MembershipRow)
+        .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
+        .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
+        .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id == ClusterRow.id)
+        .scalar_subquery()
+    )
 
 
 def _tagged(tags: Sequence[str]) -> Select[int]:
