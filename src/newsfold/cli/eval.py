@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
+from newsfold.cli._tables import Col, Grid
 from newsfold.config import load_settings
 from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
 
@@ -88,9 +88,11 @@ def run(
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
     s = result.scores
-    table = Table(title=f"{dataset.name} — {level}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Grid(
+        Col("metric", min_width=10),
+        Col("value", justify="right"),
+        title=f"{dataset.name} — {level}",
+    )
     rows: list[tuple[str, str]] = [
         ("clock", _CLOCKS.get(result.clock, result.clock)),
         ("ARI", f"{s.ari:.3f}"),

@@ -18,8 +18,11 @@ from newsfold.cli._common import (
     text,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._tables import Col
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from newsfold.types import PollSummary
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -54,21 +57,23 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
     }
 
 
-def print_poll(summary: PollSummary) -> None:
+def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = None) -> None:
+    """One row a feed, named by its title (its URL when it has none)."""
+    titles = titles or {}
     table = make_table(
-        "id:fixed",
-        "feed:fold",
-        "status",
-        "new:fixed",
-        "dup:fixed",
-        "near:fixed",
-        "clusters:fixed",
-        "error:fold:50",
+        Col("id", kind="fixed"),
+        Col("feed", weight=2, min_width=16),
+        Col("status", kind="fixed"),
+        Col("new", kind="fixed", justify="right"),
+        Col("dup", kind="fixed", justify="right"),
+        Col("near", kind="fixed", justify="right", drop=1),
+        Col("clusters", kind="fixed", justify="right", drop=2),
+        Col("error", kind="fold", max_width=50, drop=3, into="feed"),
     )
     for f in summary.feeds:
         table.add_row(
             str(f.feed_id),
-            text(f.url),
+            text(titles.get(f.feed_id) or f.url),
             f.status if f.status != "error" else f"[red]error ({f.error_kind})[/red]",
             str(f.new_articles),
             str(f.duplicates),
@@ -98,7 +103,7 @@ def fetch(
     if json_out:
         print_json(poll_json(summary))
     else:
-        print_poll(summary)
+        print_poll(summary, {f.id: f.title for f in service.storage.list_feeds()})
 
 
 def run(
