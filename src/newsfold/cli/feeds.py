@@ -25,6 +25,7 @@ from newsfold.cli._common import (
     text,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Brief, Col, kv_grid
 from newsfold.errors import ConfigError, FetchError
 
@@ -294,16 +295,19 @@ def import_(
     except ET.ParseError as e:
         raise ConfigError(f"{path}: not valid OPML: {e}") from e
     added = skipped = 0
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl")
-        if not url:
-            continue
-        try:
-            service.add_feed(url, title=outline.get("title") or outline.get("text"), origin="opml")
-            added += 1
-        except Exception as e:
-            skipped += 1
-            err_console.print(f"skipped {url}: {e}")
+    outlines = [o for o in root.iter("outline") if o.get("xmlUrl")]
+    with progress("importing", len(outlines), enabled=shown()) as bar:
+        for outline in outlines:
+            url = outline.get("xmlUrl") or ""
+            bar.update(doing=url)
+            try:
+                title = outline.get("title") or outline.get("text")
+                service.add_feed(url, title=title, origin="opml")
+                added += 1
+            except Exception as e:
+                skipped += 1
+                err_console.print(f"skipped {url}: {e}")
+            bar.advance()
     console.print(f"imported {added} feeds, skipped {skipped}")
 
 

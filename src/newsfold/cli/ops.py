@@ -18,6 +18,7 @@ from newsfold.cli._common import (
     text,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._progress import PollBar, progress, shown
 from newsfold.cli._tables import Col
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ def fetch(
 ) -> None:
     """Poll feeds now (all enabled feeds, or the ones named) and print a summary."""
     service = open_service(ctx, config)
-    summary = service.poll(feed or None)
+    with progress("fetching", None, enabled=shown(json_out)) as bar:
+        summary = service.poll(feed or None, watch=PollBar(bar))
     if json_out:
         print_json(poll_json(summary))
     else:
@@ -193,5 +195,6 @@ def db_upgrade(ctx: typer.Context, config: ConfigOpt = None) -> None:
 
     settings = settings_from(ctx, config)
     storage = Storage(settings.database_url)
-    revision = storage.upgrade()
+    with progress("upgrading the database", None, enabled=shown()) as bar:
+        revision = storage.upgrade(lambda what: bar.update(doing=what))
     console.print(f"database at revision {revision}")
