@@ -201,3 +201,19 @@ def test_every_table_fits_80_and_120_columns(cli: Cli, tmp_path: Path) -> None:
     assert "outcome" in history and "404" in history
     wide = cli(["feeds", "list"], 120)
     assert "last error" in wide and "HTTP 404" in wide  # the wider view has more columns
+
+
+def test_history_shows_fetch_time_and_wait_for_the_host_apart(cli: Cli) -> None:
+    # Queued behind the others on one host, a polite 0.3 s apart: the last feed waits.
+    cli.monkeypatch.setenv("NEWSFOLD_FETCH__MIN_HOST_DELAY_S", "0.3")
+    cli(["fetch"])
+    feeds = json.loads(cli(["feeds", "list", "--json"]))
+    history = [
+        json.loads(cli(["feeds", "show", str(f["id"]), "--json"]))["history"][0] for f in feeds
+    ]
+    assert all(h["duration_ms"] >= h["wait_ms"] >= 0 for h in history), history
+    assert max(h["wait_ms"] for h in history) >= 2 * 300, history  # 3rd in line or later
+    errors = [h for h in history if h["outcome"] == "error"]
+    assert errors and "wait_ms" in errors[0], history
+    out = cli(["feeds", "show", str(feeds[-1]["id"])], 80)
+    assert re.search(r"┃\s+wait\s+┃", out) or "wait ms" in out, out

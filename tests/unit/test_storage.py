@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -251,3 +252,15 @@ def test_a_poll_writes_the_feed_state_and_its_fetch_log(service: Service) -> Non
     assert stored.last_success_at == NOW and stored.error_count == 0
     [entry] = service.storage.fetch_history(feed.id)
     assert (entry.outcome, entry.http_status, entry.new_items) == (FetchOutcome.OK, 200, 1)
+
+
+def test_fetch_log_keeps_the_wait_for_the_host_apart(service: Service) -> None:
+    text = "The old river bridge reopened on Tuesday after eight months of repairs."
+    feed = service.add_feed("https://site.example/feed.xml")
+    source = next(s for s in service.storage.feed_sources() if s.id == feed.id)
+    result = dataclasses.replace(_result(source.url, _rss([("1", "A", text)])), wait_s=1.234)
+    # The poll started 2 s ago, of which 1.234 s were spent waiting for the host's turn.
+    service.writer.write(_prepare(service, source, result), NOW, time.perf_counter() - 2)
+    [entry] = service.storage.fetch_history(feed.id)
+    assert entry.wait_ms == 1234
+    assert entry.duration_ms >= 2000  # the whole poll, the wait included, as before
