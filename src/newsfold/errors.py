@@ -47,6 +47,8 @@ class FetchError(NewsfoldError):
         self.kind = kind
         self.status = status
         self.retry_after_s = retry_after_s
+        # Seconds the request queued for its turn (politeness, concurrency) before it failed.
+        self.wait_s = 0.0
 
     @property
     def message(self) -> str:

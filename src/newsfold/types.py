@@ -65,6 +65,8 @@ class FetchResult:
     # Poll-time hints from the server (Cache-Control max-age / Retry-After), seconds.
     max_age_s: float | None = None
     retry_after_s: float | None = None
+    # Of ``duration_s``, the seconds queued for a turn at the host (politeness) or a slot.
+    wait_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -280,3 +281,15 @@ def test_min_sources_counts_outlets_not_articles(service: Service) -> None:
     flt = StoryFilter(min_sources=2, min_size=2, since=NOW - timedelta(days=1))
     assert len(service.storage.published_stories(flt, limit=1, offset=0)) == 1
     assert service.storage.published_stories(flt, limit=1, offset=1) == []
+
+
+def test_fetch_log_keeps_the_wait_for_the_host_apart(service: Service) -> None:
+    text = "The old river bridge reopened on Tuesday after eight months of repairs."
+    feed = service.add_feed("https://site.example/feed.xml")
+    source = next(s for s in service.storage.feed_sources() if s.id == feed.id)
+    result = dataclasses.replace(_result(source.url, _rss([("1", "A", text)])), wait_s=1.234)
+    # The poll started 2 s ago, of which 1.234 s were spent waiting for the host's turn.
+    service.writer.write(_prepare(service, source, result), NOW, time.perf_counter() - 2)
+    [entry] = service.storage.fetch_history(feed.id)
+    assert entry.wait_ms == 1234
+    assert entry.duration_ms >= 2000  # the whole poll, the wait included, as before

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
 from rich.text import Text
 
+from newsfold.cli._tables import Col, Grid
 from newsfold.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -116,24 +116,15 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"in {text}" if future else f"{text} ago"
 
 
-def table(*columns: str, title: str | None = None) -> Table:
-    """A table readable at 80 columns and using the full width when there is more.
+def table(*columns: str | Col, title: str | None = None) -> Grid:
+    """A table laid out for the terminal's width when printed (``cli/_tables.py``).
 
     ``"name"`` wraps at words; ``"name:fold"`` (URLs, errors) folds anywhere, so a long
     URL is wrapped, never cut; ``"name:fixed"`` (ids, counts, dates) never wraps. A third
-    part caps a column's width (``"last error:fold:40"``), leaving the room to the others.
+    part caps a column's width (``"last error:fold:40"``). A ``Col`` also says which
+    columns go first on a narrow terminal.
     """
-    spec = []
-    for column in columns:
-        name, kind, cap = ([*column.split(":"), "", ""])[:3]
-        max_width = int(cap) if cap else None
-        if kind == "fixed":
-            spec.append(Column(name, no_wrap=True))
-        elif kind == "fold":
-            spec.append(Column(name, overflow="fold", min_width=10, max_width=max_width))
-        else:
-            spec.append(Column(name, overflow="fold", min_width=6, max_width=max_width))
-    return Table(*spec, title=title)
+    return Grid(*columns, title=title)
 
 
 def text(value: object) -> Text:

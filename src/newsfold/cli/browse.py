@@ -19,6 +19,7 @@ from newsfold.cli._common import (
     when,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._tables import Col
 from newsfold.types import Level
 
 if TYPE_CHECKING:
@@ -75,7 +76,12 @@ def clusters_list(
         return
     groups = "copy groups" if level is Level.STORIES else "story"
     table = make_table(
-        "id:fixed", "size:fixed", f"{groups}:fixed", "title", "sources", "last seen:fixed"
+        Col("id", kind="fixed"),
+        Col("size", kind="fixed", justify="right"),
+        Col(groups, kind="fixed", justify="right", drop=1),
+        Col("title", weight=3, min_width=20),
+        Col("sources", min_width=12),
+        Col("last seen", kind="fixed"),
     )
     for c in rows:
         extra = str(c.copy_groups) if level is Level.STORIES else str(c.story or "-")
@@ -131,14 +137,14 @@ def clusters_show(
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
     console.print(Text(f"published {iso(s.first_seen)} .. {iso(s.last_seen)} ({span:.1f} days)"))
     table = make_table(
-        "id:fixed",
-        "copy group:fixed",
-        "published:fixed",
-        "feed",
-        "tier",
-        "sim:fixed",
-        "via:fixed",
-        "title",
+        Col("id", kind="fixed"),
+        Col("copy group", kind="fixed", drop=2),
+        Col("published", kind="fixed"),
+        Col("feed", min_width=10),
+        Col("tier", kind="fixed"),
+        Col("sim", kind="fixed"),
+        Col("via", kind="fixed", drop=1),
+        Col("title", weight=3, min_width=20),
     )
     for m in detail.articles:
         table.add_row(
@@ -194,7 +200,13 @@ def articles_list(
     if json_out:
         print_json([article_json(a, with_text=False) for a in rows])
         return
-    table = make_table("id:fixed", "published:fixed", "feed", "cluster:fixed", "title")
+    table = make_table(
+        Col("id", kind="fixed"),
+        Col("published", kind="fixed"),
+        Col("feed", min_width=10),
+        Col("cluster", kind="fixed", drop=1),
+        Col("title", weight=3, min_width=20),
+    )
     for a in rows:
         table.add_row(
             str(a.id), when(a.published), text(a.feed), str(a.cluster or "-"), text(a.title)
@@ -255,7 +267,7 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
     if json_out:
         print_json(data)
         return
-    table = make_table("what", "count:fixed")
+    table = make_table("what", Col("count", kind="fixed", justify="right"))
     for k, v in data.items():
         table.add_row(k.replace("_", " "), str(v))
     console.print(table)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from newsfold.cli._common import console, print_json, text, when
 from newsfold.cli._common import table as make_table
+from newsfold.cli._tables import Col
 from newsfold.config import load_settings
 from newsfold.pipeline.service import Service
 from newsfold.types import Level
@@ -96,7 +97,12 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         f"{summary.errors} errors; polling again added {again.new_articles}"
     )
     table = make_table(
-        "story:fixed", "size:fixed", "title", "sources", "first seen:fixed", title="stories"
+        Col("story", kind="fixed"),
+        Col("size", kind="fixed", justify="right"),
+        Col("title", weight=3, min_width=20),
+        Col("sources", min_width=12),
+        Col("first seen", kind="fixed"),
+        title="stories",
     )
     for c in sorted(stories, key=lambda c: (-c.size, c.id)):
         table.add_row(

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
+from newsfold.cli._progress import progress, shown
+from newsfold.cli._tables import Col, Grid
 from newsfold.config import load_settings
 from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
 
@@ -83,14 +84,24 @@ def run(
     settings = load_settings(config or _root_config(ctx))
     if workers is None:
         workers = (settings.pipeline.workers or os.cpu_count() or 1) - 1
-    result = evaluate(read_dataset(dataset), settings.dedup, level, workers=workers)
+    records = read_dataset(dataset)
+    # No refresh thread: ``evaluate`` forks its sketching workers only from a
+    # single-threaded process.
+    with progress("placing", len(records), enabled=shown(as_json), refresh_thread=False) as bar:
+        plural = "s" if workers != 1 else ""
+        bar.update(doing=f"{workers} worker{plural} sketching" if workers else "")
+        result = evaluate(
+            records, settings.dedup, level, workers=workers, on_placed=lambda n: bar.update(done=n)
+        )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
     s = result.scores
-    table = Table(title=f"{dataset.name} — {level}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Grid(
+        Col("metric", min_width=10),
+        Col("value", justify="right"),
+        title=f"{dataset.name} — {level}",
+    )
     rows: list[tuple[str, str]] = [
         ("clock", _CLOCKS.get(result.clock, result.clock)),
         ("ARI", f"{s.ari:.3f}"),

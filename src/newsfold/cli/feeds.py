@@ -25,6 +25,8 @@ from newsfold.cli._common import (
     text,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._progress import progress, shown
+from newsfold.cli._tables import Brief, Col, kv_grid
 from newsfold.errors import ConfigError, FetchError
 
 if TYPE_CHECKING:
@@ -164,29 +166,35 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
         print_json([feed_json(f, service.settings) for f in feeds])
         return
     table = make_table(
-        "id:fixed",
-        "title / url:fold",
-        "status::24",
-        "articles:fixed",
-        "errors:fixed",
-        "last error:fold:40",
-        "next poll",
+        Col("id", kind="fixed"),
+        Col("feed", weight=3, min_width=16),
+        Col("url", kind="fold", min_width=40, weight=3, drop=3),
+        Col("status", weight=1),
+        Col("articles", kind="fixed"),
+        Col("errors", kind="fixed"),
+        Col("last error", kind="fold", min_width=24, max_width=48, drop=2),
+        Col("next poll", kind="fixed"),
     )
     now = datetime.now(UTC)
     for f in feeds:
         status = _status(f, service.settings)
-        style = "red" if f.disabled_reason or f.error_count else None
-        name = Text(f"{f.title}\n" if f.title else "") + Text(f.url, style="dim" if f.title else "")
+        style = "red" if f.disabled_reason or f.error_count else ""
         table.add_row(
             str(f.id),
-            name,
-            Text(status, style=style or ""),
+            text(f.title or f.url),
+            Text(f.url if f.title else "", style="dim"),
+            Brief(Text(status, style=style), Text(_brief_status(status), style=style)),
             str(f.article_count),
             str(f.error_count),
             text(f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-"),
             ago(f.next_fetch_at, now),
         )
     console.print(table)
+
+
+def _brief_status(status: str) -> str:
+    """``erroring since … (…)`` → ``erroring``: the count and kind have columns of their own."""
+    return status.split(" since ", 1)[0]
 
 
 @app.command("show")
@@ -209,7 +217,9 @@ def show(
                 "outcome": h.outcome,
                 "http_status": h.http_status,
                 "bytes": h.bytes,
+                # The whole poll of the feed, its wait for the host's turn included.
                 "duration_ms": h.duration_ms,
+                "wait_ms": h.wait_ms,
                 "new_items": h.new_items,
                 "error": h.error,
             }
@@ -217,26 +227,31 @@ def show(
         ]
         print_json(data)
         return
-    for key, value in feed_json(info, service.settings).items():
-        shown = value if value is not None else "-"
-        console.print(Text(f"{key:>22}", style="bold") + Text(f"  {shown}"))
+    console.print(
+        kv_grid(
+            (key, text(value if value is not None else "-"))
+            for key, value in feed_json(info, service.settings).items()
+        )
+    )
     table = make_table(
-        "when:fixed",
-        "outcome",
-        "status:fixed",
-        "bytes:fixed",
-        "ms:fixed",
-        "new:fixed",
-        "error:fold:60",
+        Col("when", kind="fixed"),
+        Col("outcome", kind="fixed"),
+        Col("status", kind="fixed"),
+        Col("bytes", kind="fixed", justify="right", drop=2),
+        Col("fetch ms", kind="fixed", justify="right"),
+        Col("wait ms", kind="fixed", justify="right"),
+        Col("new", kind="fixed", justify="right", drop=1),
+        Col("error", kind="fold", min_width=20),
         title="recent fetches",
     )
     for h in history:
         table.add_row(
-            iso(h.started_at) or "",
+            h.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             h.outcome,
             str(h.http_status or "-"),
             str(h.bytes),
-            str(h.duration_ms),
+            str(max(h.duration_ms - h.wait_ms, 0)),
+            str(h.wait_ms),
             str(h.new_items),
             text(h.error or ""),
         )
@@ -280,16 +295,19 @@ def import_(
     except ET.ParseError as e:
         raise ConfigError(f"{path}: not valid OPML: {e}") from e
     added = skipped = 0
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl")
-        if not url:
-            continue
-        try:
-            service.add_feed(url, title=outline.get("title") or outline.get("text"), origin="opml")
-            added += 1
-        except Exception as e:
-            skipped += 1
-            err_console.print(f"skipped {url}: {e}")
+    outlines = [o for o in root.iter("outline") if o.get("xmlUrl")]
+    with progress("importing", len(outlines), enabled=shown()) as bar:
+        for outline in outlines:
+            url = outline.get("xmlUrl") or ""
+            bar.update(doing=url)
+            try:
+                title = outline.get("title") or outline.get("text")
+                service.add_feed(url, title=title, origin="opml")
+                added += 1
+            except Exception as e:
+                skipped += 1
+                err_console.print(f"skipped {url}: {e}")
+            bar.advance()
     console.print(f"imported {added} feeds, skipped {skipped}")
 
 

@@ -19,8 +19,12 @@ from newsfold.cli._common import (
     text,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._progress import PollBar, progress, shown
+from newsfold.cli._tables import Col
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from newsfold.pipeline.retention import PruneReport
     from newsfold.types import PollSummary
 
@@ -56,21 +60,23 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
     }
 
 
-def print_poll(summary: PollSummary) -> None:
+def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = None) -> None:
+    """One row a feed, named by its title (its URL when it has none)."""
+    titles = titles or {}
     table = make_table(
-        "id:fixed",
-        "feed:fold",
-        "status",
-        "new:fixed",
-        "dup:fixed",
-        "near:fixed",
-        "clusters:fixed",
-        "error:fold:50",
+        Col("id", kind="fixed"),
+        Col("feed", weight=2, min_width=16),
+        Col("status", kind="fixed"),
+        Col("new", kind="fixed", justify="right"),
+        Col("dup", kind="fixed", justify="right"),
+        Col("near", kind="fixed", justify="right", drop=1),
+        Col("clusters", kind="fixed", justify="right", drop=2),
+        Col("error", kind="fold", max_width=50, drop=3, into="feed"),
     )
     for f in summary.feeds:
         table.add_row(
             str(f.feed_id),
-            text(f.url),
+            text(titles.get(f.feed_id) or f.url),
             f.status if f.status != "error" else f"[red]error ({f.error_kind})[/red]",
             str(f.new_articles),
             str(f.duplicates),
@@ -96,11 +102,12 @@ def fetch(
 ) -> None:
     """Poll feeds now (all enabled feeds, or the ones named) and print a summary."""
     service = open_service(ctx, config)
-    summary = service.poll(feed or None)
+    with progress("fetching", None, enabled=shown(json_out)) as bar:
+        summary = service.poll(feed or None, watch=PollBar(bar))
     if json_out:
         print_json(poll_json(summary))
     else:
-        print_poll(summary)
+        print_poll(summary, {f.id: f.title for f in service.storage.list_feeds()})
 
 
 def run(
@@ -235,5 +242,6 @@ def db_upgrade(ctx: typer.Context, config: ConfigOpt = None) -> None:
 
     settings = settings_from(ctx, config)
     storage = Storage(settings.database_url)
-    revision = storage.upgrade()
+    with progress("upgrading the database", None, enabled=shown()) as bar:
+        revision = storage.upgrade(lambda what: bar.update(doing=what))
     console.print(f"database at revision {revision}")

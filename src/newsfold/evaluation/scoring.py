@@ -34,7 +34,7 @@ from newsfold.evaluation.datasets import (
 from newsfold.normalise.language import article_language
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterator, Sequence
 
     from newsfold.config import DedupSettings
     from newsfold.types import Placement
@@ -183,17 +183,24 @@ _CHUNK = 32  # documents per sketching task
 
 
 def replay(
-    docs: Sequence[DedupDoc], settings: DedupSettings, *, workers: int = 0
+    docs: Sequence[DedupDoc],
+    settings: DedupSettings,
+    *,
+    workers: int = 0,
+    on_placed: Callable[[int], None] | None = None,
 ) -> list[Placement]:
     """The ingest path: sketch, then place one by one in time order.
 
     As in ingest, sketching (pure, per document) can run in ``workers`` other
     processes while this one places: the placements are the same either way.
+    ``on_placed`` is told how many documents are placed after each chunk.
     """
     dedup = Deduplicator(settings)
     placements: list[Placement] = []
     for chunk, sketches in _sketched(docs, settings, dedup, workers):
         placements.extend(dedup.place(d, s) for d, s in zip(chunk, sketches, strict=True))
+        if on_placed is not None:
+            on_placed(len(placements))
     return placements
 
 
@@ -251,14 +258,19 @@ def _sketch_chunk(i: int) -> list[Sketch]:
 
 
 def evaluate(
-    records: Sequence[Record], settings: DedupSettings, level: str = "stories", *, workers: int = 0
+    records: Sequence[Record],
+    settings: DedupSettings,
+    level: str = "stories",
+    *,
+    workers: int = 0,
+    on_placed: Callable[[int], None] | None = None,
 ) -> EvalResult:
     if level not in ("copies", "stories"):
         raise ValueError(f"level must be copies or stories, not {level!r}")
     docs, clock = to_docs(records)
     lsh_params(settings)  # start-up work a running service has done long before (cached)
     started = time.perf_counter()
-    placements = replay(docs, settings, workers=workers)
+    placements = replay(docs, settings, workers=workers, on_placed=on_placed)
     elapsed = time.perf_counter() - started
     # A merged story's old id resolves to the survivor, as in storage.
     alias: dict[int, int] = {}

@@ -141,6 +141,14 @@ class Fetcher:
         if feed.last_modified:
             headers["If-Modified-Since"] = feed.last_modified
         result = await self._get(feed.url, headers)
+        try:
+            return self._feed_result(feed, result)
+        except FetchError as e:
+            e.wait_s = result.wait_s
+            raise
+
+    def _feed_result(self, feed: FeedSource, result: FetchResult) -> FetchResult:
+        """The result, unless the body is empty or a web page."""
         if result.not_modified:
             # A 304 may omit validators (RFC 9110 §15.4.5): keep the ones we sent.
             return _replace_validators(result, feed)
@@ -186,18 +194,36 @@ class Fetcher:
     # -- one exchange, redirects followed by hand -------------------------
 
     async def _get(self, url: str, headers: dict[str, str]) -> FetchResult:
+        budget = self.settings.total_timeout_s
+        started = time.monotonic()
+        waited = [0.0]
+        try:
+            return await self._follow(url, headers, budget, started, waited)
+        except FetchError as e:
+            e.wait_s = waited[0]
+            raise
+
+    async def _follow(
+        self,
+        url: str,
+        headers: dict[str, str],
+        budget: float,
+        started: float,
+        waited: list[float],
+    ) -> FetchResult:
+        """``_get``'s redirect loop; ``waited[0]`` adds up the time queued for slots."""
         hops: list[_Hop] = []
         seen = {url}
         current = url
-        budget = self.settings.total_timeout_s
-        started = time.monotonic()
         while True:
             parsed = check_url(current, allow_private_networks=self._allow_private)
             host = (parsed.host or "").lower()
             # Host slot first, global slot second: a feed queued behind a busy
             # host must not hold one of the global slots while it waits.
+            queued = time.monotonic()
             async with self._host_slot(host), self._global:
                 t0 = time.monotonic()
+                waited[0] += t0 - queued
                 response, content = await self._exchange(url, current, parsed, headers, budget)
                 # Time spent queueing for slots does not count against the feed.
                 budget -= time.monotonic() - t0
@@ -240,9 +266,10 @@ class Fetcher:
             seen.add(target)
             current = target
         duration = time.monotonic() - started
-        return self._result(
+        result = self._result(
             url, final=current, hops=hops, response=response, content=content, duration=duration
         )
+        return replace(result, wait_s=waited[0])
 
     async def _exchange(
         self,

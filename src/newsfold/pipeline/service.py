@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from newsfold.dedup import Deduplicator
 from newsfold.errors import (
@@ -59,6 +59,14 @@ if TYPE_CHECKING:
     from newsfold.storage.records import FeedInfo
 
 log = logging.getLogger("newsfold.service")
+
+
+class PollWatcher(Protocol):
+    """Told how a poll gets on (``newsfold fetch`` draws a progress bar from it)."""
+
+    def started(self, sources: Sequence[FeedSource]) -> None: ...
+    def fetched(self, source: FeedSource) -> None: ...
+    def writing(self, count: int) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -151,13 +159,15 @@ class Service:
 
     # --- polling ----------------------------------------------------------------------------
 
-    def poll(self, refs: Iterable[str | int] | None = None) -> PollSummary:
+    def poll(
+        self, refs: Iterable[str | int] | None = None, *, watch: PollWatcher | None = None
+    ) -> PollSummary:
         """Poll the given feeds (all enabled feeds when ``None``) now, regardless of schedule."""
         sources = self.storage.feed_sources(refs)
         if refs is None:
             disabled = {f.id for f in self.storage.list_feeds() if f.disabled_reason}
             sources = [s for s in sources if s.id not in disabled]
-        return asyncio.run(self.poll_sources(sources))
+        return asyncio.run(self.poll_sources(sources, watch=watch))
 
     def fetcher(self) -> Fetcher:
         """An HTTP client with this service's limits (the daemon keeps one for its lifetime)."""
@@ -178,7 +188,9 @@ class Service:
             return outcome
         return (await asyncio.to_thread(self._write_poll, [outcome]))[0]
 
-    async def poll_sources(self, sources: Sequence[FeedSource]) -> PollSummary:
+    async def poll_sources(
+        self, sources: Sequence[FeedSource], *, watch: PollWatcher | None = None
+    ) -> PollSummary:
         """Fetch and prepare the feeds concurrently, then write them together.
 
         The writes wait for the whole poll so that its new articles are placed
@@ -186,11 +198,20 @@ class Service:
         places them: a feed that answers first gets no say in the stories.
         """
         started = time.perf_counter()
+        if watch is not None:
+            watch.started(sources)
         async with self.fetcher() as fetcher:
             pooled = self.preparer.use_pool(len(sources))
-            tasks = [
-                asyncio.ensure_future(self._poll_one(fetcher, s, pooled=pooled)) for s in sources
-            ]
+
+            async def one(
+                source: FeedSource,
+            ) -> tuple[Prepared, datetime, float] | FeedUpdateSummary:
+                outcome = await self._poll_one(fetcher, source, pooled=pooled)
+                if watch is not None:
+                    watch.fetched(source)
+                return outcome
+
+            tasks = [asyncio.ensure_future(one(s)) for s in sources]
             try:
                 outcomes = await asyncio.gather(*tasks)
             except asyncio.CancelledError:
@@ -202,6 +223,8 @@ class Service:
                     await asyncio.to_thread(self._write_poll, ready)
                 raise
         ready = [o for o in outcomes if not isinstance(o, FeedUpdateSummary)]
+        if watch is not None and ready:
+            watch.writing(len(ready))
         stored = iter(await asyncio.to_thread(self._write_poll, ready) if ready else [])
         results = [o if isinstance(o, FeedUpdateSummary) else next(stored) for o in outcomes]
         return PollSummary(feeds=tuple(results), duration_s=time.perf_counter() - started)

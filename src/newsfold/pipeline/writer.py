@@ -215,6 +215,7 @@ class FeedWriter:
                 duration_ms=round((time.perf_counter() - t0) * 1000),
                 new_items=len(changes.new),
                 error=parsed.warning if parsed else None,
+                wait_ms=round(result.wait_s * 1000),
             ),
         )
 
@@ -323,6 +324,7 @@ class FeedWriter:
                         duration_ms=round((time.perf_counter() - t0) * 1000),
                         new_items=0,
                         error=str(error),
+                        wait_ms=round(error.wait_s * 1000) if isinstance(error, FetchError) else 0,
                     ),
                 )
         except StorageError as e:

@@ -33,7 +33,7 @@ from newsfold.storage.queries import QueriesMixin
 from newsfold.storage.retention import RetentionMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from sqlalchemy import Engine
 
@@ -105,18 +105,28 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin):
 
     # --- lifecycle -------------------------------------------------------------
 
-    def upgrade(self) -> str:
-        """Create or upgrade the schema with Alembic; returns the head revision."""
+    def upgrade(self, on_step: Callable[[str], None] | None = None) -> str:
+        """Create or upgrade the schema with Alembic; returns the head revision.
+
+        ``on_step`` is told what the upgrade is doing or waiting on, and each revision
+        applied (``db upgrade`` shows it: a big database takes a while).
+        """
         from alembic import command
         from alembic.config import Config
 
+        step = on_step or (lambda _what: None)
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["on_version_apply"] = lambda **kw: step(
+            f"applied {kw['step'].up_revision_id}"
+        )
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
                     # Several workers starting at once must not migrate concurrently.
+                    step("waiting for the migration lock")
                     conn.execute(_LOCK_SQL, {"k": MIGRATION_LOCK_KEY})
+                step("checking the schema revision")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()

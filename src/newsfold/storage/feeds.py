@@ -321,6 +321,7 @@ class FeedsMixin:
                     duration_ms=r.duration_ms,
                     new_items=r.new_items,
                     error=r.error,
+                    wait_ms=r.wait_ms,
                 )
                 for r in rows
             ]

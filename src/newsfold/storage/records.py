@@ -92,9 +92,10 @@ class FetchLogEntry:
     outcome: FetchOutcome
     http_status: int | None
     bytes: int
-    duration_ms: int
+    duration_ms: int  # the whole poll of the feed, ``wait_ms`` included
     new_items: int
     error: str | None
+    wait_ms: int = 0  # queued for the host's turn (per-host politeness) before the request
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,7 @@ class FetchLogRow(Base):
     http_status: Mapped[int | None] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer, default=0)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    wait_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     new_items: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -18,6 +18,8 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds tables.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # ``Storage.upgrade`` reports each revision applied (``db upgrade`` progress).
+        on_version_apply=config.attributes.get("on_version_apply"),
     )
     with context.begin_transaction():
         context.run_migrations()
