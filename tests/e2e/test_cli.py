@@ -33,6 +33,7 @@ COMMANDS = [
     ["articles", "list"],
     ["articles", "show"],
     ["stats"],
+    ["search"],
     ["demo"],
     ["extract"],
     ["db", "upgrade"],

@@ -30,6 +30,7 @@ from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
 from newsfold.storage.published import PublishedMixin
 from newsfold.storage.queries import QueriesMixin
+from newsfold.storage.search import SearchMixin
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -65,7 +66,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin, PublishedMixin):
+class Storage(FeedsMixin, QueriesMixin, PublishedMixin, SearchMixin):
     def __init__(self, url: str) -> None:
         self.url = url
         try:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 
+from newsfold.storage.search_index import unindex_articles
 from newsfold.storage.tables import ArticleRow, ClusterRow, MembershipRow
 
 if TYPE_CHECKING:
@@ -29,9 +30,11 @@ def existing_entries(s: Session, feed_id: int, keys: Sequence[str]) -> dict[str,
 
 
 def forget_articles(s: Session, ids: Iterable[int]) -> None:
-    """Delete articles and keep cluster sizes equal to their memberships."""
+    """Delete articles (and their search index entries) and keep cluster sizes equal to
+    their memberships."""
     ids = list(ids)
     forget_memberships(s, ids)
+    unindex_articles(s, ids)
     for start in range(0, len(ids), 500):
         s.execute(delete(ArticleRow).where(ArticleRow.id.in_(ids[start : start + 500])))
 

@@ -15,6 +15,7 @@ from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from newsfold.storage.articles import forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
+from newsfold.storage.search_index import index_articles
 from newsfold.storage.tables import (
     ArticleRow,
     ClusterRow,
@@ -147,7 +148,9 @@ class Batch:
             rows,
         )
         ids = {key: int(aid) for aid, key in result}
-        return [ids[a.entry_key] for a in articles]
+        out = [ids[a.entry_key] for a in articles]
+        index_articles(self.session, list(zip(out, articles, strict=True)), fresh=True)
+        return out
 
     def revise_article(self, article_id: int, article: Article, sketch: Sketch | None) -> None:
         """A changed entry: new text and metadata; first-seen time is kept.
@@ -162,6 +165,7 @@ class Batch:
             .where(ArticleRow.id == article_id)
             .values(**values, revision=ArticleRow.revision + 1)
         )
+        index_articles(self.session, [(article_id, article)], fresh=False)
 
     def record_placements(
         self, items: Sequence[tuple[Placement, Article]], *, now: datetime
