@@ -34,6 +34,8 @@ COMMANDS = [
     ["articles", "show"],
     ["stats"],
     ["search"],
+    ["alerts", "list"],
+    ["alerts", "test"],
     ["demo"],
     ["extract"],
     ["db", "upgrade"],

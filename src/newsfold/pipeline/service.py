@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from newsfold.config import Settings
     from newsfold.normalise import BoilerplateModel, PageExtract
+    from newsfold.pipeline.alerts import DeliveryReport
     from newsfold.storage.records import FeedInfo
 
 log = logging.getLogger("newsfold.service")
@@ -147,6 +148,13 @@ class Service:
         )
 
     # --- polling ----------------------------------------------------------------------------
+
+    def deliver_alerts(self, *, within_s: float | None = None) -> DeliveryReport:
+        """Deliver queued alerts (``pipeline.alerts``) for at most ``within_s`` seconds."""
+        from newsfold.pipeline.alerts import AlertSender
+
+        sender = AlertSender(self.settings, clock=self.clock)
+        return asyncio.run(sender.deliver_due(self.storage, within_s=within_s))
 
     def poll(self, refs: Iterable[str | int] | None = None) -> PollSummary:
         """Poll the given feeds (all enabled feeds when ``None``) now, regardless of schedule."""

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsfold.config import redact_url, sqlite_path
 from newsfold.errors import StorageError
+from newsfold.storage.alerts import AlertsMixin
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
 from newsfold.storage.published import PublishedMixin
@@ -66,7 +67,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin, PublishedMixin, SearchMixin):
+class Storage(FeedsMixin, QueriesMixin, PublishedMixin, SearchMixin, AlertsMixin):
     def __init__(self, url: str) -> None:
         self.url = url
         try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
+from newsfold.storage.alerts import raise_alerts
 from newsfold.storage.articles import forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
 from newsfold.storage.search_index import index_articles
@@ -27,12 +28,13 @@ from newsfold.storage.tables import (
 from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
     from sqlalchemy import Dialect, Table, Update
     from sqlalchemy.orm import Session
 
+    from newsfold.config import AlertRule
     from newsfold.dedup import Sketch, StoredDoc
     from newsfold.storage.records import FeedInfo, FeedUpdate, FetchLogEntry
     from newsfold.types import Article, Placement
@@ -101,6 +103,12 @@ class Batch:
             )
         )
         return {int(i) for i in rows}
+
+    def raise_alerts(
+        self, story_ids: Iterable[int], rules: Sequence[AlertRule], *, now: datetime
+    ) -> int:
+        """Queue the alerts the placed stories fire, in this transaction (``storage.alerts``)."""
+        return raise_alerts(self.session, story_ids, rules, now=now)
 
     def unplace(self, article_id: int) -> None:
         forget_memberships(self.session, [article_id])

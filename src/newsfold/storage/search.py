@@ -90,7 +90,7 @@ class SearchMixin:
         """Whether one of the story's articles matches ``query``."""
         node = parse(query)
         with self.session() as s:
-            return _story_matches(s, node, story_id)
+            return story_matches_in(s, node, story_id)
 
     def _hits(
         self,
@@ -235,7 +235,7 @@ def _by_story(
     return [(cid, float(v[0]), int(v[1]), int(v[2])) for cid, v in order[:limit]]
 
 
-def _story_matches(s: Session, node: Node, story_id: int) -> bool:
+def story_matches_in(s: Session, node: Node, story_id: int) -> bool:
     params: dict[str, object] = {"story": story_id}
     if s.get_bind().dialect.name == "postgresql":
         cte, params = _pg_queries(s, node, params)

@@ -196,3 +196,30 @@ class FetchLogRow(Base):
 
 # The schema also has a ``state`` table (key, value, updated_at; see the first migration)
 # that nothing reads or writes. It is kept, not mapped, so the schema stays as released.
+
+
+class AlertOutboxRow(Base):
+    """An alert to deliver, written in the transaction that placed the story's article.
+
+    One row per (story, rule) ever: the unique key is what makes an alert go out once,
+    whichever worker placed the article. ``next_attempt_at`` NULL: no more attempts.
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("story_id", "rule_key", name="uq_alert_outbox_story_rule"),
+        Index("ix_alert_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    story_id: Mapped[int] = mapped_column(BigId)
+    rule_key: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, as of when the rule fired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
