@@ -78,11 +78,11 @@ class SearchMixin:
         """Ranked matches of ``query`` (``search_query`` syntax; ``QueryError`` if malformed)."""
         node = parse(query)
         with self.session() as s:
-            ranked = _ranked(s, node, since=since, feed_id=feed_id)
+            ranked = _ranked(s, node, since=since, feed_id=feed_id, stories=stories, limit=limit)
             if not stories:
-                top = [(aid, score, 1, aid) for aid, score in ranked[:limit]]
+                top = [(aid, score, 1, aid) for aid, score, _ in ranked]
             else:
-                top = _by_story(s, ranked, limit)
+                top = _by_story(ranked, limit)
             snippets = _snippets(s, node, [best for *_, best in top])
             return self._hits(s, top, snippets, stories=stories)
 
@@ -156,10 +156,22 @@ class SearchMixin:
 
 
 def _ranked(
-    s: Session, node: Node, *, since: datetime | None, feed_id: int | None
-) -> list[tuple[int, float]]:
-    """Every matching article id with its score (higher is better), best first."""
+    s: Session,
+    node: Node,
+    *,
+    since: datetime | None,
+    feed_id: int | None,
+    stories: bool,
+    limit: int,
+) -> list[tuple[int, float, int]]:
+    """Matching (article id, score, story id) rows, best first (higher score is better):
+    the best ``limit`` articles, or every match with its story for ``stories``."""
     params: dict[str, object] = {}
+    story_join = (
+        "JOIN memberships m ON m.article_id = a.id AND m.level = 'stories'" if stories else ""
+    )
+    story_col = "m.cluster_id" if stories else "0"
+    tail = "" if stories else f"LIMIT {int(limit)}"
     filters = ""
     if since is not None:
         filters += " AND a.published >= :since"
@@ -173,24 +185,24 @@ def _ranked(
             return []
         sql = f"""
             WITH q(cfg, query) AS ({cte})
-            SELECT x.article_id, ts_rank_cd(x.document, q.query) AS score
+            SELECT x.article_id, ts_rank_cd(x.document, q.query) AS score, {story_col}
             FROM q JOIN article_search x ON x.config = q.cfg AND x.document @@ q.query
-            JOIN articles a ON a.id = x.article_id
+            JOIN articles a ON a.id = x.article_id {story_join}
             WHERE TRUE {filters}
-            ORDER BY score DESC, x.article_id DESC
+            ORDER BY score DESC, x.article_id DESC {tail}
         """
     else:
         params["match"] = fts5_match(node)
         sql = f"""
-            SELECT x.rowid, -bm25(article_search, 3.0, 1.0) AS score
-            FROM article_search x JOIN articles a ON a.id = x.rowid
+            SELECT x.rowid, -bm25(article_search, 3.0, 1.0) AS score, {story_col}
+            FROM article_search x JOIN articles a ON a.id = x.rowid {story_join}
             WHERE article_search MATCH :match {filters}
-            ORDER BY score DESC, x.rowid DESC
+            ORDER BY score DESC, x.rowid DESC {tail}
         """
     stmt = text(sql)
     if since is not None:
         stmt = stmt.bindparams(bindparam("since", type_=UTCDateTime()))
-    return [(int(aid), float(score)) for aid, score in s.execute(stmt, params)]
+    return [(int(aid), float(score), int(cid)) for aid, score, cid in s.execute(stmt, params)]
 
 
 def _pg_queries(
@@ -206,26 +218,11 @@ def _pg_queries(
 
 
 def _by_story(
-    s: Session, ranked: Sequence[tuple[int, float]], limit: int
+    ranked: Sequence[tuple[int, float, int]], limit: int
 ) -> list[tuple[int, float, int, int]]:
     """(story id, best score, matching articles, best article) for the best ``limit`` stories."""
-    story_of: dict[int, int] = {}
-    ids = [aid for aid, _ in ranked]
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        marks = ", ".join(str(int(a)) for a in chunk)  # integers from the database
-        for aid, cid in s.execute(
-            text(
-                "SELECT article_id, cluster_id FROM memberships "
-                f"WHERE level = 'stories' AND article_id IN ({marks})"
-            )
-        ):
-            story_of[int(aid)] = int(cid)
     best: dict[int, list[float | int]] = {}
-    for aid, score in ranked:  # best first: a story's first hit is its best
-        cid = story_of.get(aid)
-        if cid is None:
-            continue
+    for aid, score, cid in ranked:  # best first: a story's first hit is its best
         entry = best.get(cid)
         if entry is None:
             best[cid] = [score, 1, aid]
