@@ -10,6 +10,7 @@ environment alike: a typo must not be ignored.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import tomllib
 from contextvars import ContextVar
@@ -158,6 +159,57 @@ class FeedConfig(_Section):
         return value.strip()
 
 
+class AlertRule(_Section):
+    """One ``[[alerts]]`` table: a webhook called when a story first reaches ``min_sources``
+    distinct outlets (and matches ``query``, when given)."""
+
+    url: str
+    min_sources: int = Field(2, ge=1)
+    query: str | None = None  # a search expression (README "Search") the story must match
+    secret: str | None = None  # signs the body: X-Newsfold-Signature: sha256=<hex HMAC>
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.strip()
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from newsfold.search_query import QueryError, parse
+
+        try:
+            parse(value)
+        except QueryError as e:
+            raise ValueError(str(e)) from e
+        return value.strip()
+
+    @property
+    def key(self) -> str:
+        """The rule's identity in the outbox: a changed url, threshold or query is a new rule."""
+        raw = f"{self.url}\n{self.min_sources}\n{self.query or ''}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class AlertingSettings(_Section):
+    """How alerts are delivered (the rules themselves are ``[[alerts]]`` tables)."""
+
+    # ``newsfold fetch`` delivers what its poll raised for at most this long before exiting.
+    deliver_within_s: float = Field(10.0, ge=0)
+    request_timeout_s: float = Field(5.0, gt=0)
+    # A claimed delivery that was neither done nor failed in this long (a crashed worker)
+    # is claimed again by the next fetch or daemon.
+    lease_s: float = Field(60.0, gt=0)
+    retry_base_s: float = Field(30.0, gt=0)  # back-off after a failure: base × 2^attempts
+    retry_max_s: float = Field(3600.0, gt=0)
+    max_attempts: int = Field(20, ge=1)
+
+
 class HttpSettings(_Section):
     listen: str | None = None  # "127.0.0.1:8080" to serve /healthz, /readyz, /metrics
 
@@ -221,6 +273,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     retention: RetentionSettings = RetentionSettings()
     feeds: tuple[FeedConfig, ...] = ()
+    alerts: tuple[AlertRule, ...] = ()
+    alerting: AlertingSettings = AlertingSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -132,6 +132,13 @@ class Level(StrEnum):
     STORIES = "stories"  # stories: the same event, in other words
 
 
+class SearchLevel(StrEnum):
+    """What a search returns: matching articles, or the stories they belong to."""
+
+    ARTICLES = "articles"
+    STORIES = "stories"
+
+
 class FetchOutcome(StrEnum):
     """What one poll of one feed came to (the fetch log's ``outcome``, a summary's ``status``)."""
 

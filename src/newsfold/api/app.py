@@ -32,6 +32,7 @@ from newsfold.api.web import web_router
 from newsfold.errors import NewsfoldError, NotFoundError, StorageError
 from newsfold.pipeline.service import Service
 from newsfold.storage.published import StoryFilter
+from newsfold.types import SearchLevel
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -184,6 +185,26 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
     def get_cluster(cluster_id: IdParam) -> schemas.ClusterDetailOut:
         """One story with every member and the evidence for each join; merged ids resolve."""
         return schemas.cluster_detail_out(svc.storage.cluster_detail(cluster_id))
+
+    @router.get(
+        "/search", response_model=list[schemas.SearchHitOut], response_model_exclude_none=True
+    )
+    def search(
+        *,
+        q: Annotated[str, Query(min_length=1, max_length=500, description="The search query.")],
+        level: SearchLevel = SearchLevel.ARTICLES,
+        since: WhenQuery = None,
+        feed: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Feed id.")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    ) -> list[schemas.SearchHitOut]:
+        """Full-text search: words, "phrases", -exclusions, OR, (groups); best match first."""
+        try:
+            start = parse_when(since, now=datetime.now(UTC))
+        except ValueError as e:
+            raise HTTPException(status_code=422, detail=str(e)) from e
+        stories = level is SearchLevel.STORIES
+        hits = reader.search(q, stories=stories, since=start, feed_id=feed, limit=limit)
+        return [schemas.search_hit_out(h, stories=stories) for h in hits]
 
     @router.get("/articles/{article_id}", response_model=schemas.ArticleOut)
     def get_article(article_id: IdParam) -> schemas.ArticleOut:

@@ -9,11 +9,30 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from newsfold.api.feeds_out import representative, story_summary, story_title
+from newsfold.search_query import snippet_html
 from newsfold.types import FeedStatus  # noqa: TC001 - pydantic resolves field types at runtime
 
 if TYPE_CHECKING:
     from newsfold.storage.published import PublishedStory
     from newsfold.storage.records import ArticleInfo, ClusterDetail, FeedInfo
+    from newsfold.storage.search import SearchHit
+
+
+class SearchHitOut(BaseModel):
+    """A search result. ``snippet`` is HTML: escaped text with each match in ``<mark>``.
+    Articles carry ``url`` and ``feed``; stories ``size``, ``sources`` and ``matches``."""
+
+    id: int
+    title: str
+    snippet: str
+    published: datetime
+    score: float
+    url: str | None = None
+    feed: str | None = None
+    size: int | None = None
+    sources: list[str] | None = None
+    matches: int | None = None
+    article_id: int | None = None
 
 
 class MemberBrief(BaseModel):
@@ -115,6 +134,25 @@ class FeedOut(BaseModel):
     last_error_kind: str | None
     last_error: str | None
     disabled_reason: str | None
+
+
+def search_hit_out(hit: SearchHit, *, stories: bool) -> SearchHitOut:
+    common = {
+        "id": hit.id,
+        "title": hit.title,
+        "snippet": snippet_html(hit.snippet),
+        "published": hit.published,
+        "score": round(hit.score, 6),
+    }
+    if stories:
+        return SearchHitOut(
+            **common,
+            size=hit.size,
+            sources=list(hit.sources),
+            matches=hit.matches,
+            article_id=hit.article_id,
+        )
+    return SearchHitOut(**common, url=hit.url, feed=hit.feed)
 
 
 def span_days(first: datetime, last: datetime) -> float:

@@ -20,7 +20,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from newsfold.api.feeds_out import plural, representative, story_summary, story_title
 from newsfold.errors import NotFoundError
 from newsfold.representative import display_title
+from newsfold.search_query import QueryError, snippet_parts
 from newsfold.storage.published import StoryFilter
+from newsfold.types import SearchLevel
 
 if TYPE_CHECKING:
     from newsfold.config import Settings
@@ -123,6 +125,7 @@ def make_env() -> Environment:
     env.globals["display_title"] = display_title
     env.globals["plural"] = plural
     env.globals["source_choices"] = SOURCE_CHOICES
+    env.globals["snippet_parts"] = snippet_parts
     return env
 
 
@@ -152,6 +155,22 @@ def web_router(settings: Settings, svc: Service, *, reader: PublishedMixin) -> A
         return render(
             "index.html", stories=view.stories, recent=recent, hours=hours, now=now, view=view
         )
+
+    @router.get("/search", response_class=HTMLResponse)
+    def search(
+        q: Annotated[str, Query(max_length=500)] = "",
+        level: Annotated[SearchLevel, Query()] = SearchLevel.STORIES,
+    ) -> HTMLResponse:
+        """The search box's results: stories (or articles) matching ``q``, best first."""
+        if not q.strip():
+            return render(
+                "search.html", q=q, level=level, hits=[], error="Type words to search for."
+            )
+        try:
+            hits = svc.storage.search(q, stories=level is SearchLevel.STORIES, limit=50)
+        except QueryError as e:
+            return render("search.html", status=400, q=q, level=level, hits=[], error=str(e))
+        return render("search.html", q=q, level=level, hits=hits, error=None)
 
     @router.get("/stories/{story_id}", response_class=HTMLResponse)
     def story(story_id: Annotated[int, PathParam(ge=1, le=MAX_ID)]) -> HTMLResponse:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from newsfold import __version__
-from newsfold.cli import browse, feeds, ops, serve
+from newsfold.cli import alerts, browse, feeds, ops, search, serve
 from newsfold.cli._common import ConfigOpt, err_console
 from newsfold.errors import NewsfoldError
 
@@ -53,6 +53,7 @@ app.add_typer(feeds.app, name="feeds")
 app.add_typer(browse.clusters_app, name="clusters")
 app.add_typer(browse.articles_app, name="articles")
 app.command("stats")(browse.stats)
+app.command("search")(search.search)
 app.command("fetch")(ops.fetch)
 app.command("run")(ops.run)
 app.command("prune")(ops.prune)
@@ -61,6 +62,7 @@ app.command("extract")(ops.extract)
 app.command("serve")(serve.serve)
 app.command("export")(serve.export)
 app.add_typer(ops.db_app, name="db")
+app.add_typer(alerts.alerts_app, name="alerts")
 
 try:  # the evaluation command lives with the dedup evaluation code
     from newsfold.cli.eval import eval_app

@@ -104,10 +104,27 @@ def fetch(
     service = open_service(ctx, config)
     with progress("fetching", None, enabled=shown(json_out)) as bar:
         summary = service.poll(feed or None, watch=PollBar(bar))
+    # The alerts this poll raised (and any left from before), for a bounded time:
+    # what is left goes out with the next fetch or from the daemon.
+    alerts = None
+    if service.settings.alerts or service.storage.pending_alerts():
+        alerts = service.deliver_alerts(within_s=service.settings.alerting.deliver_within_s)
     if json_out:
-        print_json(poll_json(summary))
+        data = poll_json(summary)
+        if alerts is not None:
+            data["alerts"] = {
+                "delivered": alerts.delivered,
+                "failed": alerts.failed,
+                "pending": alerts.pending,
+            }
+        print_json(data)
     else:
         print_poll(summary, {f.id: f.title for f in service.storage.list_feeds()})
+        if alerts is not None and (alerts.delivered or alerts.failed or alerts.pending):
+            console.print(
+                f"alerts: {alerts.delivered} delivered, {alerts.failed} failed, "
+                f"{alerts.pending} pending"
+            )
 
 
 def run(

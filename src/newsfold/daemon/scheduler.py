@@ -70,6 +70,7 @@ log = logging.getLogger("newsfold.daemon")
 
 # After the grace period the feeds in flight are cancelled; this is how long cancellation may take.
 ABANDON_WAIT_S = 5.0
+ALERTS_JOB = "alerts"
 TICK_JOB = "poll-tick"
 
 
@@ -347,6 +348,13 @@ class Daemon:
                         misfire_grace_time=None,
                     )
 
+    def _alerts_job(self) -> None:
+        """Deliver the alerts due now (this worker's and any other's, each claimed once)."""
+        try:
+            self.service.deliver_alerts(within_s=self.settings.alerting.lease_s / 2)
+        except NewsfoldError as e:
+            log.error("alert delivery failed: %s", e, extra={"event": "alert_failed"})
+
     def _run_once(self) -> None:
         """``--once``: poll every due feed once, at most ``fetch.concurrency`` at a time."""
         self.prune_daily = False
@@ -377,6 +385,8 @@ class Daemon:
         if once:
             try:
                 self._run_once()
+                if self.settings.alerts:
+                    self._alerts_job()
             finally:
                 self._stop_loop()
                 self.service.close()
@@ -389,6 +399,17 @@ class Daemon:
             id=TICK_JOB,
             misfire_grace_time=None,
         )
+        if self.settings.alerts:
+            # Its own job, apart from the ticks: a slow endpoint never delays a poll.
+            self.scheduler.add_job(
+                self._alerts_job,
+                "interval",
+                seconds=daemon.tick_s,
+                id=ALERTS_JOB,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
         self.scheduler.start()
         if daemon.tick_s * 2 > daemon.lease_s:
             # Leases are renewed by ticks: too few ticks per lease and a feed being worked

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
     from newsfold.config import Settings
     from newsfold.normalise import BoilerplateModel, PageExtract
+    from newsfold.pipeline.alerts import DeliveryReport
     from newsfold.pipeline.retention import PruneReport
     from newsfold.storage.records import FeedInfo
 
@@ -158,6 +159,13 @@ class Service:
         )
 
     # --- polling ----------------------------------------------------------------------------
+
+    def deliver_alerts(self, *, within_s: float | None = None) -> DeliveryReport:
+        """Deliver queued alerts (``pipeline.alerts``) for at most ``within_s`` seconds."""
+        from newsfold.pipeline.alerts import AlertSender
+
+        sender = AlertSender(self.settings, clock=self.clock)
+        return asyncio.run(sender.deliver_due(self.storage, within_s=within_s))
 
     def poll(
         self, refs: Iterable[str | int] | None = None, *, watch: PollWatcher | None = None

@@ -138,6 +138,13 @@ class FeedWriter:
                             now=now,
                             t0=t0,
                         )
+                    # In the placing transaction (after the feeds' titles are saved, which the
+                    # body names): an alert is queued exactly when its story is placed.
+                    batch.raise_alerts(
+                        {p.story.cluster_id for ps in placements.values() for p in ps},
+                        self.settings.alerts,
+                        now=now,
+                    )
             except BaseException:
                 # The index saw placements that were rolled back: rebuild it from the database.
                 self.index.invalidate()

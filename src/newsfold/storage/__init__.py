@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from newsfold.config import redact_url, sqlite_path
 from newsfold.errors import StorageError
+from newsfold.storage.alerts import AlertsMixin
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
 from newsfold.storage.published import PublishedMixin
 from newsfold.storage.queries import QueriesMixin
 from newsfold.storage.retention import RetentionMixin
+from newsfold.storage.search import SearchMixin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -66,7 +68,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin):
+class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMixin, AlertsMixin):
     def __init__(self, url: str) -> None:
         self.url = url
         try:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from newsfold.storage import state
 from newsfold.storage.records import Deleted
+from newsfold.storage.search_index import unindex_articles
 from newsfold.storage.tables import ArticleRow, ClusterRow, MembershipRow, MergeRow, UTCDateTime
 from newsfold.types import Level
 
@@ -43,7 +44,7 @@ def existing_entries(s: Session, feed_id: int, keys: Sequence[str]) -> dict[str,
 
 
 def delete_articles(s: Session, ids: Iterable[int]) -> Deleted:
-    """Delete articles: every deletion of articles goes through here.
+    """Delete articles and their search index entries: every deletion of articles goes through here.
 
     Returns what went: the articles, and the copy groups and stories they emptied.
     """
@@ -51,6 +52,7 @@ def delete_articles(s: Session, ids: Iterable[int]) -> Deleted:
     if not ids:
         return Deleted()
     emptied = forget_memberships(s, ids)
+    unindex_articles(s, ids)
     gone = 0
     for start in range(0, len(ids), CHUNK):
         result = s.execute(delete(ArticleRow).where(ArticleRow.id.in_(ids[start : start + CHUNK])))

@@ -14,9 +14,11 @@ from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, or_, s
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 from newsfold.storage import state
+from newsfold.storage.alerts import raise_alerts
 from newsfold.storage.articles import delete_articles, forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
 from newsfold.storage.retention import expired_ids
+from newsfold.storage.search_index import index_articles
 from newsfold.storage.tables import (
     ArticleRow,
     ClusterRow,
@@ -28,12 +30,13 @@ from newsfold.storage.tables import (
 from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
     from sqlalchemy import Dialect, Table, Update
     from sqlalchemy.orm import Session
 
+    from newsfold.config import AlertRule
     from newsfold.dedup import Sketch, StoredDoc
     from newsfold.storage.records import Deleted, FeedInfo, FeedUpdate, FetchLogEntry
     from newsfold.types import Article, Placement
@@ -103,6 +106,12 @@ class Batch:
         )
         return {int(i) for i in rows}
 
+    def raise_alerts(
+        self, story_ids: Iterable[int], rules: Sequence[AlertRule], *, now: datetime
+    ) -> int:
+        """Queue the alerts the placed stories fire, in this transaction (``storage.alerts``)."""
+        return raise_alerts(self.session, story_ids, rules, now=now)
+
     def unplace(self, article_id: int) -> None:
         forget_memberships(self.session, [article_id])
 
@@ -160,7 +169,9 @@ class Batch:
             rows,
         )
         ids = {key: int(aid) for aid, key in result}
-        return [ids[a.entry_key] for a in articles]
+        out = [ids[a.entry_key] for a in articles]
+        index_articles(self.session, list(zip(out, articles, strict=True)), fresh=True)
+        return out
 
     def revise_article(self, article_id: int, article: Article, sketch: Sketch | None) -> None:
         """A changed entry: new text and metadata; first-seen time is kept.
@@ -175,6 +186,7 @@ class Batch:
             .where(ArticleRow.id == article_id)
             .values(**values, revision=ArticleRow.revision + 1)
         )
+        index_articles(self.session, [(article_id, article)], fresh=False)
 
     def record_placements(
         self, items: Sequence[tuple[Placement, Article]], *, now: datetime

@@ -203,3 +203,30 @@ class StateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertOutboxRow(Base):
+    """An alert to deliver, written in the transaction that placed the story's article.
+
+    One row per (story, rule) ever: the unique key is what makes an alert go out once,
+    whichever worker placed the article. ``next_attempt_at`` NULL: no more attempts.
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("story_id", "rule_key", name="uq_alert_outbox_story_rule"),
+        Index("ix_alert_outbox_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    story_id: Mapped[int] = mapped_column(BigId)
+    rule_key: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)  # the JSON body, as of when the rule fired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
