@@ -41,12 +41,14 @@ class FetchError(NewsfoldError):
         kind: ErrorKind = ErrorKind.TRANSIENT,
         status: int | None = None,
         retry_after_s: float | None = None,
+        size: int = 0,
     ) -> None:
         super().__init__(message)
         self.url = url
         self.kind = kind
         self.status = status
         self.retry_after_s = retry_after_s
+        self.size = size  # bytes of the answer, when one came and was refused
 
     @property
     def message(self) -> str:

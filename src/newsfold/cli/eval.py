@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from newsfold.cli._common import plural
 from newsfold.config import load_settings
 from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
 
@@ -122,7 +123,7 @@ def syndicate_cmd(
     """Make a labelled near-duplicate set: republished copies plus the originals as distractors."""
     records = syndicate(read_dataset(source), copies=copies, share=share, seed=seed)
     n = write_dataset(out, records)
-    typer.echo(f"wrote {n} records to {out}")
+    typer.echo(f"wrote {plural(n, 'record')} to {out}")
 
 
 def _root_config(ctx: typer.Context) -> Path | None:
