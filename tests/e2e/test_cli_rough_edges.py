@@ -12,7 +12,7 @@ import pytest
 
 from newsfold.cli import main
 from tests.e2e.test_daemon import daemon_env, rss, sql, start_daemon, wait_for, words
-from tests.support.server import Stall, Static
+from tests.support.server import Reply, Stall, Static
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -124,11 +124,30 @@ def test_fetch_reports_the_status_and_size_of_an_answer_that_is_not_a_feed(
     code, out, err = run(capsys, "feeds", "show", "1", "--json")
     (entry,) = json.loads(out)["history"]
     assert (entry["http_status"], entry["bytes"]) == (200, len(body))
-    # One feed, one error: the summary line is English.
+
+
+@pytest.mark.parametrize(
+    ("served", "summary"),
+    [
+        (1, "1 feed, 1 new article, 0 duplicates, 1 cluster touched, 0 errors in "),
+        (0, "1 feed, 0 new articles, 0 duplicates, 0 clusters touched, 1 error in "),
+    ],
+)
+def test_fetch_summary_counts_in_english(
+    served: int,
+    summary: str,
+    env: str,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if served:
+        feed_server.route("/f.xml", Static(rss("one", [("g1", "Only story", words(5))])))
+    else:
+        feed_server.route("/f.xml", lambda request: Reply(500, b"down"))
+    assert run(capsys, "feeds", "add", "--no-check", feed_server.url("/f.xml"))[0] == 0
     code, out, err = run(capsys, "fetch")
     assert code == 0, err
-    summary = out.strip().splitlines()[-1]
-    assert summary.startswith("1 feed, 0 new articles, 0 duplicates, 0 clusters touched, 1 error")
+    assert out.strip().splitlines()[-1].startswith(summary), out
 
 
 # --- SQLite databases in places that do not exist ----------------------------------------------
@@ -181,8 +200,7 @@ def test_writing_commands_refuse_a_missing_directory_in_one_line(
         )
         assert proc.returncode == 1, proc.stderr
         assert proc.stderr == (
-            f"error: cannot create the SQLite database {db}: "
-            f"directory {db.parent} does not exist\n"
+            f"error: cannot create the SQLite database {db}: directory {db.parent} does not exist\n"
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -239,7 +257,7 @@ def test_restart_after_kill_reclaims_the_dead_daemons_leases_at_once(
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
     (owner,) = sql(database_url, "SELECT lease_owner FROM feeds")[0]
-    assert owner and f":{first.proc.pid}:" in str(owner)
+    assert str(first.proc.pid) in str(owner)  # the lease names its holder's PID
 
     # Meanwhile: never fetched, so pending, not "ok".
     monkeypatch.setenv("NEWSFOLD_DATABASE_URL", database_url)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
 # The lease_owner column holds 64 characters: pid (7) + namespace (8) + token (8) + 3 colons
 # leave 38 for the host; a longer name keeps its start and a hash of the whole.
@@ -47,11 +47,23 @@ class Owner:
         return f"{self.host}:{self.pid}:{self.pidns}:{self.token}"
 
 
+# Every identity handed out in this process: a process may run more than one daemon in
+# turn (an embedding program, tests), and none of them is dead while the process lives.
+_ISSUED: set[str] = set()
+
+
 def this_process() -> Owner:
     """A fresh identity for this daemon process (a new token at every start)."""
-    return Owner(
+    owner = Owner(
         _host_key(socket.gethostname()), os.getpid(), _pid_namespace(), secrets.token_hex(4)
     )
+    _ISSUED.add(str(owner))
+    return owner
+
+
+def issued_here() -> frozenset[str]:
+    """The identities of the daemons this process has run (see ``provably_dead``)."""
+    return frozenset(_ISSUED)
 
 
 def parse_owner(text: str) -> Owner | None:
@@ -69,9 +81,11 @@ def provably_dead(
     me: Owner,
     sole_daemon: bool,
     pid_alive: Callable[[int], bool],
+    ours: Collection[str] = (),
 ) -> bool:
-    """May ``owner``'s leases be taken now? ``sole_daemon``: no other daemon can run."""
-    if owner == str(me):
+    """May ``owner``'s leases be taken now? ``sole_daemon``: no other daemon can run;
+    ``ours``: identities of this very process (alive, whatever their token)."""
+    if owner == str(me) or owner in ours:
         return False
     if sole_daemon:
         return True
@@ -109,4 +123,4 @@ def _pid_namespace() -> str:
         return "-"
 
 
-__all__ = ["Owner", "parse_owner", "pid_alive", "provably_dead", "this_process"]
+__all__ = ["Owner", "issued_here", "parse_owner", "pid_alive", "provably_dead", "this_process"]

@@ -47,7 +47,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from newsfold import metrics
 from newsfold.config import load_settings
 from newsfold.daemon.lock import DaemonLock
-from newsfold.daemon.owners import Owner, pid_alive, provably_dead, this_process
+from newsfold.daemon.owners import (
+    Owner,
+    issued_here,
+    pid_alive,
+    provably_dead,
+    this_process,
+)
 from newsfold.daemon.probes import start_health_server
 from newsfold.errors import NewsfoldError, StorageError
 from newsfold.logs import setup_logging
@@ -121,10 +127,13 @@ class Daemon:
         """Free at once the feeds whose lease holder is provably dead (see ``owners``),
         rather than leave them unpolled for a lease period after a crash."""
         storage = self.service.storage
+        ours = issued_here()
         dead = [
             owner
             for owner in storage.lease_holders()
-            if provably_dead(owner, me=self.owner, sole_daemon=sole_daemon, pid_alive=pid_alive)
+            if provably_dead(
+                owner, me=self.owner, sole_daemon=sole_daemon, pid_alive=pid_alive, ours=ours
+            )
         ]
         freed = storage.break_leases(dead)
         if freed:
