@@ -389,7 +389,7 @@ def load_settings(
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        raise ConfigError(_describe(e, config_path)) from e
+        raise ConfigError(_describe(e, config_path, overrides)) from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {config_path}: {e}") from e
     except tomllib.TOMLDecodeError as e:
@@ -398,11 +398,36 @@ def load_settings(
         _toml_file.reset(token)
 
 
-def _describe(error: ValidationError, path: Path | None) -> str:
-    where = f" in {path}" if path else ""
-    problems = []
+def _describe(error: ValidationError, path: Path | None, overrides: dict[str, Any]) -> str:
+    """One line naming each bad key where it was set: an environment variable wins over
+    the file (the precedence above), so a bad value there must not be blamed on the file."""
+    env = {k.upper(): k for k in os.environ}
+    from_file = []
+    from_env = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(root)"
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join(loc) or "(root)"
         msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        problems.append(f"{key}: {msg}")
-    return f"invalid settings{where}: " + "; ".join(problems)
+        from_cli = bool(loc) and overrides.get(loc[0]) is not None
+        var = None if from_cli else _env_var_for(loc, env)
+        if var is not None:
+            from_env.append(f"environment variable {var} ({key}): {msg}")
+        else:
+            from_file.append(f"{key}: {msg}")
+    chunks = []
+    if from_env:
+        chunks.append("; ".join(from_env))
+    if from_file:
+        chunks.append((f"in {path}: " if path and from_env else "") + "; ".join(from_file))
+    where = f" in {path}" if path and from_file and not from_env else ""
+    return f"invalid settings{where}: " + "; ".join(chunks)
+
+
+def _env_var_for(loc: list[str], env: dict[str, str]) -> str | None:
+    """The variable (as spelled in the environment) that set the value at ``loc``, if any:
+    ``NEWSFOLD_FETCH__READ_TIMEOUT_S`` for one key, ``NEWSFOLD_FETCH`` for a whole section."""
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + "__".join(part.upper() for part in loc[:depth])
+        if name in env:
+            return env[name]
+    return None

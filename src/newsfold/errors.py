@@ -41,6 +41,7 @@ class FetchError(NewsfoldError):
         kind: ErrorKind = ErrorKind.TRANSIENT,
         status: int | None = None,
         retry_after_s: float | None = None,
+        size: int = 0,
     ) -> None:
         super().__init__(message)
         self.url = url
@@ -49,6 +50,7 @@ class FetchError(NewsfoldError):
         self.retry_after_s = retry_after_s
         # Seconds the request queued for its turn (politeness, concurrency) before it failed.
         self.wait_s = 0.0
+        self.size = size  # bytes of the answer, when one came and was refused
 
     @property
     def message(self) -> str:

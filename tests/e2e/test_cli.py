@@ -275,10 +275,13 @@ def test_settings_file_feeds_follow_the_file(
     db = f'database_url = "sqlite:///{tmp_path / "cfg.db"}"\n'
     two = '[[feeds]]\nurl = "https://a.example/feed"\n[[feeds]]\nurl = "https://B.example/rss?utm_source=x"\ntitle = "B"\n'
     cfg.write_text(db + two)
+    # Read-only commands never create a database: a writing one does.
+    assert main(["--config", str(cfg), "db", "upgrade"]) == 0
+    capsys.readouterr()
     feeds = as_json(capsys, "--config", str(cfg), "feeds", "list")
     assert [(f["url"], f["status"]) for f in feeds] == [
-        ("https://a.example/feed", "ok"),
-        ("https://b.example/rss", "ok"),
+        ("https://a.example/feed", "pending"),
+        ("https://b.example/rss", "pending"),
     ]
     # Taken out of the file: disabled (its articles are history), not deleted.
     cfg.write_text(db + '[[feeds]]\nurl = "https://a.example/feed"\n')

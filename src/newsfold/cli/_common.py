@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from newsfold.cli._tables import Col, Grid
-from newsfold.config import Settings, load_settings
+from newsfold.config import Settings, load_settings, sqlite_path
 
 if TYPE_CHECKING:
     from newsfold.pipeline.service import Service
@@ -67,10 +67,22 @@ def settings_from(ctx: typer.Context | None, config: Path | None) -> Settings:
     return load_settings(path)
 
 
-def open_service(ctx: typer.Context | None, config: Path | None) -> Service:
+def open_service(
+    ctx: typer.Context | None, config: Path | None, *, read_only: bool = False
+) -> Service:
+    """The service on the configured database, created or upgraded as needed.
+
+    ``read_only`` commands never create a SQLite database: where its file does not
+    exist they read an empty one in memory (same schema, same queries), so they show
+    zeros instead of leaving a file, or a directory, behind a mistyped path.
+    """
     from newsfold.pipeline.service import Service
 
-    return Service.open(settings_from(ctx, config))
+    settings = settings_from(ctx, config)
+    path = sqlite_path(settings.database_url)
+    if read_only and path is not None and not path.exists():
+        settings = settings.model_copy(update={"database_url": "sqlite://"})
+    return Service.open(settings)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -125,6 +137,14 @@ def table(*columns: str | Col, title: str | None = None) -> Grid:
     columns go first on a narrow terminal.
     """
     return Grid(*columns, title=title)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """ "1 feed", "0 feeds", "2 feeds"; ``words`` for irregular plurals ("copies").
+
+    English output only: every message of the CLI is English.
+    """
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def text(value: object) -> Text:

@@ -13,6 +13,7 @@ from newsfold.cli._common import (
     console,
     iso,
     open_service,
+    plural,
     print_json,
     since_to_datetime,
     text,
@@ -67,7 +68,7 @@ def clusters_list(
     config: ConfigOpt = None,
 ) -> None:
     """List clusters, newest first."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     rows = service.storage.list_clusters(
         level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
     )
@@ -107,7 +108,7 @@ def clusters_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show a cluster's articles with the evidence that put each one there."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     detail = service.storage.cluster_detail(cluster_id, level=level)
     members = [
         {
@@ -132,7 +133,9 @@ def clusters_show(
     s = detail.summary
     if detail.requested_id != s.id:
         console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
-    console.print(Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {s.size} articles)"))
+    console.print(
+        Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {plural(s.size, 'article')})")
+    )
     console.print(Text(f"sources: {', '.join(s.sources)}"))
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
     console.print(Text(f"published {iso(s.first_seen)} .. {iso(s.last_seen)} ({span:.1f} days)"))
@@ -194,7 +197,7 @@ def articles_list(
     config: ConfigOpt = None,
 ) -> None:
     """List articles, newest first."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     feed_id = service.storage.get_feed(feed).id if feed else None
     rows = service.storage.list_articles(feed_id=feed_id, limit=limit or None)
     if json_out:
@@ -222,7 +225,7 @@ def articles_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one article with its normalised text."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     a = service.storage.get_article(article_id)
     if json_out:
         print_json(article_json(a, with_text=True))
@@ -248,7 +251,7 @@ def articles_show(
 
 def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Counts of feeds, articles, clusters, duplicates and errors."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     st = service.storage.stats()
     data = {
         "feeds": st.feeds,

@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
-from newsfold.cli._common import console, print_json, text, when
+from newsfold.cli._common import console, plural, print_json, text, when
 from newsfold.cli._common import table as make_table
 from newsfold.cli._tables import Col
 from newsfold.config import load_settings
@@ -92,9 +92,10 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         )
         return
     console.print(
-        f"ingested {summary.new_articles} articles from {len(summary.feeds)} feeds "
-        f"in {elapsed:.2f}s ({summary.new_articles / elapsed:.0f} articles/s), "
-        f"{summary.errors} errors; polling again added {again.new_articles}"
+        f"ingested {plural(summary.new_articles, 'article')} from "
+        f"{plural(len(summary.feeds), 'feed')} in {elapsed:.2f}s "
+        f"({summary.new_articles / elapsed:.0f} articles/s), "
+        f"{plural(summary.errors, 'error')}; polling again added {again.new_articles}"
     )
     table = make_table(
         Col("story", kind="fixed"),
@@ -109,7 +110,7 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
             str(c.id), str(c.size), text(c.title), text(", ".join(c.sources)), when(c.first_seen)
         )
     console.print(table)
-    console.print(f"{len(copies)} near-duplicate copy groups; database: {database}")
+    console.print(f"{plural(len(copies), 'near-duplicate copy group')}; database: {database}")
     # A command that works where it is printed: this very executable and database path.
     console.print(
         f"inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{_relative(database)} "

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from newsfold.cli._common import plural
 from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Col, Grid
 from newsfold.config import load_settings
@@ -133,7 +134,7 @@ def syndicate_cmd(
     """Make a labelled near-duplicate set: republished copies plus the originals as distractors."""
     records = syndicate(read_dataset(source), copies=copies, share=share, seed=seed)
     n = write_dataset(out, records)
-    typer.echo(f"wrote {n} records to {out}")
+    typer.echo(f"wrote {plural(n, 'record')} to {out}")
 
 
 def _root_config(ctx: typer.Context) -> Path | None:

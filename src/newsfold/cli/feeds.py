@@ -21,13 +21,15 @@ from newsfold.cli._common import (
     iso,
     open_service,
     parse_duration,
+    plural,
     print_json,
+    settings_from,
     text,
 )
 from newsfold.cli._common import table as make_table
 from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Brief, Col, kv_grid
-from newsfold.errors import ConfigError, FetchError
+from newsfold.errors import ConfigError, FetchError, ParseError
 
 if TYPE_CHECKING:
     from newsfold.config import Settings
@@ -40,7 +42,12 @@ def _status(feed: FeedInfo, settings: Settings) -> str:
     from newsfold.pipeline.policy import status_of
     from newsfold.storage.feeds import health_of
 
-    return status_of(health_of(feed), now=datetime.now(UTC), settings=settings.schedule)
+    return status_of(
+        health_of(feed),
+        now=datetime.now(UTC),
+        settings=settings.schedule,
+        fetched=feed.last_fetch_at is not None,
+    )
 
 
 # ``feeds … --json`` keys, in order; four name ``FeedInfo`` fields as the CLI always has.
@@ -106,9 +113,9 @@ def add(
     url = url.strip()
     if not _is_http_url(url):
         raise FetchError(f"not an http(s) URL: {url!r}", url=url)
+    if check:  # before the database is opened: a refused URL leaves nothing behind
+        url = _resolve_feed_url(url, settings_from(ctx, config))
     service = open_service(ctx, config)
-    if check:
-        url = _resolve_feed_url(url, service.settings)
     feed = service.add_feed(
         url, title=title, interval_s=interval_s, full_text=full_text, tags=tag or ()
     )
@@ -127,11 +134,18 @@ def _is_http_url(url: str) -> bool:
 
 
 def _resolve_feed_url(url: str, settings: Settings) -> str:
-    """Autodiscovery: a page URL becomes the feed it advertises with <link rel=alternate>."""
+    """Check what the URL serves: a feed is subscribed to, a web page is followed to the
+    feed it advertises with <link rel=alternate> (autodiscovery), anything else is refused.
+
+    The check parses what it fetched, as a poll would: an image, a JSON document that is
+    not a JSON Feed or a spreadsheet answers 200 like a feed, and only a parse tells them
+    apart. A feed shown as "ok" until its first poll fails would hide the mistake.
+    """
     from newsfold.fetch import HTMLPageError, fetch_sync
+    from newsfold.parse import parse_feed
 
     try:
-        fetch_sync(
+        result = fetch_sync(
             url,
             settings.fetch,
             allow_private_networks=settings.allow_private_networks,
@@ -148,11 +162,26 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
         )
         return chosen
     except FetchError as e:
-        # What the check refuses is not subscribed: a feed shown as "ok" until its
-        # first poll fails would hide the mistake.
         why = str(e) if url in str(e) else f"{url}: {e}"
         raise FetchError(
             f"not subscribed: {why} (--no-check subscribes anyway)", url=url, kind=e.kind
+        ) from e
+    try:
+        parse_feed(
+            result.content,
+            url=result.url,
+            headers=result.headers,
+            max_entries=settings.fetch.max_entries,
+        )
+    except ParseError as e:
+        # A parser's message may span lines; an error is one.
+        why = " ".join(str(e).split()).removeprefix("not a feed: ")
+        media = result.headers.get("content-type", "").split(";", 1)[0].strip()
+        served = f"HTTP {result.status}, {plural(len(result.content), 'byte')}" + (
+            f", {media}" if media else ""
+        )
+        raise ParseError(
+            f"not subscribed: {url} is not a feed ({served}): {why} (--no-check subscribes anyway)"
         ) from e
     return url
 
@@ -160,7 +189,7 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
 @app.command("list")
 def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List feeds with their health: status, errors, last and next poll."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     feeds = service.storage.list_feeds()
     if json_out:
         print_json([feed_json(f, service.settings) for f in feeds])
@@ -206,7 +235,7 @@ def show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one feed and the history of its last fetches."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     info = service.storage.get_feed(feed)
     history = service.storage.fetch_history(info.id, limit)
     if json_out:
@@ -308,7 +337,7 @@ def import_(
                 skipped += 1
                 err_console.print(f"skipped {url}: {e}")
             bar.advance()
-    console.print(f"imported {added} feeds, skipped {skipped}")
+    console.print(f"imported {plural(added, 'feed')}, skipped {skipped}")
 
 
 @app.command("export")
@@ -320,7 +349,7 @@ def export(
     config: ConfigOpt = None,
 ) -> None:
     """Write all subscriptions as OPML 2.0."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = "newsfold subscriptions"

@@ -14,6 +14,7 @@ from newsfold.cli._common import (
     err_console,
     iso,
     open_service,
+    plural,
     print_json,
     settings_from,
     text,
@@ -86,9 +87,10 @@ def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = N
         )
     console.print(table)
     console.print(
-        f"{len(summary.feeds)} feeds, {summary.new_articles} new articles, "
-        f"{summary.duplicates} duplicates, {summary.clusters_touched} clusters touched, "
-        f"{summary.errors} errors in {summary.duration_s:.2f}s"
+        f"{plural(len(summary.feeds), 'feed')}, {plural(summary.new_articles, 'new article')}, "
+        f"{plural(summary.duplicates, 'duplicate')}, "
+        f"{plural(summary.clusters_touched, 'cluster')} touched, "
+        f"{plural(summary.errors, 'error')} in {summary.duration_s:.2f}s"
     )
 
 

@@ -71,7 +71,7 @@ def export(
     from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
     from newsfold.storage.published import StoryFilter
 
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     try:
         flt = StoryFilter(since=since_to_datetime(since), min_size=min_size, tags=tuple(tag or ()))
         stories = service.storage.published_stories(flt, limit=limit or None)

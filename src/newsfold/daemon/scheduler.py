@@ -36,23 +36,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import fcntl
 import functools
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from newsfold import metrics
 from newsfold.config import load_settings
+from newsfold.daemon.lock import DaemonLock
+from newsfold.daemon.owners import (
+    Owner,
+    issued_here,
+    pid_alive,
+    provably_dead,
+    this_process,
+)
 from newsfold.daemon.probes import start_health_server
 from newsfold.errors import NewsfoldError, StorageError
 from newsfold.logs import setup_logging
@@ -60,6 +65,7 @@ from newsfold.pipeline.retention import PRUNE_EVERY
 from newsfold.pipeline.service import Service
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import FrameType
 
     from newsfold.config import Settings
@@ -77,14 +83,23 @@ TICK_JOB = "poll-tick"
 class Daemon:
     """One worker: each tick claims due feeds for its free slots and polls each as its own task."""
 
-    def __init__(self, settings: Settings, *, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        owner: Owner | None = None,
+        sole_daemon: bool = False,
+    ) -> None:
         self.settings = settings
         self.config_path = config_path
         self.config_mtime = _mtime(config_path)
         self.service = Service.open(settings)
         # Right from the start (before /metrics is served), not 0 until a feed is fetched.
         metrics.FEEDS_ERRORING.set(self.service.storage.feeds_erroring())
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or this_process()
+        self.worker_id = str(self.owner)
+        self._reclaim_dead_leases(sole_daemon=sole_daemon)
         self.slots = settings.fetch.concurrency
         self.stopping = threading.Event()
         # Set while no feed is in flight (the name is older than per-feed tasks).
@@ -116,6 +131,26 @@ class Daemon:
     def in_flight(self) -> int:
         with self._state:
             return len(self._inflight)
+
+    def _reclaim_dead_leases(self, *, sole_daemon: bool) -> None:
+        """Free at once the feeds whose lease holder is provably dead (see ``owners``),
+        rather than leave them unpolled for a lease period after a crash."""
+        storage = self.service.storage
+        ours = issued_here()
+        dead = [
+            owner
+            for owner in storage.lease_holders()
+            if provably_dead(
+                owner, me=self.owner, sole_daemon=sole_daemon, pid_alive=pid_alive, ours=ours
+            )
+        ]
+        freed = storage.break_leases(dead)
+        if freed:
+            log.info(
+                "reclaimed the leases of %d feed(s) held by a dead worker",
+                freed,
+                extra={"event": "leases_reclaimed", "feeds": freed, "owners": sorted(dead)},
+            )
 
     # --- one tick ------------------------------------------------------------------------------
 
@@ -462,8 +497,16 @@ def run_daemon(
     setup_logging(settings.log_level, settings.log_format)
     # Said once at start, in the background (the extractor's import takes a second).
     threading.Thread(target=_check_extractor, name="extractor-check", daemon=True).start()
-    lock = single_writer_lock(settings.database_url)
-    daemon = Daemon(settings, config_path=config_path)
+    owner = this_process()
+    lock = DaemonLock.acquire(settings.database_url, holder=str(owner))
+    try:
+        daemon = Daemon(
+            settings, config_path=config_path, owner=owner, sole_daemon=lock is not None
+        )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     signals = {"count": 0}
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -487,7 +530,7 @@ def run_daemon(
         if server is not None:
             server.shutdown()
         if lock is not None:
-            lock.close()
+            lock.release()
     if daemon.abandoned and not daemon.cycle_idle.is_set():
         # A worker thread is still stuck in a call that cannot be cancelled (a database
         # write, a parse). Its transaction is not committed, so leaving now loses nothing,
@@ -507,24 +550,6 @@ def _check_extractor() -> None:
             problem,
             extra={"event": "extractor_unavailable"},
         )
-
-
-def single_writer_lock(database_url: str) -> TextIO | None:
-    """SQLite has one writer: a second daemon on the same file refuses to start."""
-    if not database_url.startswith("sqlite") or ":memory:" in database_url:
-        return None
-    path = Path(database_url.split(":///", 1)[-1]).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = (path.parent / (path.name + ".daemon.lock")).open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as e:
-        handle.close()
-        raise StorageError(
-            f"another newsfold daemon is already running on {path}; SQLite allows one writer "
-            "(use PostgreSQL to run several workers)"
-        ) from e
-    return handle
 
 
 def _lag_s(next_due: datetime | None, now: datetime) -> float:

@@ -49,8 +49,10 @@ _PERMANENT_REDIRECTS = frozenset({301, 308})
 class HTMLPageError(FetchError):
     """The URL serves a web page, not a feed; ``feeds`` lists what the page advertises."""
 
-    def __init__(self, message: str, *, url: str, feeds: tuple[DiscoveredFeed, ...]) -> None:
-        super().__init__(message, url=url, kind=ErrorKind.PERMANENT, status=200)
+    def __init__(
+        self, message: str, *, url: str, feeds: tuple[DiscoveredFeed, ...], size: int = 0
+    ) -> None:
+        super().__init__(message, url=url, kind=ErrorKind.PERMANENT, status=200, size=size)
         self.feeds = feeds
 
 
@@ -169,6 +171,7 @@ class Fetcher:
                 f"this URL is an HTML page, not a feed: {result.url}; {offer}",
                 url=feed.url,
                 feeds=feeds,
+                size=len(result.content),
             )
         return result
 

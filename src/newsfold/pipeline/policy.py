@@ -263,17 +263,19 @@ def humanize_s(seconds: float) -> str:
     return f"{s}s"
 
 
-def status_of(health: FeedHealth, *, now: datetime, settings: ScheduleSettings) -> str:
+def status_of(
+    health: FeedHealth, *, now: datetime, settings: ScheduleSettings, fetched: bool = True
+) -> str:
     """One line for ``feeds list``.
 
-    ``ok`` | ``erroring since …`` | ``failing since …`` (past ``flag_after_errors``) |
-    ``disabled: …``.
+    ``pending`` (never fetched: nothing is known yet to call it ok) | ``ok`` |
+    ``erroring since …`` | ``failing since …`` (past ``flag_after_errors``) | ``disabled: …``.
     """
     if health.disabled_reason:
         return f"disabled: {health.disabled_reason}"
     n = health.consecutive_errors
     if n == 0:
-        return "ok"
+        return "ok" if fetched else "pending"
     since = health.error_since or now
     when = f"{since:%Y-%m-%d %H:%M} UTC ({humanize_s((now - since).total_seconds())} ago"
     plural = "s" if n != 1 else ""

@@ -243,6 +243,7 @@ class Service:
         """Fetch and prepare one feed: what to write, or the summary of its failure."""
         started_at = self.clock()
         t0 = time.perf_counter()
+        result: FetchResult | None = None
         try:
             result = await fetcher.fetch(source)
             model, known = await asyncio.to_thread(self._before_prepare, source, result)
@@ -260,7 +261,7 @@ class Service:
             if source.full_text and prepared.articles:
                 await self._add_full_text(fetcher, prepared, started_at)
         except Exception as e:  # every failure becomes the feed's summary
-            return await asyncio.to_thread(self._failed, source, e, started_at, t0)
+            return await asyncio.to_thread(self._failed, source, e, started_at, t0, result)
         log.debug(
             "feed prepared; written with the rest of the poll",
             extra={"event": "prepared", "feed_id": source.id, "feed_url": source.url},
@@ -286,18 +287,24 @@ class Service:
         return out
 
     def _failed(
-        self, source: FeedSource, e: Exception, started_at: datetime, t0: float
+        self,
+        source: FeedSource,
+        e: Exception,
+        started_at: datetime,
+        t0: float,
+        result: FetchResult | None = None,
     ) -> FeedUpdateSummary:
-        """A feed's failure as its summary, recorded on the feed where that is possible."""
+        """A feed's failure as its summary, recorded on the feed where that is possible;
+        ``result`` is the answer when one came (a 200 that is not a feed)."""
         if isinstance(e, (FetchError, ParseError)):
-            return self.writer.record_error(source, e, started_at, t0)
+            return self.writer.record_error(source, e, started_at, t0, result)
         if isinstance(e, StorageError):
             log.error("feed %s: database error: %s", source.url, e, extra={"feed_id": source.id})
             return error_summary(source, ErrorKind.TRANSIENT, str(e), t0)
         # A bug must not stop the other feeds.
         log.error("feed %s: internal error", source.url, exc_info=e, extra={"feed_id": source.id})
         err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
-        return self.writer.record_error(source, err, started_at, t0)
+        return self.writer.record_error(source, err, started_at, t0, result)
 
     # --- stages -------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from newsfold.pipeline.prepare import Prepared
     from newsfold.storage import Batch, Storage
     from newsfold.storage.records import FeedInfo
-    from newsfold.types import Article, ErrorKind, FeedSource, Placement
+    from newsfold.types import Article, ErrorKind, FeedSource, FetchResult, Placement
 
 log = logging.getLogger("newsfold.service")
 
@@ -301,10 +301,21 @@ class FeedWriter:
         return [k for k in out if k is not None]
 
     def record_error(
-        self, source: FeedSource, error: FetchError | ParseError, started_at: datetime, t0: float
+        self,
+        source: FeedSource,
+        error: FetchError | ParseError,
+        started_at: datetime,
+        t0: float,
+        result: FetchResult | None = None,
     ) -> FeedUpdateSummary:
-        """Record a failed poll on the feed (back-off, error count) and in its fetch log."""
+        """Record a failed poll on the feed (back-off, error count) and in its fetch log.
+
+        ``result``: the answer, when the failure came after one (it was not a feed).
+        """
         status = error.status if isinstance(error, FetchError) else None
+        size = error.size if isinstance(error, FetchError) else 0
+        if result is not None:
+            status, size = result.status, len(result.content)
         now = self.clock()
         try:
             with self.lock, self.storage.batch(placing=False) as batch:
@@ -327,7 +338,7 @@ class FeedWriter:
                         started_at=started_at,
                         outcome=FetchOutcome.ERROR,
                         http_status=status,
-                        bytes=0,
+                        bytes=size,
                         duration_ms=round((time.perf_counter() - t0) * 1000),
                         new_items=0,
                         error=str(error),
@@ -347,11 +358,12 @@ class FeedWriter:
                 "feed_url": source.url,
                 "outcome": str(FetchOutcome.ERROR),
                 "status": status,
+                "bytes": size,
             },
         )
         metrics.FETCHES.labels(FetchOutcome.ERROR).inc()
         metrics.FETCH_SECONDS.observe(time.perf_counter() - t0)
-        return error_summary(source, error.kind, str(error), t0, status)
+        return error_summary(source, error.kind, str(error), t0, status, size=size)
 
 
 def summarise(
@@ -406,7 +418,13 @@ def report(summary: FeedUpdateSummary, placements: Sequence[Placement]) -> None:
 
 
 def error_summary(
-    source: FeedSource, kind: ErrorKind, message: str, t0: float, status: int | None = None
+    source: FeedSource,
+    kind: ErrorKind,
+    message: str,
+    t0: float,
+    status: int | None = None,
+    *,
+    size: int = 0,
 ) -> FeedUpdateSummary:
     return FeedUpdateSummary(
         feed_id=source.id,
@@ -416,6 +434,7 @@ def error_summary(
         error_kind=kind,
         error=message,
         duration_s=time.perf_counter() - t0,
+        bytes=size,
     )
 
 

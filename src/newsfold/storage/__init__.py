@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
-__all__ = ["Batch", "Storage", "StorageError"]
+__all__ = ["Batch", "Storage", "StorageError", "check_sqlite_location"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Advisory locks (two-key form): an arbitrary class number for newsfold's locks, and the
@@ -93,17 +93,7 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMi
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:
-        path = sqlite_path(url)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StorageError(
-                f"cannot create the SQLite database {path}: {e.strerror or e}"
-            ) from e
-        if not path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
-            raise StorageError(f"cannot create the SQLite database {path}: permission denied")
+        check_sqlite_location(url)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -180,6 +170,24 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMi
             if placing and self.dialect == "postgresql":
                 session.execute(_LOCK_SQL, {"k": CLUSTER_LOCK_KEY})
             yield Batch(session)
+
+
+def check_sqlite_location(url: str) -> None:
+    """Raise ``StorageError`` unless a SQLite URL's file exists or can be created.
+
+    The file may be created, never its directory: a missing directory is far more
+    often a typo or an unmounted volume than a wish, and a database made there would
+    silently hold nothing of what the user expects.
+    """
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise StorageError(f"cannot create the SQLite database {path}: directory {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot create the SQLite database {path}: permission denied")
 
 
 def _short(e: BaseException) -> str:

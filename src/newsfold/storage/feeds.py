@@ -269,6 +269,27 @@ class FeedsMixin:
                 .values(lease_owner=None, lease_expires_at=None)
             )
 
+    def lease_holders(self) -> set[str]:
+        """The workers named on leases (expired ones included: they are as stale)."""
+        with self.session() as s:
+            return set(
+                s.scalars(select(FeedRow.lease_owner).where(FeedRow.lease_owner.is_not(None)))
+            )
+
+    def break_leases(self, owners: Iterable[str]) -> int:
+        """End every lease of these (dead) workers; returns how many feeds were freed."""
+        names = list(owners)
+        if not names:
+            return 0
+        with self.session(write=True) as s:
+            freed = s.scalars(
+                update(FeedRow)
+                .where(FeedRow.lease_owner.in_(names))
+                .values(lease_owner=None, lease_expires_at=None)
+                .returning(FeedRow.id)
+            )
+            return len(list(freed))
+
     def next_due_at(self) -> datetime | None:
         with self.session() as s:
             return s.scalar(
