@@ -49,7 +49,11 @@ KNOWN = {
     "/docs",
     "/openapi.json",
     "/healthz",
+    "/search",
+    "/api/search",
 }
+# Routes whose answer needs a query: the token test asks each one a valid question.
+QUERIES = {"/search": "?q=report", "/api/search": "?q=report"}
 
 
 def _with_tokens(settings: Settings, **api: str | None) -> Settings:
@@ -73,7 +77,8 @@ def _paths(app: FastAPI, seeded: Seeded) -> dict[str, str]:
         assert route.path, route  # a mount or a websocket would need its own check here
         assert route.methods is not None, route.path
         assert "GET" in route.methods, route.path  # the app is read-only
-        out[route.path] = re.sub(r"\{[^}]+\}", str(seeded.story_id), route.path)
+        path = re.sub(r"\{[^}]+\}", str(seeded.story_id), route.path)
+        out[route.path] = path + QUERIES.get(route.path, "")
     return out
 
 
