@@ -111,11 +111,6 @@ class Pruner:
         )
         return report
 
-    def due(self, now: datetime) -> bool:
-        """Whether a day has passed since the last prune (by any worker of this database)."""
-        last = self.storage.last_prune()
-        return last is None or now - last >= PRUNE_EVERY
-
     def _delete_batch(self, edges: RetentionEdges) -> Deleted:
         with self.lock:
             try:
