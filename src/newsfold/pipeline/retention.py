@@ -96,8 +96,7 @@ class Pruner:
                     break
                 lines += n
                 batches += 1
-        if deleted.articles or lines:
-            self.storage.reclaim()
+        self.storage.reclaim()
         if not stop():  # a prune cut short is done again at the next chance
             self.storage.set_last_prune(now)
         report = self._report(
