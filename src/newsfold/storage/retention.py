@@ -40,6 +40,8 @@ VACUUMED = (
     "fetch_log",
     "state",
     "feeds",
+    "article_search",
+    "alert_outbox",
 )
 
 
