@@ -1,0 +1,187 @@
+"""A feed's item template: the wording its items share, learned online, per feed.
+
+Many feeds wrap every item in the same words: "submitted by /u/… [link]
+[comments]", a video channel's description, "The post … appeared first on …",
+an agency's advisory wording around a CVE id. Those words say nothing about
+the report; two different items that are mostly template look like copies.
+``FeedTemplate`` counts, over a feed's recent items, the word 3-grams they
+share (with markers for the text's start and end, so that a two-word tail
+such as "[link] [comments]" counts too). A 3-gram found in at least
+``min_docs`` items and ``min_share`` of the window is template.
+
+``strip`` removes the template from a text: covered runs of at least
+``_MIN_RUN`` words, or any covered run that starts or ends the text (a
+phrase like "one of the" inside prose stays). A slot of one or two words
+between two template runs, with no digit in it (a user name), goes with
+them: identifiers have digits and stay. What is left is the item's own
+text; if fewer than ``_MIN_BODY`` words are left, the item has no body and is
+compared by its title and URL. A text with no template is returned unchanged.
+
+Tokens are ``\\w+`` runs, case-folded: this holds for every script; a
+script written without spaces (CJK) gives one token per run of characters,
+so its templates are learned at that grain.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+import zlib
+from collections import Counter, deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from newsfold.errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import NDArray
+
+_TOKEN = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
+_START, _END = "\x02", "\x03"
+_MIN_RUN = 4  # template words in a row, inside a text, before they are removed
+_MIN_BODY = 3  # words an item must keep to have a body of its own
+_GAP = 2  # a slot this short between template runs is the template's blank
+# Only the opening and closing words of an item are learned: templates sit
+# there, and the stored state stays small for full-text feeds.
+_HEAD, _TAIL = 120, 60
+
+
+def _gram_keys(tokens: list[str]) -> list[int]:
+    """The 3-gram keys of ``tokens`` between start and end markers, in order."""
+    seq = [_START, *tokens, _END]
+    return [
+        zlib.crc32(f"{seq[i]}\x1f{seq[i + 1]}\x1f{seq[i + 2]}".encode())
+        for i in range(len(seq) - 2)
+    ]
+
+
+class FeedTemplate:
+    """Word 3-grams shared by a feed's recent items (see the module docstring)."""
+
+    __slots__ = ("_counts", "_docs", "min_docs", "min_share", "window")
+
+    def __init__(self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.1) -> None:
+        if window < 2 or min_docs < 2 or not 0 < min_share <= 1:
+            raise ValueError("window >= 2, min_docs >= 2 and 0 < min_share <= 1 are required")
+        self.window = window
+        self.min_docs = min_docs
+        self.min_share = min_share
+        self._docs: deque[frozenset[int]] = deque()
+        self._counts: Counter[int] = Counter()
+
+    @property
+    def documents(self) -> int:
+        return len(self._docs)
+
+    def copy(self) -> FeedTemplate:
+        out = FeedTemplate(window=self.window, min_docs=self.min_docs, min_share=self.min_share)
+        out._docs = deque(self._docs)
+        out._counts = Counter(self._counts)
+        return out
+
+    def _add(self, keys: frozenset[int]) -> None:
+        self._docs.append(keys)
+        self._counts.update(keys)
+        while len(self._docs) > self.window:
+            old = self._docs.popleft()
+            self._counts.subtract(old)
+            for key in old:
+                if self._counts[key] <= 0:
+                    del self._counts[key]
+
+    def observe(self, text: str) -> None:
+        """Count one new item's 3-grams (its opening and closing words)."""
+        tokens = _TOKEN.findall(text.casefold())
+        if not tokens:
+            return
+        if len(tokens) > _HEAD + _TAIL:
+            keys = _gram_keys(tokens[:_HEAD])[:-1] + _gram_keys(tokens[-_TAIL:])[1:]
+        else:
+            keys = _gram_keys(tokens)
+        doc = frozenset(keys)
+        # The same item seen again (a re-sent entry) is not evidence of a template.
+        if doc in self._docs:
+            return
+        self._add(doc)
+
+    def _threshold(self) -> float:
+        return max(self.min_docs, self.min_share * len(self._docs))
+
+    def learned(self) -> int:
+        """How many 3-grams are template now."""
+        need = self._threshold()
+        return sum(1 for n in self._counts.values() if n >= need)
+
+    def strip(self, text: str) -> str:
+        """``text`` without the feed's template ("" when nothing of its own is left)."""
+        if len(self._docs) < self.min_docs or not text:
+            return text
+        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        if not spans:
+            return text
+        tokens = [text[a:b].casefold() for a, b in spans]
+        need = self._threshold()
+        counts = self._counts
+        n = len(tokens)
+        covered = np.zeros(n + 2, dtype=bool)  # with the two markers
+        for i, key in enumerate(_gram_keys(tokens)):
+            if counts.get(key, 0) >= need:
+                covered[i : i + 3] = True
+        if not covered.any():
+            return text
+        cov = covered[1:-1].copy()
+        start_marked, end_marked = bool(covered[0]), bool(covered[-1])
+        runs = _runs(cov)
+        # A short blank between two template runs (a user name) is template too.
+        for (_, a_end), (b_start, _) in itertools.pairwise(runs):
+            gap = range(a_end, b_start)
+            if len(gap) <= _GAP and not any(_DIGIT.search(tokens[i]) for i in gap):
+                cov[a_end:b_start] = True
+        drop = np.zeros(n, dtype=bool)
+        for a, b in _runs(cov):
+            anchored = (a == 0 and start_marked) or (b == n and end_marked)
+            if b - a >= _MIN_RUN or anchored:
+                drop[a:b] = True
+        if not drop.any():
+            return text
+        if n - int(drop.sum()) < _MIN_BODY:
+            return ""
+        pieces = [text[spans[a][0] : spans[b - 1][1]] for a, b in _runs(~drop)]
+        return " ".join(pieces)
+
+    def to_state(self) -> str:
+        """The window as text: one base64 run of little-endian uint32 keys per item."""
+        return " ".join(
+            base64.b64encode(np.array(sorted(doc), "<u4").tobytes()).decode("ascii")
+            for doc in self._docs
+        )
+
+    def load_state(self, state: str) -> None:
+        """Restore ``to_state`` output (raises ``StorageError`` if it is damaged)."""
+        try:
+            docs: Iterable[str] = state.split()
+            for doc in docs:
+                raw = base64.b64decode(doc, validate=True)
+                if len(raw) % 4:
+                    raise ValueError("key run is not a whole number of uint32")
+                self._add(frozenset(np.frombuffer(raw, "<u4").tolist()))
+        except ValueError as e:
+            raise StorageError(f"normalise: unreadable feed template: {e}") from e
+
+    def __repr__(self) -> str:
+        return f"FeedTemplate(documents={len(self._docs)}, learned={self.learned()})"
+
+
+def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in ``mask``."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+__all__ = ["FeedTemplate"]
