@@ -6,6 +6,7 @@ Two documents sharing either are the same article, whatever their text.
 from __future__ import annotations
 
 import hashlib
+import re
 from itertools import compress
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,27 @@ def exact_keys(content_hash: str, url: str | None, card: int) -> list[int]:
     return keys
 
 
+def url_keys(urls: list[str | None]) -> NDArray[np.uint64]:
+    """Each URL's exact key (0 for none)."""
+    return np.fromiter((_url_key(b"u:", u) if u else 0 for u in urls), np.uint64, len(urls))
+
+
+_TITLE_WORD = re.compile(r"\w+")
+
+
+def title_key(title: str) -> int:
+    """A title's key: its words, case-folded (0 for a title with no words)."""
+    words = _TITLE_WORD.findall(title.casefold())
+    return _url_key(b"t:", " ".join(words)) if words else 0
+
+
+def content_key(content_hash: str, card: int, title: int, min_shingles: int) -> str:
+    """What the exact tier hashes: the content hash, and for a text too short to be
+    evidence on its own (fewer than ``min_shingles`` shingles: a feed's one-line
+    template, a user name) the title's key with it."""
+    return content_hash if card >= min_shingles else f"{content_hash}:{title:x}"
+
+
 def exact_keys_many(
     content_hashes: list[str], urls: list[str | None], cards: NDArray[np.uint32]
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
@@ -105,4 +127,12 @@ def exact_keys_many(
     return keys, per_doc
 
 
-__all__ = ["exact_keys", "exact_keys_many", "hash_key", "hash_keys"]
+__all__ = [
+    "content_key",
+    "exact_keys",
+    "exact_keys_many",
+    "hash_key",
+    "hash_keys",
+    "title_key",
+    "url_keys",
+]

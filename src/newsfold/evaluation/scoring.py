@@ -31,6 +31,7 @@ from newsfold.evaluation.datasets import (
     syndicate,
     write_dataset,
 )
+from newsfold.normalise.template import FeedTemplate
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
@@ -125,17 +126,31 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
     Otherwise (ECB+ dates only some documents) the file order is the arrival
     order and each document arrives one second after the previous, all in one
     window.
+
+    Each ``source`` is one feed, as if each were subscribed and fetched once:
+    its template is learned from all its records, then left out of each
+    (``FeedTemplate``), and its own items meet the same-feed rule. Records
+    without a source belong to no feed.
     """
     dated = all(r.published is not None for r in records)
+    feeds: dict[str, int] = {}
+    texts = [plain_text(r.text) for r in records]
+    templates: dict[int, FeedTemplate] = {}
+    for r, text in zip(records, texts, strict=True):
+        if r.source:
+            feed = feeds.setdefault(r.source, len(feeds) + 1)
+            templates.setdefault(feed, FeedTemplate()).observe(text)
     docs = []
-    for n, r in enumerate(records):
-        text = plain_text(r.text)
+    for n, (r, text) in enumerate(zip(records, texts, strict=True)):
+        feed = feeds.get(r.source or "", 0)
+        if feed:
+            text = templates[feed].strip(text)  # noqa: PLW2901 - the text compared
         when = r.published if dated and r.published else _EPOCH + timedelta(seconds=n)
         digest = hashlib.sha256(" ".join((text or r.title).split()).encode()).hexdigest()
         docs.append(
             DedupDoc(
                 article_id=n + 1,
-                feed_id=0,
+                feed_id=feed,
                 published=when,
                 title=plain_text(r.title),
                 text=text,

@@ -95,7 +95,7 @@ class FeedTemplate:
                     del self._counts[key]
 
     def observe(self, text: str) -> None:
-        """Count one new item's 3-grams (its opening and closing words)."""
+        """Count one new item's 3-grams (its opening and closing words); once per entry."""
         tokens = _TOKEN.findall(text.casefold())
         if not tokens:
             return
@@ -103,11 +103,10 @@ class FeedTemplate:
             keys = _gram_keys(tokens[:_HEAD])[:-1] + _gram_keys(tokens[-_TAIL:])[1:]
         else:
             keys = _gram_keys(tokens)
-        doc = frozenset(keys)
-        # The same item seen again (a re-sent entry) is not evidence of a template.
-        if doc in self._docs:
-            return
-        self._add(doc)
+        # Items with one text are the strongest evidence of a template (a channel's
+        # description under every video), so an equal text counts again: the caller
+        # observes each new entry once.
+        self._add(frozenset(keys))
 
     def _threshold(self) -> float:
         return max(self.min_docs, self.min_share * len(self._docs))
