@@ -51,13 +51,20 @@ _GAP = 2  # a slot this short between template runs is the template's blank
 _HEAD, _TAIL = 120, 60
 
 
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
 def _gram_keys(tokens: list[str]) -> list[int]:
-    """The 3-gram keys of ``tokens`` between start and end markers, in order."""
+    """The 3-gram keys of case-folded ``tokens`` between start and end markers, in order:
+    each token's CRC-32, combined per position and mixed (as ``shingles`` does)."""
     seq = [_START, *tokens, _END]
-    return [
-        zlib.crc32(f"{seq[i]}\x1f{seq[i + 1]}\x1f{seq[i + 2]}".encode())
-        for i in range(len(seq) - 2)
-    ]
+    h = np.fromiter((zlib.crc32(t.encode()) for t in seq), np.uint64, len(seq))
+    with np.errstate(over="ignore"):
+        acc = h[:-2] * _MIX[0] + h[1:-1] * _MIX[1] + h[2:] * _MIX[2]
+        acc ^= acc >> np.uint64(33)
+        acc *= np.uint64(0xFF51AFD7ED558CCD)
+        acc ^= acc >> np.uint64(33)
+    return (acc >> np.uint64(32)).tolist()  # type: ignore[no-any-return]
 
 
 class FeedTemplate:
@@ -96,7 +103,7 @@ class FeedTemplate:
 
     def observe(self, text: str) -> None:
         """Count one new item's 3-grams (its opening and closing words); once per entry."""
-        tokens = _TOKEN.findall(text.casefold())
+        tokens = [t.casefold() for t in _TOKEN.findall(text)]
         if not tokens:
             return
         if len(tokens) > _HEAD + _TAIL:
@@ -120,19 +127,18 @@ class FeedTemplate:
         """``text`` without the feed's template ("" when nothing of its own is left)."""
         if len(self._docs) < self.min_docs or not text:
             return text
-        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
-        if not spans:
+        tokens = [t.casefold() for t in _TOKEN.findall(text)]
+        if not tokens:
             return text
-        tokens = [text[a:b].casefold() for a, b in spans]
         need = self._threshold()
         counts = self._counts
+        hits = [i for i, key in enumerate(_gram_keys(tokens)) if counts.get(key, 0) >= need]
+        if not hits:
+            return text
         n = len(tokens)
         covered = np.zeros(n + 2, dtype=bool)  # with the two markers
-        for i, key in enumerate(_gram_keys(tokens)):
-            if counts.get(key, 0) >= need:
-                covered[i : i + 3] = True
-        if not covered.any():
-            return text
+        for i in hits:
+            covered[i : i + 3] = True
         cov = covered[1:-1].copy()
         start_marked, end_marked = bool(covered[0]), bool(covered[-1])
         runs = _runs(cov)
@@ -150,6 +156,7 @@ class FeedTemplate:
             return text
         if n - int(drop.sum()) < _MIN_BODY:
             return ""
+        spans = [m.span() for m in _TOKEN.finditer(text)]
         pieces = [text[spans[a][0] : spans[b - 1][1]] for a, b in _runs(~drop)]
         return " ".join(pieces)
 
