@@ -25,7 +25,7 @@ import numpy as np
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.identifiers import identifier_keys
-from newsfold.dedup.keys import content_key, exact_keys, title_key, url_keys
+from newsfold.dedup.keys import content_key, exact_keys, title_key
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -167,10 +167,10 @@ class Deduplicator:
         lang = self._lang(doc.language)
         ids = minhash.decode_ids(sketch.signature)
         title = title_key(doc.title)
-        origin = (doc.feed_id, title, int(url_keys([doc.url])[0]))
         keys = exact_keys(
             content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
         )
+        origin = (doc.feed_id, title, keys[-1] if doc.url else 0)  # the URL's key is last
         if sketch.keys:
             self.copies.prime_keys(sig, card, sketch.keys)
         self.stories.count(terms)

@@ -449,7 +449,9 @@ class CopyIndex:
         description, a day's two videos under the channel's text."""
         feed, title, url = origin
         t = self.table
-        same = (t.feed[cand] == feed) & (feed != 0)
+        same = t.feed[cand] == feed
+        if not feed or not same.any():
+            return np.zeros(len(cand), dtype=bool)
         same &= (t.title[cand] != title) | (title == 0)
         same &= (t.url[cand] != url) | (url == 0)
         return same  # type: ignore[no-any-return]

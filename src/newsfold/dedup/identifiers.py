@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 IDS = 16  # identifier keys kept per document
 # Words read: a templated note is short, and two long reports that differ only in
 # an identifier past their opening are rare; the cost stays bounded.
-_WORDS = 400
+_WORDS = 200
 # Word tokens, with the inner dots, hyphens and slashes of versions and ids kept.
 _TOKEN = re.compile(r"(\w+(?:[./-]\w+)*)")
 _DIGIT = re.compile(r"\d")
@@ -45,23 +45,29 @@ _START = "\x02"
 def identifier_keys(text: str, limit: int = IDS) -> NDArray[np.uint64]:
     """Sorted keys (slot hash << 32 | identifier hash) of ``text``'s identifiers, the
     ``limit`` smallest."""
-    parts = _TOKEN.split(text)  # separators and tokens, alternating: C speed
+    # Separators and tokens, alternating (and the rest of the text): C speed.
+    parts = _TOKEN.split(text, maxsplit=_WORDS)
     tokens = parts[1 : 2 * _WORDS : 2]
     if not tokens:
         return np.empty(0, np.uint64)
-    low = [t.casefold() for t in tokens]
-    # Most tokens are plain words: lower case, letters only. The rest are candidates.
-    candidates = [i for i, (t, f) in enumerate(zip(tokens, low, strict=True)) if t != f]
-    candidates += [i for i, t in enumerate(tokens) if not t.isalpha() and _DIGIT.search(t)]
+    low = "\x00".join(tokens).casefold().split("\x00")
+    if len(low) != len(tokens):  # a folding that made a separator: one by one
+        low = [t.casefold() for t in tokens]
+    low[:0] = [_START, _START]  # low[i + 2] is token i's, after two start markers
+    crc = zlib.crc32
     keys: set[int] = set()
-    for i in set(candidates):
+    # Plain words (lower case, letters only) are most tokens: one C test each skips them.
+    for i in [i for i, t in enumerate(tokens) if not t.islower() or not t.isalpha()]:
         token = tokens[i]
-        # Only its first letter a capital: a name, unless it opens a sentence.
-        name_only = not _DIGIT.search(token) and token[1:] == low[i][1:]
-        if name_only and (i == 0 or _SENTENCE_END.search(parts[2 * i])):
-            continue
-        before = f"{low[i - 2] if i > 1 else _START}\x1f{low[i - 1] if i else _START}"
-        keys.add(zlib.crc32(before.encode()) << 32 | zlib.crc32(low[i].encode()))
+        if not _DIGIT.search(token):
+            rest = token[1:]
+            if rest.islower() or not rest:  # only its first letter a capital: a name,
+                if token.islower() or i == 0 or _SENTENCE_END.search(parts[2 * i]):
+                    continue  # unless it opens a sentence (or it has no case at all)
+            elif rest == low[i + 2][1:]:
+                continue  # no capital in it: a script without case
+        slot = crc(b"\x1f" + low[i + 1].encode(), crc(low[i].encode()))
+        keys.add(slot << 32 | crc(low[i + 2].encode()))
     return np.array(sorted(keys)[:limit], np.uint64)
 
 
@@ -69,18 +75,22 @@ def conflicts(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> tuple[int, int]:
     """(slots filled differently, slots both fill) of two ``identifier_keys`` samples.
 
     Only slots below both samples' cut-offs are comparable: above it a full
-    sample may have dropped what the other kept.
+    sample may have dropped what the other kept. (0, 0) when one sample holds
+    all of the other's keys: then no slot can differ.
     """
     if not len(a) or not len(b):
         return 0, 0
+    keys_a, keys_b = set(a.tolist()), set(b.tolist())
+    if keys_a <= keys_b or keys_b <= keys_a:
+        return 0, 0  # one fills no slot the other lacks: a copy's edits only remove
     full = [int(x[-1]) >> 32 for x in (a, b) if len(x) >= IDS]
     limit = min(full, default=1 << 32)
     slots_a: dict[int, set[int]] = {}
-    for key in a.tolist():
+    for key in keys_a:
         if key >> 32 <= limit:
             slots_a.setdefault(key >> 32, set()).add(key & 0xFFFFFFFF)
     slots_b: dict[int, set[int]] = {}
-    for key in b.tolist():
+    for key in keys_b:
         if key >> 32 <= limit:
             slots_b.setdefault(key >> 32, set()).add(key & 0xFFFFFFFF)
     shared = slots_a.keys() & slots_b.keys()
