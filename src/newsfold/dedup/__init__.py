@@ -25,7 +25,7 @@ import numpy as np
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.identifiers import identifier_keys
-from newsfold.dedup.keys import content_key, exact_keys, title_key
+from newsfold.dedup.keys import content_key, exact_keys, headline_key, title_key
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -166,7 +166,7 @@ class Deduplicator:
         held = max(ts, doc.seen.timestamp()) if doc.seen is not None else ts
         lang = self._lang(doc.language)
         ids = minhash.decode_ids(sketch.signature)
-        title = title_key(doc.title)
+        title, headline = title_key(doc.title), headline_key(doc.title)
         keys = exact_keys(
             content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
         )
@@ -184,7 +184,7 @@ class Deduplicator:
         if (same := self.copies.exact(keys, fits, origin)) is not None:
             copy = Join(same.copy_id, Tier.EXACT, 1.0, same.article_id)
             story = Join(same.story_id, Tier.EXACT, 1.0, same.article_id)
-        elif (
+        elif (near := self.copies.headline(headline, doc.feed_id, card, fits)) is not None or (
             near := self.copies.near(sig, card, lang, lead, fits, ids=ids, origin=origin)
         ) is not None:
             copy = Join(near.copy_id, Tier.NEAR, near.similarity, near.article_id)
@@ -214,6 +214,7 @@ class Deduplicator:
             story_id=story.cluster_id,
             ids=ids,
             origin=origin,
+            headline=headline,
         )
         self.stories.add(
             doc.article_id,
@@ -270,6 +271,7 @@ class Deduplicator:
             urls=list(map(attrgetter("url"), ordered)),
             feeds=np.fromiter(map(attrgetter("feed_id"), ordered), np.int64, n),
             titles=np.fromiter((title_key(d.title) for d in ordered), np.uint64, n),
+            headlines=np.fromiter((headline_key(d.title) for d in ordered), np.uint64, n),
         )
         self.stories.bulk_load(article, story, list(map(attrgetter("story"), ordered)), ts, lang)
         return n

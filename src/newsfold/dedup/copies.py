@@ -77,6 +77,8 @@ def lsh_params(threshold: float, num_perm: int, fn_weight: float) -> tuple[int, 
     return int(b[best]), int(r[best])
 
 
+# A text with fewer shingles than this is a blurb: its headline says more than its words.
+BLURB_SHINGLES = 80
 LEAD_WORDS = 60  # a summary or a trimmed copy keeps the opening words
 _LEAD_BANDS = 8  # one-value MinHash bands over the lead: candidates for a short copy
 _MIN_LEAD = 20  # lead shingles needed before a copied lead is evidence on its own
@@ -269,6 +271,7 @@ class CopyIndex:
         self.lsh = BandIndex(bands, self._band_keys_of)
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
         self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
+        self.headlines = KeyIndex()  # long titles: another feed's item under one is a copy
         self.slot_of = IdMap()  # article id → row (rows move on compaction)
         # The keys of the document being placed: ``near`` computes them, ``add`` reuses them.
         self._keys_of: (
@@ -297,6 +300,7 @@ class CopyIndex:
         story_id: int,
         ids: NDArray[np.uint64] | None = None,
         origin: Origin | None = None,
+        headline: int = 0,
     ) -> int:
         t = self.table
         t.reserve(1)
@@ -326,6 +330,8 @@ class CopyIndex:
         self.lsh.add(band, slot)
         self.exact_keys.add(exact_keys, slot)
         self.leads.add(lead_band.tolist(), slot)
+        if headline:
+            self.headlines.add([headline], slot)
         return slot
 
     def load(
@@ -342,6 +348,7 @@ class CopyIndex:
         urls: list[str | None],
         feeds: NDArray[np.int64] | None = None,
         titles: NDArray[np.uint64] | None = None,
+        headlines: NDArray[np.uint64] | None = None,
     ) -> None:
         """``add`` of many documents (in time order) given their stored signatures."""
         n = len(signatures)
@@ -375,6 +382,9 @@ class CopyIndex:
             ]
         keys, per_doc = exact_keys_many(content_hashes, urls, t.card[rows])
         self.exact_keys.bulk(keys, np.repeat(slots, per_doc))
+        if headlines is not None and headlines.any():
+            long = np.flatnonzero(headlines)
+            self.headlines.bulk(headlines[long], slots[long])
         self.live += n
         self._index_from(start)
 
@@ -411,6 +421,7 @@ class CopyIndex:
             self.lsh.renumber(mapping)
             self.exact_keys.renumber(mapping)
             self.leads.renumber(mapping)
+            self.headlines.renumber(mapping)
             self.slot_of = IdMap.of(t.article[: t.size], np.arange(t.size, dtype=np.int32))
         return evicted
 
@@ -434,6 +445,29 @@ class CopyIndex:
         if origin is not None and found:
             cand = np.array(found, np.int64)
             found = cand[~self._own_item(cand, origin)].tolist()
+        if accept is not None:
+            found = [s for s in found if accept(int(t.story[s]))]
+        if not found:
+            return None
+        slot = min(found, key=lambda s: (t.ts[s], t.article[s]))
+        return self._match(slot, 1.0, exact=True)
+
+    def headline(
+        self, headline: int, feed: int, card: int, accept: Accept | None = None
+    ) -> CopyMatch | None:
+        """The oldest live item of another feed under the same long title (see
+        ``keys.headline_key``), when one of the two has little text of its own
+        (``BLURB_SHINGLES``): a cross-post, or a report re-run under its headline with a
+        one-line summary. Two full texts under one headline are compared on their text:
+        two outlets' rewrites of one wire report are two articles."""
+        if not headline or not feed:
+            return None
+        t = self.table
+        found = [
+            s
+            for s in self.headlines.get(np.array([headline], dtype=np.uint64))
+            if t.alive[s] and t.feed[s] not in (0, feed) and min(card, t.card[s]) < BLURB_SHINGLES
+        ]
         if accept is not None:
             found = [s for s in found if accept(int(t.story[s]))]
         if not found:
@@ -597,4 +631,5 @@ class CopyIndex:
 
     def nbytes(self) -> int:
         indexes = self.lsh.nbytes() + self.exact_keys.nbytes() + self.leads.nbytes()
+        indexes += self.headlines.nbytes()
         return self.table.nbytes() + indexes + self.slot_of.nbytes()

@@ -96,6 +96,14 @@ def title_key(title: str) -> int:
     return _url_key(b"t:", " ".join(words)) if words else 0
 
 
+HEADLINE_WORDS = 5  # a title this long is specific enough to name one report
+
+
+def headline_key(title: str) -> int:
+    """``title_key`` of a title of at least ``HEADLINE_WORDS`` words, else 0."""
+    return title_key(title) if len(_TITLE_WORD.findall(title)) >= HEADLINE_WORDS else 0
+
+
 def content_key(content_hash: str, card: int, title: int, min_shingles: int) -> str:
     """What the exact tier hashes: the content hash, and for a text too short to be
     evidence on its own (fewer than ``min_shingles`` shingles: a feed's one-line
@@ -133,6 +141,7 @@ __all__ = [
     "exact_keys_many",
     "hash_key",
     "hash_keys",
+    "headline_key",
     "title_key",
     "url_keys",
 ]
