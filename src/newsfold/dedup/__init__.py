@@ -25,7 +25,7 @@ import numpy as np
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.identifiers import identifier_keys
-from newsfold.dedup.keys import content_key, exact_keys, headline_key, title_key
+from newsfold.dedup.keys import content_key, exact_keys, headline_key, title_key, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -170,7 +170,8 @@ class Deduplicator:
         keys = exact_keys(
             content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
         )
-        origin = (doc.feed_id, title, keys[-1] if doc.url else 0)  # the URL's key is last
+        # The copy table keeps the low 32 bits of the title and URL keys (the URL's is last).
+        origin = (doc.feed_id, title & 0xFFFFFFFF, keys[-1] & 0xFFFFFFFF if doc.url else 0)
         if sketch.keys:
             self.copies.prime_keys(sig, card, sketch.keys)
         self.stories.count(terms)
@@ -259,6 +260,7 @@ class Deduplicator:
         # Ids in order of first appearance, as one ``_lang`` call per document assigns them.
         lang_of = {language: self._lang(language) for language in dict.fromkeys(languages)}
         lang = np.fromiter(map(lang_of.__getitem__, languages), np.int16, n)
+        titles, headlines = title_keys_many(list(map(attrgetter("title"), ordered)))
         self.copies.load(
             article_ids=article,
             copy_ids=ids["copy_id"],
@@ -270,8 +272,8 @@ class Deduplicator:
             content_hashes=list(map(attrgetter("content_hash"), ordered)),
             urls=list(map(attrgetter("url"), ordered)),
             feeds=np.fromiter(map(attrgetter("feed_id"), ordered), np.int64, n),
-            titles=np.fromiter((title_key(d.title) for d in ordered), np.uint64, n),
-            headlines=np.fromiter((headline_key(d.title) for d in ordered), np.uint64, n),
+            titles=titles,
+            headlines=headlines,
         )
         self.stories.bulk_load(article, story, list(map(attrgetter("story"), ordered)), ts, lang)
         return n

@@ -19,7 +19,7 @@ import numpy as np
 from newsfold.dedup import minhash
 from newsfold.dedup.identifiers import IDS, conflicts
 from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
-from newsfold.dedup.keys import content_key, exact_keys_many, url_keys
+from newsfold.dedup.keys import content_key, exact_keys_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -186,13 +186,15 @@ class DocTable:
         self.alive = np.zeros(cap, dtype=bool)
         self.lead = np.zeros((cap, LEAD_WORDS), dtype=np.uint32)  # padded exact lead shingles
         self.nlead = np.zeros(cap, dtype=np.uint8)  # at most LEAD_WORDS
-        self.ids = np.zeros((cap, IDS), dtype=np.uint64)  # padded identifier keys
+        self.ids = np.zeros((cap, IDS), dtype=np.uint32)  # padded identifier keys
         self.nids = np.zeros(cap, dtype=np.uint8)
         # The feed (0: unknown), title key and URL key (0: none): one feed's own items
         # are copies only on stronger evidence (see ``CopyIndex.same_feed``).
-        self.feed = np.zeros(cap, dtype=np.int64)
-        self.title = np.zeros(cap, dtype=np.uint64)
-        self.url = np.zeros(cap, dtype=np.uint64)
+        # 32 bits each: the index stays under 1 KB per document, and two keys of one
+        # feed's titles or URLs collide once in four billion pairs.
+        self.feed = np.zeros(cap, dtype=np.int32)
+        self.title = np.zeros(cap, dtype=np.uint32)
+        self.url = np.zeros(cap, dtype=np.uint32)
 
     _FIELDS = (
         "sig",
@@ -298,7 +300,7 @@ class CopyIndex:
         lang: int,
         copy_id: int,
         story_id: int,
-        ids: NDArray[np.uint64] | None = None,
+        ids: NDArray[np.uint32] | None = None,
         origin: Origin | None = None,
         headline: int = 0,
     ) -> int:
@@ -318,7 +320,7 @@ class CopyIndex:
         t.lead[slot, : len(lead)] = lead
         t.lead[slot, len(lead) :] = 0
         t.nlead[slot] = len(lead)
-        ids = np.empty(0, np.uint64) if ids is None else ids[:IDS]
+        ids = np.empty(0, np.uint32) if ids is None else ids[:IDS]
         t.ids[slot, : len(ids)] = ids
         t.ids[slot, len(ids) :] = 0
         t.nids[slot] = len(ids)
@@ -366,8 +368,8 @@ class CopyIndex:
                 minhash.decode_many(signatures, LEAD_WORDS, IDS)
             )
         t.feed[rows] = 0 if feeds is None else feeds
-        t.title[rows] = 0 if titles is None else titles
-        t.url[rows] = url_keys(urls)
+        t.title[rows] = 0 if titles is None else titles & np.uint64(0xFFFFFFFF)
+
         t.article[rows], t.copy[rows], t.story[rows] = article_ids, copy_ids, story_ids
         t.ts[rows], t.held[rows], t.lang[rows] = ts, held, langs
         t.alive[rows] = True
@@ -381,6 +383,10 @@ class CopyIndex:
                 for h, card, title in zip(content_hashes, cards, titles.tolist(), strict=True)
             ]
         keys, per_doc = exact_keys_many(content_hashes, urls, t.card[rows])
+        if len(keys):  # a document's URL key is its last
+            has_url = np.fromiter(map(bool, urls), np.bool_, n)
+            last = keys[np.maximum(np.cumsum(per_doc) - 1, 0)]
+            t.url[rows] = np.where(has_url, last & np.uint64(0xFFFFFFFF), 0)
         self.exact_keys.bulk(keys, np.repeat(slots, per_doc))
         if headlines is not None and headlines.any():
             long = np.flatnonzero(headlines)
@@ -503,7 +509,7 @@ class CopyIndex:
         lead: NDArray[np.uint32],
         accept: Accept | None = None,
         *,
-        ids: NDArray[np.uint64] | None = None,
+        ids: NDArray[np.uint32] | None = None,
         origin: Origin | None = None,
     ) -> CopyMatch | None:
         """Best verified near-duplicate among LSH and lead candidates (of a story
@@ -564,7 +570,7 @@ class CopyIndex:
         slots: list[int],
         *,
         accept: Accept | None = None,
-        ids: NDArray[np.uint64] | None = None,
+        ids: NDArray[np.uint32] | None = None,
         origin: Origin | None = None,
     ) -> CopyMatch | None:
         t = self.table
@@ -622,7 +628,7 @@ class CopyIndex:
         best = min(np.flatnonzero(ok), key=lambda i: (-sim[i], t.ts[cand[i]], t.article[cand[i]]))
         return self._match(int(cand[best]), float(sim[best]), exact=False)
 
-    def _refills(self, ids: NDArray[np.uint64], slot: int) -> bool:
+    def _refills(self, ids: NDArray[np.uint32], slot: int) -> bool:
         """Whether the document's identifiers fill the row's slots differently: two
         reports on one template (see ``identifiers``), not copies."""
         t = self.table

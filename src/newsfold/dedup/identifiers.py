@@ -31,7 +31,11 @@ import numpy as np
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-IDS = 16  # identifier keys kept per document
+IDS = 8  # identifier keys kept per document
+# A key is the slot's hash (high bits) and the identifier's (low bits) in 32 bits:
+# slots must not collide (a false conflict), identifiers seldom matter if they do.
+_ID_BITS = 12
+_ID_MASK = (1 << _ID_BITS) - 1
 # Words read: a templated note is short, and two long reports that differ only in
 # an identifier past their opening are rare; the cost stays bounded.
 _WORDS = 200
@@ -42,8 +46,8 @@ _SENTENCE_END = re.compile(r"[.!?:;\n]")
 _START = "\x02"
 
 
-def identifier_keys(text: str, limit: int = IDS) -> NDArray[np.uint64]:
-    """Sorted keys (slot hash << 32 | identifier hash) of ``text``'s identifiers, the
+def identifier_keys(text: str, limit: int = IDS) -> NDArray[np.uint32]:
+    """Sorted keys (slot hash, then identifier hash) of ``text``'s identifiers, the
     ``limit`` smallest."""
     # Separators and tokens, alternating (and the rest of the text): C speed.
     parts = _TOKEN.split(text, maxsplit=_WORDS)
@@ -67,11 +71,11 @@ def identifier_keys(text: str, limit: int = IDS) -> NDArray[np.uint64]:
             elif rest == low[i + 2][1:]:
                 continue  # no capital in it: a script without case
         slot = crc(b"\x1f" + low[i + 1].encode(), crc(low[i].encode()))
-        keys.add(slot << 32 | crc(low[i + 2].encode()))
-    return np.array(sorted(keys)[:limit], np.uint64)
+        keys.add((slot >> _ID_BITS) << _ID_BITS | (crc(low[i + 2].encode()) & _ID_MASK))
+    return np.array(sorted(keys)[:limit], np.uint32)
 
 
-def conflicts(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> tuple[int, int]:
+def conflicts(a: NDArray[np.uint32], b: NDArray[np.uint32]) -> tuple[int, int]:
     """(slots filled differently, slots both fill) of two ``identifier_keys`` samples.
 
     Only slots below both samples' cut-offs are comparable: above it a full
@@ -83,16 +87,16 @@ def conflicts(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> tuple[int, int]:
     keys_a, keys_b = set(a.tolist()), set(b.tolist())
     if keys_a <= keys_b or keys_b <= keys_a:
         return 0, 0  # one fills no slot the other lacks: a copy's edits only remove
-    full = [int(x[-1]) >> 32 for x in (a, b) if len(x) >= IDS]
+    full = [int(x[-1]) >> _ID_BITS for x in (a, b) if len(x) >= IDS]
     limit = min(full, default=1 << 32)
     slots_a: dict[int, set[int]] = {}
     for key in keys_a:
-        if key >> 32 <= limit:
-            slots_a.setdefault(key >> 32, set()).add(key & 0xFFFFFFFF)
+        if key >> _ID_BITS <= limit:
+            slots_a.setdefault(key >> _ID_BITS, set()).add(key & _ID_MASK)
     slots_b: dict[int, set[int]] = {}
     for key in keys_b:
-        if key >> 32 <= limit:
-            slots_b.setdefault(key >> 32, set()).add(key & 0xFFFFFFFF)
+        if key >> _ID_BITS <= limit:
+            slots_b.setdefault(key >> _ID_BITS, set()).add(key & _ID_MASK)
     shared = slots_a.keys() & slots_b.keys()
     differ = sum(1 for s in shared if slots_a[s] - slots_b[s] and slots_b[s] - slots_a[s])
     return differ, len(shared)

@@ -82,18 +82,17 @@ def exact_keys(content_hash: str, url: str | None, card: int) -> list[int]:
     return keys
 
 
-def url_keys(urls: list[str | None]) -> NDArray[np.uint64]:
-    """Each URL's exact key (0 for none)."""
-    return np.fromiter((_url_key(b"u:", u) if u else 0 for u in urls), np.uint64, len(urls))
-
-
 _TITLE_WORD = re.compile(r"\w+")
+
+
+def _title_words(title: str) -> str:
+    return " ".join(_TITLE_WORD.findall(title.casefold()))
 
 
 def title_key(title: str) -> int:
     """A title's key: its words, case-folded (0 for a title with no words)."""
-    words = _TITLE_WORD.findall(title.casefold())
-    return _url_key(b"t:", " ".join(words)) if words else 0
+    words = _title_words(title)
+    return hash_key(words) if words else 0
 
 
 HEADLINE_WORDS = 5  # a title this long is specific enough to name one report
@@ -101,7 +100,17 @@ HEADLINE_WORDS = 5  # a title this long is specific enough to name one report
 
 def headline_key(title: str) -> int:
     """``title_key`` of a title of at least ``HEADLINE_WORDS`` words, else 0."""
-    return title_key(title) if len(_TITLE_WORD.findall(title)) >= HEADLINE_WORDS else 0
+    words = _title_words(title)
+    return hash_key(words) if words.count(" ") + 1 >= HEADLINE_WORDS else 0
+
+
+def title_keys_many(titles: list[str]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """``title_key`` and ``headline_key`` of many titles, hashed together."""
+    words = [_title_words(t) for t in titles]
+    keys = hash_keys(words)
+    keys[np.fromiter(map(bool, words), np.bool_, len(words)) == 0] = 0
+    long = np.fromiter((w.count(" ") + 1 >= HEADLINE_WORDS for w in words), np.bool_, len(words))
+    return keys, np.where(long, keys, np.uint64(0))
 
 
 def content_key(content_hash: str, card: int, title: int, min_shingles: int) -> str:
@@ -143,5 +152,5 @@ __all__ = [
     "hash_keys",
     "headline_key",
     "title_key",
-    "url_keys",
+    "title_keys_many",
 ]

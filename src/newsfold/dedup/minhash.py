@@ -88,20 +88,20 @@ def encode(
     sig: NDArray[np.uint32],
     cardinality: int,
     lead: NDArray[np.uint32] | None = None,
-    ids: NDArray[np.uint64] | None = None,
+    ids: NDArray[np.uint32] | None = None,
 ) -> bytes:
     """Shingle count, lead length and identifier count (a byte each), the signature,
-    the lead's exact shingle hashes, then the identifier keys (uint64 each).
+    the lead's exact shingle hashes, then the identifier keys (uint32 each).
 
     Blobs stored before identifiers were kept have a zero identifier count.
     """
     lead = np.empty(0, np.uint32) if lead is None else lead
-    ids = np.empty(0, np.uint64) if ids is None else ids
+    ids = np.empty(0, np.uint32) if ids is None else ids
     return (
         _HEADER.pack(cardinality, len(lead) | len(ids) << 8)
         + sig.astype("<u4").tobytes()
         + lead.astype("<u4").tobytes()
-        + ids.astype("<u8").tobytes()
+        + ids.astype("<u4").tobytes()
     )
 
 
@@ -112,7 +112,7 @@ def _counts(blob: bytes) -> tuple[int, int, int]:
 
 def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
     cardinality, n_lead, n_ids = _counts(blob)
-    count = (len(blob) - _HEADER.size) // 4 - n_lead - 2 * n_ids
+    count = (len(blob) - _HEADER.size) // 4 - n_lead - n_ids
     sig = np.frombuffer(blob, dtype="<u4", count=count, offset=_HEADER.size).astype(np.uint32)
     return sig, cardinality
 
@@ -120,15 +120,15 @@ def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
 def decode_lead(blob: bytes) -> NDArray[np.uint32]:
     """The sorted shingle hashes of the text's first words (see ``copies.LEAD_WORDS``)."""
     _, n_lead, n_ids = _counts(blob)
-    offset = len(blob) - 4 * n_lead - 8 * n_ids
+    offset = len(blob) - 4 * (n_lead + n_ids)
     return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=offset).astype(np.uint32)
 
 
-def decode_ids(blob: bytes) -> NDArray[np.uint64]:
+def decode_ids(blob: bytes) -> NDArray[np.uint32]:
     """The identifier keys (see ``shingles.identifier_keys``); none in an older blob."""
     _, _, n_ids = _counts(blob)
-    return np.frombuffer(blob, dtype="<u8", count=n_ids, offset=len(blob) - 8 * n_ids).astype(
-        np.uint64
+    return np.frombuffer(blob, dtype="<u4", count=n_ids, offset=len(blob) - 4 * n_ids).astype(
+        np.uint32
     )
 
 
@@ -139,7 +139,7 @@ def decode_many(
     NDArray[np.int64],
     NDArray[np.uint32],
     NDArray[np.int64],
-    NDArray[np.uint64],
+    NDArray[np.uint32],
     NDArray[np.int64],
 ]:
     """``decode``, ``decode_lead`` and ``decode_ids`` of many blobs, one by one (the
@@ -155,7 +155,7 @@ def decode_many(
     card = np.empty(n, np.int64)
     leads = np.zeros((n, lead_width), np.uint32)
     nlead = np.zeros(n, np.int64)
-    ids = np.zeros((n, id_width), np.uint64)
+    ids = np.zeros((n, id_width), np.uint32)
     nids = np.zeros(n, np.int64)
     for i, blob in enumerate(blobs):
         sigs[i], card[i] = decode(blob)
@@ -173,12 +173,14 @@ def decode_into(
         NDArray[np.uint32],
         NDArray[np.uint32],
         NDArray[np.uint8],
-        NDArray[np.uint64],
+        NDArray[np.uint32],
         NDArray[np.uint8],
     ],
 ) -> bool:
     """``decode_many`` written straight into the given rows (the rebuild path):
     ``out`` is (signatures, shingle counts, leads, lead lengths, identifiers, their counts).
+    The lead and identifier rows must be zero (as a table keeps its rows past its size):
+    only the values are written, not the padding, which keeps those pages untouched.
 
     At a million documents the intermediate arrays cost as much as the parse,
     so blobs are parsed a block at a time, and blobs of one length together as
@@ -211,24 +213,30 @@ def decode_into(
             tail_words = (size - end) // 4
             n_lead = raw[:, 4].astype(np.int64)
             n_ids = raw[:, 5].astype(np.int64)
-            if ((n_lead + 2 * n_ids) != tail_words).any():
+            if ((n_lead + n_ids) != tail_words).any():
                 return False
             card[rows] = raw[:, :4].view("<u4")[:, 0]
             sig[rows] = raw[:, _HEADER.size : end].view("<u4")
-            # Lead then identifiers, each row's own split of the same tail: gathered
-            # from a zero-padded copy so that every index is in range.
-            tail = np.zeros((len(raw), tail_words + width + 2 * id_width), np.uint32)
-            tail[:, :tail_words] = raw[:, end:].view("<u4")
-            kept = np.minimum(n_lead, width)
-            cols = np.arange(width)[None, :]
-            lead[rows] = np.where(cols < kept[:, None], tail[:, :width], 0)
-            nlead[rows] = kept
-            at = n_lead[:, None] + np.arange(2 * id_width)[None, :]
-            words = np.ascontiguousarray(np.take_along_axis(tail, at, axis=1))
-            kept_ids = np.minimum(n_ids, id_width)
-            id_cols = np.arange(id_width)[None, :]
-            ids[rows] = np.where(id_cols < kept_ids[:, None], words.view("<u8"), 0)
-            nids[rows] = kept_ids
+            # Lead then identifiers: rows of one length mostly split their tail alike;
+            # each split is written as a block of slices.
+            tail = raw[:, end:].view("<u4")
+            split = n_lead << 8 | n_ids
+            combos = np.unique(split)
+            index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+            for combo in combos.tolist():
+                at: slice | NDArray[np.intp] = rows
+                same = tail
+                if len(combos) > 1:
+                    sub = np.flatnonzero(split == combo)
+                    at, same = index[sub], tail[sub]
+                nl, ni = combo >> 8, combo & 0xFF
+                kept, kept_ids = min(nl, width), min(ni, id_width)
+                if kept:
+                    lead[at, :kept] = same[:, :kept]
+                nlead[at] = kept
+                if kept_ids:
+                    ids[at, :kept_ids] = same[:, nl : nl + kept_ids]
+                nids[at] = kept_ids
     return True
 
 
