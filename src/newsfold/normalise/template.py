@@ -70,14 +70,22 @@ def _gram_keys(tokens: list[str]) -> list[int]:
 class FeedTemplate:
     """Word 3-grams shared by a feed's recent items (see the module docstring)."""
 
-    __slots__ = ("_counts", "_docs", "min_docs", "min_share", "window")
+    __slots__ = ("_counts", "_docs", "min_docs", "min_items", "min_share", "window")
 
-    def __init__(self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.1) -> None:
-        if window < 2 or min_docs < 2 or not 0 < min_share <= 1:
-            raise ValueError("window >= 2, min_docs >= 2 and 0 < min_share <= 1 are required")
+    def __init__(
+        self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.1, min_items: int = 8
+    ) -> None:
+        if window < 2 or min_docs < 2 or not 0 < min_share <= 1 or min_items < min_docs:
+            raise ValueError(
+                "window >= 2, min_docs >= 2, 0 < min_share <= 1 and min_items >= min_docs"
+                " are required"
+            )
         self.window = window
         self.min_docs = min_docs
         self.min_share = min_share
+        # A feed of a few items may be a few reports of one event: the facts they share
+        # are not its template. Nothing is removed until the feed has shown this many.
+        self.min_items = min_items
         self._docs: deque[frozenset[int]] = deque()
         self._counts: Counter[int] = Counter()
 
@@ -86,7 +94,12 @@ class FeedTemplate:
         return len(self._docs)
 
     def copy(self) -> FeedTemplate:
-        out = FeedTemplate(window=self.window, min_docs=self.min_docs, min_share=self.min_share)
+        out = FeedTemplate(
+            window=self.window,
+            min_docs=self.min_docs,
+            min_share=self.min_share,
+            min_items=self.min_items,
+        )
         out._docs = deque(self._docs)
         out._counts = Counter(self._counts)
         return out
@@ -125,7 +138,7 @@ class FeedTemplate:
 
     def strip(self, text: str) -> str:
         """``text`` without the feed's template ("" when nothing of its own is left)."""
-        if len(self._docs) < self.min_docs or not text:
+        if len(self._docs) < self.min_items or not text:
             return text
         tokens = [t.casefold() for t in _TOKEN.findall(text)]
         if not tokens:
