@@ -588,7 +588,9 @@ class CopyIndex:
         # a summary or a trimmed copy is mostly inside the original.
         small = np.minimum(other, card)
         cont = np.minimum(1.0, jac * (other + card) / ((1.0 + jac) * np.maximum(small, 1)))
-        ok_j = jac >= self.copy_threshold
+        # A text of a few words (a user name left by a feed's template, a caption) is
+        # no evidence on its own: its exact key carries its title (``keys.content_key``).
+        ok_j = (jac >= self.copy_threshold) & (small >= self.min_shingles)
         # Exact overlap of the two leads. A text shorter than its lead window is
         # all lead: its containment in the other's lead is measured exactly,
         # not estimated (MinHash is too coarse for 40 shingles inside 800).

@@ -14,8 +14,9 @@ such as "[link] [comments]" counts too). A 3-gram found in at least
 phrase like "one of the" inside prose stays). A slot of one or two words
 between two template runs, with no digit in it (a user name), goes with
 them: identifiers have digits and stay. What is left is the item's own
-text; if fewer than ``_MIN_BODY`` words are left, the item has no body and is
-compared by its title and URL. A text with no template is returned unchanged.
+text, however short (a CVE id is enough to tell two notes apart); an item
+that is all template has no body and is compared by its title and URL. A
+text with no template is returned unchanged.
 
 Tokens are ``\\w+`` runs, case-folded: this holds for every script; a
 script written without spaces (CJK) gives one token per run of characters,
@@ -44,7 +45,6 @@ _TOKEN = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 _START, _END = "\x02", "\x03"
 _MIN_RUN = 4  # template words in a row, inside a text, before they are removed
-_MIN_BODY = 3  # words an item must keep to have a body of its own
 _GAP = 2  # a slot this short between template runs is the template's blank
 # Only the opening and closing words of an item are learned: templates sit
 # there, and the stored state stays small for full-text feeds.
@@ -167,7 +167,7 @@ class FeedTemplate:
                 drop[a:b] = True
         if not drop.any():
             return text
-        if n - int(drop.sum()) < _MIN_BODY:
+        if drop.all():
             return ""
         spans = [m.span() for m in _TOKEN.finditer(text)]
         pieces = [text[spans[a][0] : spans[b - 1][1]] for a, b in _runs(~drop)]
