@@ -73,7 +73,7 @@ class FeedTemplate:
     __slots__ = ("_counts", "_docs", "min_docs", "min_items", "min_share", "window")
 
     def __init__(
-        self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.1, min_items: int = 8
+        self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.3, min_items: int = 8
     ) -> None:
         if window < 2 or min_docs < 2 or not 0 < min_share <= 1 or min_items < min_docs:
             raise ValueError(
