@@ -25,7 +25,7 @@ import numpy as np
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.identifiers import identifier_keys
-from newsfold.dedup.keys import content_key, exact_keys, headline_key, title_key, title_keys_many
+from newsfold.dedup.keys import content_key, exact_keys, title_keys, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, story_terms, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.types import Join, Placement, Tier
@@ -166,7 +166,7 @@ class Deduplicator:
         held = max(ts, doc.seen.timestamp()) if doc.seen is not None else ts
         lang = self._lang(doc.language)
         ids = minhash.decode_ids(sketch.signature)
-        title, headline = title_key(doc.title), headline_key(doc.title)
+        title, headline = title_keys(doc.title)
         keys = exact_keys(
             content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
         )

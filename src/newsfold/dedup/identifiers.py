@@ -38,7 +38,7 @@ _ID_BITS = 12
 _ID_MASK = (1 << _ID_BITS) - 1
 # Words read: a templated note is short, and two long reports that differ only in
 # an identifier past their opening are rare; the cost stays bounded.
-_WORDS = 200
+_WORDS = 120
 # Word tokens, with the inner dots, hyphens and slashes of versions and ids kept.
 _TOKEN = re.compile(r"(\w+(?:[./-]\w+)*)")
 _DIGIT = re.compile(r"\d")

@@ -100,8 +100,16 @@ HEADLINE_WORDS = 5  # a title this long is specific enough to name one report
 
 def headline_key(title: str) -> int:
     """``title_key`` of a title of at least ``HEADLINE_WORDS`` words, else 0."""
+    return title_keys(title)[1]
+
+
+def title_keys(title: str) -> tuple[int, int]:
+    """``title_key`` and ``headline_key`` of one title, its words hashed once."""
     words = _title_words(title)
-    return hash_key(words) if words.count(" ") + 1 >= HEADLINE_WORDS else 0
+    if not words:
+        return 0, 0
+    key = hash_key(words)
+    return key, key if words.count(" ") + 1 >= HEADLINE_WORDS else 0
 
 
 def title_keys_many(titles: list[str]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
@@ -152,5 +160,6 @@ __all__ = [
     "hash_keys",
     "headline_key",
     "title_key",
+    "title_keys",
     "title_keys_many",
 ]
