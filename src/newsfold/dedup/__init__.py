@@ -24,7 +24,8 @@ import numpy as np
 
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
-from newsfold.dedup.keys import exact_keys
+from newsfold.dedup.identifiers import identifier_keys
+from newsfold.dedup.keys import content_key, exact_keys, title_keys, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
 from newsfold.dedup.stories import StoryIndex
 from newsfold.dedup.terms import story_terms
@@ -82,6 +83,7 @@ class StoredDoc:
     copy_id: int
     story_id: int  # the current (post-merge) story id
     seen: datetime | None = None  # first seen (None: at ``published``)
+    title: str = ""
 
 
 class Deduplicator:
@@ -145,7 +147,11 @@ class Deduplicator:
         sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
         keys = self.copies.keys_many(sigs, [len(h) for h, _ in pairs], [ld for _, ld in pairs])
         return [
-            Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc), k)
+            Sketch(
+                minhash.encode(sig, len(hashes), lead, identifier_keys(doc.text)),
+                self._story_blob(doc),
+                k,
+            )
             for doc, (hashes, lead), sig, k in zip(docs, pairs, sigs, keys, strict=True)
         ]
 
@@ -163,7 +169,13 @@ class Deduplicator:
         ts = doc.published.timestamp()
         held = max(ts, doc.seen.timestamp()) if doc.seen is not None else ts
         lang = self._lang(doc.language)
-        keys = exact_keys(doc.content_hash, doc.url, card)
+        ids = minhash.decode_ids(sketch.signature)
+        title, headline = title_keys(doc.title)
+        keys = exact_keys(
+            content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
+        )
+        # The copy table keeps the low 32 bits of the title and URL keys (the URL's is last).
+        origin = (doc.feed_id, title & 0xFFFFFFFF, keys[-1] & 0xFFFFFFFF if doc.url else 0)
         if sketch.keys:
             self.copies.prime_keys(sig, card, sketch.keys)
         self.stories.count(terms)
@@ -174,10 +186,12 @@ class Deduplicator:
         def fits(story_id: int) -> bool:
             return self.stories.fits(story_id, ts)
 
-        if (same := self.copies.exact(keys, fits)) is not None:
+        if (same := self.copies.exact(keys, fits, origin)) is not None:
             copy = Join(same.copy_id, Tier.EXACT, 1.0, same.article_id)
             story = Join(same.story_id, Tier.EXACT, 1.0, same.article_id)
-        elif (near := self.copies.near(sig, card, lang, lead, fits)) is not None:
+        elif (near := self.copies.headline(headline, doc.feed_id, card, fits)) is not None or (
+            near := self.copies.near(sig, card, lang, lead, fits, ids=ids, origin=origin)
+        ) is not None:
             copy = Join(near.copy_id, Tier.NEAR, near.similarity, near.article_id)
             story = Join(near.story_id, Tier.NEAR, near.similarity, near.article_id)
         elif (
@@ -208,6 +222,9 @@ class Deduplicator:
             lang=lang,
             copy_id=copy.cluster_id,
             story_id=story.cluster_id,
+            ids=ids,
+            origin=origin,
+            headline=headline,
         )
         self.stories.add(
             doc.article_id,
@@ -263,6 +280,7 @@ class Deduplicator:
         # Ids in order of first appearance, as one ``_lang`` call per document assigns them.
         lang_of = {language: self._lang(language) for language in dict.fromkeys(languages)}
         lang = np.fromiter(map(lang_of.__getitem__, languages), np.int16, n)
+        titles, headlines = title_keys_many(list(map(attrgetter("title"), ordered)))
         self.copies.load(
             article_ids=article,
             copy_ids=ids["copy_id"],
@@ -273,6 +291,9 @@ class Deduplicator:
             signatures=list(map(attrgetter("signature"), ordered)),
             content_hashes=list(map(attrgetter("content_hash"), ordered)),
             urls=list(map(attrgetter("url"), ordered)),
+            feeds=np.fromiter(map(attrgetter("feed_id"), ordered), np.int64, n),
+            titles=titles,
+            headlines=headlines,
         )
         self.stories.bulk_load(article, story, list(map(attrgetter("story"), ordered)), ts, lang)
         self._feed_of.update(
