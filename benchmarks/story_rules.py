@@ -164,7 +164,7 @@ class LoggingMatcher(Matcher):
         lang: int,
         names: NDArray[np.int64] | None = None,
         *,
-        own_feed: Callable[[int], bool] | None = None,
+        own_feed: Callable[[int], float] | None = None,
     ) -> StoryMatch | None:
         if not len(terms):
             return None
@@ -172,13 +172,10 @@ class LoggingMatcher(Matcher):
         vec = weights * idf
         ranked = self.candidates(terms, vec, ts, lang)
         if own_feed is not None:  # the shipped same-feed rule holds for every rule compared
-            floor = self.settings.same_feed_threshold
             cands0 = [self.stories[s] for s in ranked]
             sims0 = self.cosines(terms, vec, [(c.terms, c.weights, c.slots) for c in cands0])
             ranked = [
-                s
-                for s, sim in zip(ranked, sims0.tolist(), strict=True)
-                if sim >= floor or not own_feed(s)
+                s for s, sim in zip(ranked, sims0.tolist(), strict=True) if sim >= own_feed(s)
             ]
         named = names * idf if names is not None else np.zeros(len(terms))
         stories = [self.stories[s] for s in ranked]

@@ -15,6 +15,7 @@ story merge keeps the smaller id (see ``Placement.merged_stories``).
 from __future__ import annotations
 
 import gc
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -24,6 +25,7 @@ import numpy as np
 
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
+from newsfold.dedup.feed_titles import FeedTitles, title_terms
 from newsfold.dedup.identifiers import identifier_keys
 from newsfold.dedup.keys import content_key, exact_keys, title_keys, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
@@ -105,11 +107,11 @@ class Deduplicator:
             threshold=settings.story_threshold,
             merge_threshold=settings.story_merge_threshold,
             name_threshold=settings.story_name_threshold,
-            same_feed_threshold=settings.story_same_feed_threshold,
             window_s=settings.story_window_days * _DAY_S,
         )
         self._languages: dict[str, int] = {}
         self._feed_of: dict[int, int] = {}  # article id → feed id (0: no feed), in the window
+        self._titles = FeedTitles()
 
     def __len__(self) -> int:
         return self.copies.live
@@ -211,6 +213,8 @@ class Deduplicator:
             self.stories.merge(story.cluster_id, absorbed)
             self.copies.rename_story(absorbed, story.cluster_id)
         self._feed_of[doc.article_id] = doc.feed_id
+        if doc.feed_id:
+            self._titles.add(doc.article_id, doc.feed_id, title_terms(doc.title, doc.language))
         self.copies.add(
             article_id=doc.article_id,
             ts=ts,
@@ -237,16 +241,30 @@ class Deduplicator:
         )
         return Placement(doc.article_id, copy, story, merged)
 
-    def _own_feed(self, doc: DedupDoc) -> Callable[[int], bool] | None:
-        """Whether every member of a story came from ``doc``'s feed (None: no feed known)."""
+    def _own_feed(self, doc: DedupDoc) -> Callable[[int], float] | None:
+        """The least similarity a story takes from ``doc`` for being of ``doc``'s feed alone
+        (0: a story with other feeds' reports; None: no feed known).
+
+        A story of the document's own feed alone takes ``story_same_feed_threshold``, and
+        then only when a title in it shares a subject term with ``doc``'s (``FeedTitles``):
+        an outlet's series, templates and running topics make its items alike.
+        """
         if not doc.feed_id:
             return None
         feed_of, feed = self._feed_of.get, doc.feed_id
+        strict = self.settings.story_same_feed_threshold
+        terms: frozenset[str] | None = None
 
-        def own(story_id: int) -> bool:
-            return all(feed_of(a) == feed for a in self.stories.members(story_id))
+        def floor(story_id: int) -> float:
+            nonlocal terms
+            members = self.stories.members(story_id)
+            if any(feed_of(a) != feed for a in members):
+                return 0.0
+            if terms is None:
+                terms = title_terms(doc.title, doc.language)
+            return strict if self._titles.agree(feed, terms, members) else math.inf
 
-        return own
+        return floor
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
@@ -312,6 +330,7 @@ class Deduplicator:
         for article_id in evicted.tolist():
             self.stories.evict(article_id)
             self._feed_of.pop(article_id, None)
+            self._titles.remove(article_id)
         return len(evicted)
 
     def remove(self, article_id: int) -> bool:
@@ -324,6 +343,7 @@ class Deduplicator:
             return False
         self.stories.evict(article_id)
         self._feed_of.pop(article_id, None)
+        self._titles.remove(article_id)
         return True
 
 
