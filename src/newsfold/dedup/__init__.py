@@ -317,6 +317,9 @@ class Deduplicator:
         self._feed_of.update(
             zip(article.tolist(), map(attrgetter("feed_id"), ordered), strict=True)
         )
+        for d in ordered:
+            if d.feed_id:
+                self._titles.add(d.article_id, d.feed_id, title_terms(d.title, d.language))
         return n
 
     def evict_before(self, cutoff: datetime) -> int:
