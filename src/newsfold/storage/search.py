@@ -6,10 +6,10 @@ A story matches when one of its articles does; stories rank by their best
 article, then by how many of their articles match. Both levels rank in SQL and
 stop at a LIMIT: the story level groups a pool of the best articles, grown only
 when it could hide a story that belongs in the result (``_top_stories``), so a
-word in half the articles costs about what the article level does. Snippets come from the
-database's highlighter, with the matched words between ``MARK_START`` and
-``MARK_END``; where it marks nothing (a PostgreSQL snippet of unspaced script)
-the query's phrases are marked where they occur literally.
+word in half the articles costs about what the article level does. Snippets come
+from the database's highlighter, with the matched words between ``MARK_START``
+and ``MARK_END``; where it marks nothing (a PostgreSQL snippet of unspaced
+script) the query's phrases are marked where they occur literally.
 """
 
 from __future__ import annotations
