@@ -264,7 +264,13 @@ def test_min_sources_counts_outlets_not_articles(service: Service) -> None:
         service,
         one.id,
         _rss(
-            [("a1", "A", a), ("a2", "A again", a + " Extra line."), ("b1", "B", b), ("c1", "C", c)]
+            # One outlet's two items on one subject: their titles share it.
+            [
+                ("a1", "Harbour inquiry", a),
+                ("a2", "Harbour inquiry, again", a + " Extra line."),
+                ("b1", "B", b),
+                ("c1", "C", c),
+            ]
         ),
     )
     _ingest(service, two.id, _rss([("b2", "B too", b + " Extra line.")]))

@@ -69,7 +69,9 @@ def test_story_time_is_credible_publication_else_first_seen(
 def _saga_doc(d: int, at: datetime, **kw: object) -> DedupDoc:
     fields: dict[str, object] = {
         "article_id": d + 1,
-        "feed_id": 1,
+        # Each day's report from another outlet: one outlet's numbered follow-ups ("day 1",
+        # "day 2") read as a series' items, which the same-feed rule keeps apart.
+        "feed_id": d + 1,
         "published": at,
         "title": f"Voss inquiry, day {d}",
         "text": SAGA.format(d=d, who=WHO[d % len(WHO)]),
