@@ -14,7 +14,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -106,6 +106,10 @@ class DedupSettings(_Section):
     # also name: two events of one kind share vocabulary, not specifics. 0 turns it off.
     story_name_threshold: float = Field(0.3, ge=0, le=1)
     story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
+    # Order-free stories: after each batch, the touched components of the candidate graph
+    # are clustered again (see dedup.stories.partition); "off" keeps the one-pass stories.
+    story_linkage: Literal["average", "complete", "off"] = "average"
+    story_link_threshold: float = Field(0.2, gt=0, le=1)  # least linkage to join two clusters
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)
     story_name_boost: float = Field(2.0, ge=1)
