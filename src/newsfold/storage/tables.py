@@ -195,7 +195,7 @@ class FetchLogRow(Base):
 
 
 class SplitRow(Base):
-    """A story that a consolidation formed from part of another: ``story_id`` split from ``from_id``."""
+    """A story a consolidation formed from part of another (``from_id``)."""
 
     __tablename__ = "story_splits"
 

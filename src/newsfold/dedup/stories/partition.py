@@ -51,6 +51,10 @@ class PairScorer(Protocol):
         """Documents that may score with ``article_id`` (a symmetric relation)."""
         ...
 
+    def fresh(self) -> None:
+        """Called before each consolidation: the window's documents changed."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionSettings:
@@ -70,10 +74,31 @@ class DocScorer:
     (``name_threshold``) never joins.
     """
 
-    __slots__ = ("index", "settings")
+    __slots__ = ("_cache", "index", "settings")
 
     def __init__(self, index: StoryIndex, settings: PartitionSettings) -> None:
         self.index, self.settings = index, settings
+        self._cache: dict[
+            int, tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.float64]]
+        ] = {}
+
+    def fresh(self) -> None:
+        """Forget the vectors computed so far (the document frequencies changed)."""
+        self._cache.clear()
+
+    def _vector(
+        self, article_id: int
+    ) -> tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.float64]]:
+        """A document's terms, unit TF-IDF weights and IDF-weighted names (cached)."""
+        found = self._cache.get(article_id)
+        if found is None:
+            index = self.index
+            doc = index.docs[article_id]
+            idf = index.vocab.idf(doc.slots.astype(np.int64))
+            w = doc.weights * idf
+            found = (doc.terms, w / (float(np.sqrt(w @ w)) or 1.0), doc.names * idf)
+            self._cache[article_id] = found
+        return found
 
     def _df_cap(self) -> int:
         s = self.settings
@@ -81,15 +106,12 @@ class DocScorer:
 
     def _columns(self, article_ids: Sequence[int]) -> _Cols:
         """The documents' TF-IDF vectors (unit length) and IDF-weighted names, end to end."""
-        index = self.index
         terms, weights, names, lens = [], [], [], []
         for a in article_ids:
-            doc = index.docs[a]
-            idf = index.vocab.idf(doc.slots.astype(np.int64))
-            w = doc.weights * idf
-            terms.append(doc.terms)
-            weights.append(w / (float(np.sqrt(w @ w)) or 1.0))
-            names.append(doc.names * idf)
+            t, w, named = self._vector(a)
+            terms.append(t)
+            weights.append(w)
+            names.append(named)
             lens.append(len(w))
         row = np.repeat(np.arange(len(lens)), lens)
         cat = np.concatenate
@@ -145,19 +167,20 @@ class DocScorer:
         index = self.index
         terms, _, slots = index.docs.vector(article_id)
         rare = terms[index.vocab.df(slots.astype(np.int64)) <= self._df_cap()].copy()
-        found: set[int] = set()
-        stories = index.stories
+        held: set[int] = set()
         for term in rare.tolist():
-            for story_id in index.postings.stories(term):
-                story = stories.get(story_id)
-                if story is not None:
-                    found.update(a for _, a in story.members)
+            held.update(index.postings.stories(term))
+        found: set[int] = set()
+        for story_id in held:
+            story = index.stories.get(story_id)
+            if story is not None:
+                found.update(a for _, a in story.members)
         found.discard(article_id)
         if not found:
             return []
         # The stories' other members need not hold the term themselves.
         ids = sorted(found)
-        vecs = [index.docs.vector(a)[0] for a in ids]
+        vecs = [self._vector(a)[0] for a in ids]
         which = np.repeat(np.arange(len(ids)), [len(v) for v in vecs])
         shares = np.bincount(
             which,
@@ -223,10 +246,7 @@ def cluster(
     members: list[list[int]] = [[i] for i in range(n)]
     complete = s.linkage == "complete"
     while True:
-        if complete:
-            value = link.copy()
-        else:
-            value = link / np.outer(size, size)
+        value = link.copy() if complete else link / np.outer(size, size)
         span = np.maximum.outer(last, last) - np.minimum.outer(first, first)
         ok = ~forbidden & (span <= s.window_s) & np.outer(alive, alive)
         np.fill_diagonal(ok, False)
@@ -382,6 +402,7 @@ def consolidate(
     """Cluster again the components ``seeds`` touch; what changes (nothing applied yet)."""
     groups: list[list[int]] = []
     old: dict[int, int] = {}
+    scorer.fresh()
     for comp in components(scorer, settings, seeds, index):
         comp.sort(key=lambda a: content_key(index, a))
         ts = [float(index.docs[a].ts) for a in comp]
