@@ -148,7 +148,7 @@ class DocScorer:
             # Either one naming enough of the other's names: a short report names a few
             # of its event's; a long one names them and more.
             sim[(theirs > 0) & (share < s.name_threshold)] = _NEVER
-        return sim
+        return np.asarray(sim, np.float64)
 
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]:
         n = len(article_ids)
@@ -156,7 +156,7 @@ class DocScorer:
         out = np.array([self._row(cols, k, n) for k in range(n)]).reshape(n, n)
         out = np.minimum(out, out.T)  # exactly symmetric
         np.fill_diagonal(out, 1.0)
-        return out
+        return np.asarray(out, np.float64)
 
     def score_row(self, article_id: int, others: Sequence[int]) -> NDArray[np.float64]:
         row = self._row(self._columns([article_id, *others]), 0, len(others) + 1)
@@ -342,7 +342,7 @@ def inherit(
             continue
         k = max(range(len(groups)), key=lambda k: (overlap[k].get(s, 0), -k))
         merges.append((s, ids[k]))  # type: ignore[arg-type]
-    moves = {a: ids[k] for k, g in enumerate(groups) for a in g if old[a] != ids[k]}  # type: ignore[misc]
+    moves = {a: ids[k] for k, g in enumerate(groups) for a in g if old[a] != ids[k]}
     return Inherited(moves, merges, splits)  # type: ignore[arg-type]
 
 
