@@ -110,14 +110,7 @@ def _spans(service: Service) -> list[float]:
 def _eval_stories(settings: Settings, items: list[Item]) -> dict[str, int]:
     recs = records(items)
     result = evaluate(recs, settings.dedup, "stories")
-    alias = {old: p.story.cluster_id for p in result.placements for old in p.merged_stories}
-    out = {}
-    for p in result.placements:
-        cid = p.story.cluster_id
-        while cid in alias:
-            cid = alias[cid]
-        out[recs[p.article_id - 1].id] = cid
-    return out
+    return {recs[a - 1].id: story for a, story in result.stories.items()}
 
 
 @pytest.mark.parametrize("how", ["one poll", "several polls", "shuffled feeds"])

@@ -26,7 +26,7 @@ from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
 from newsfold.dedup.keys import exact_keys
 from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
-from newsfold.dedup.stories import StoryIndex
+from newsfold.dedup.stories import StoryIndex, partition
 from newsfold.dedup.terms import story_terms
 from newsfold.types import Join, Placement, Tier
 
@@ -108,6 +108,15 @@ class Deduplicator:
         )
         self._languages: dict[str, int] = {}
         self._feed_of: dict[int, int] = {}  # article id → feed id (0: no feed), in the window
+        self.partition = partition.PartitionSettings(
+            threshold=settings.story_link_threshold,
+            window_s=settings.story_window_days * _DAY_S,
+            linkage=settings.story_linkage,
+            name_threshold=settings.story_link_name_threshold,
+        )
+        self.scorer: partition.PairScorer = partition.DocScorer(
+            self.stories, self.partition, self._feed_of
+        )
 
     def __len__(self) -> int:
         return self.copies.live
@@ -230,6 +239,24 @@ class Deduplicator:
             return all(feed_of(a) == feed for a in self.stories.members(story_id))
 
         return own
+
+    # ------------------------------------------------------------ consolidation
+    def consolidate(
+        self, seeds: Iterable[int], is_free: Callable[[int], bool]
+    ) -> partition.Inherited:
+        """Cluster again the stories a batch's documents (``seeds``) touch, and apply it.
+
+        The one-pass placements become the partition of the set (see
+        ``stories.partition``); ``is_free`` says whether an article id may
+        become a new story's id (it never was one).
+        """
+        if self.partition.linkage == "off":
+            return partition.Inherited({}, [], [])
+        changes = partition.consolidate(self.stories, self.scorer, self.partition, seeds, is_free)
+        for article_id, story_id in sorted(changes.moves.items()):
+            self.stories.move(article_id, story_id)
+            self.copies.set_story(article_id, story_id)
+        return changes
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:

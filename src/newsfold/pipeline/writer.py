@@ -121,11 +121,8 @@ class FeedWriter:
                         placements[i] += self._revise(
                             batch, dedup, changes.revised, revised_sketches, now=now
                         )
-                    self.index.placed(
-                        ids,
-                        merged=any(p.merged_stories for ps in placements.values() for p in ps),
-                        batch=batch,
-                    )
+                    # Consolidation may have moved stored articles: always note the version.
+                    self.index.placed(ids, merged=True, batch=batch)
                     for i in live:
                         feed, (prepared, started_at, t0) = feeds[i], polled[i]
                         assert feed is not None
@@ -259,6 +256,10 @@ class FeedWriter:
             out[f][k] = placement
             written.append((placement, feeds[f][1][k]))
         batch.record_placements(written, now=now)
+        # The one-pass placements become the partition of the set: the stories these
+        # documents touch are clustered again, whatever order the documents came in.
+        changes = dedup.consolidate([p.article_id for p, _ in written], batch.story_id_free)
+        batch.record_consolidation(changes.moves, changes.merges, changes.splits, now=now)
         return [[p for p in placed if p is not None] for placed in out]
 
     def _revise(
