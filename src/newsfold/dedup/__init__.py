@@ -113,10 +113,9 @@ class Deduplicator:
             window_s=settings.story_window_days * _DAY_S,
             linkage=settings.story_linkage,
             name_threshold=settings.story_link_name_threshold,
+            same_feed_threshold=settings.story_same_feed_threshold,
         )
-        self.scorer: partition.PairScorer = partition.DocScorer(
-            self.stories, self.partition, self._feed_of
-        )
+        self.scorer = partition.DocScorer(self.stories, self.partition, self._feed_of)
 
     def __len__(self) -> int:
         return self.copies.live

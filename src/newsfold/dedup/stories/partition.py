@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from numpy.typing import NDArray
 
@@ -43,12 +45,8 @@ class PairScorer(Protocol):
 
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]: ...
 
-    def score_row(self, article_id: int, others: Sequence[int]) -> NDArray[np.float64]:
-        """``scores`` of one document against others (one row, without the diagonal)."""
-        ...
-
-    def neighbours(self, article_id: int) -> Iterable[int]:
-        """Documents that may score with ``article_id`` (a symmetric relation)."""
+    def links(self, frontier: Sequence[int]) -> NDArray[np.int64]:
+        """Candidate-graph edges (pairs of article ids) from ``frontier`` to any document."""
         ...
 
     def fresh(self) -> None:
@@ -62,143 +60,176 @@ class PartitionSettings:
     window_s: float  # the longest a story may span, first member to last
     linkage: str = "average"  # "average" or "complete"
     name_threshold: float = 0.0  # least share of one document's names the other holds
+    same_feed_threshold: float = 1.0  # least score for two documents of one feed to pair
     max_df: float = 0.05  # a shared term held by more of the window's documents links nothing
     min_df_cap: int = 50  # ... but a term held by this many or fewer always may
+
+
+@dataclass(slots=True)
+class Work:
+    """What consolidations cost, counted (not timed): tests bound it."""
+
+    passes: int = 0  # consolidations run
+    docs: int = 0  # documents visited by the candidate search
+    candidate_pairs: int = 0  # pairs sharing a rare term, scored to find edges
+    cluster_pairs: int = 0  # pairs scored inside the components clustered again
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Documents' terms as sparse rows: slots, unit TF-IDF weights, IDF-weighted names."""
+
+    ids: NDArray[np.int64]
+    tfidf: sparse.csr_array
+    names: sparse.csr_array  # IDF-weighted name terms
+    named: sparse.csr_array  # 1 where a term is a name
+    rare: sparse.csr_array  # 1 where a term is held by few documents
 
 
 class DocScorer:
     """``PairScorer`` over a story index's documents: the story tier's features.
 
-    The score is the TF-IDF cosine of the two sketches; a pair in which
-    neither document holds enough of the other's IDF-weighted names
-    (``name_threshold``) never joins.
+    The score is the TF-IDF cosine of the two sketches. Two documents of one
+    feed pair only at ``same_feed_threshold`` (as one-pass placing joins a
+    story of the document's own feed alone only at it: an outlet rarely
+    reports one event twice). A pair in which neither document holds enough
+    of the other's IDF-weighted names (``name_threshold``) never joins.
+    All pairs of a set are scored at once, as sparse products.
     """
 
-    __slots__ = ("_cache", "index", "settings")
+    __slots__ = ("feed_of", "index", "settings", "work")
 
-    def __init__(self, index: StoryIndex, settings: PartitionSettings) -> None:
-        self.index, self.settings = index, settings
-        self._cache: dict[
-            int, tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.float64]]
-        ] = {}
+    def __init__(
+        self, index: StoryIndex, settings: PartitionSettings, feed_of: Mapping[int, int]
+    ) -> None:
+        self.index, self.settings, self.feed_of = index, settings, feed_of
+        self.work = Work()
 
     def fresh(self) -> None:
-        """Forget the vectors computed so far (the document frequencies changed)."""
-        self._cache.clear()
+        self.work.passes += 1
 
-    def _vector(
-        self, article_id: int
-    ) -> tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.float64]]:
-        """A document's terms, unit TF-IDF weights and IDF-weighted names (cached)."""
-        found = self._cache.get(article_id)
-        if found is None:
-            index = self.index
-            doc = index.docs[article_id]
-            idf = index.vocab.idf(doc.slots.astype(np.int64))
-            w = doc.weights * idf
-            found = (doc.terms, w / (float(np.sqrt(w @ w)) or 1.0), doc.names * idf)
-            self._cache[article_id] = found
-        return found
-
-    def _df_cap(self) -> int:
+    def df_cap(self) -> int:
         s = self.settings
         return max(s.min_df_cap, int(s.max_df * self.index.vocab.n_docs))
 
-    def _columns(self, article_ids: Sequence[int]) -> _Cols:
-        """The documents' TF-IDF vectors (unit length) and IDF-weighted names, end to end."""
-        terms, weights, names, lens = [], [], [], []
-        for a in article_ids:
-            t, w, named = self._vector(a)
-            terms.append(t)
-            weights.append(w)
-            names.append(named)
-            lens.append(len(w))
-        row = np.repeat(np.arange(len(lens)), lens)
-        cat = np.concatenate
-        return _Cols(
-            cat(terms) if terms else np.empty(0, np.uint32),
-            cat(weights) if weights else np.empty(0),
-            cat(names) if names else np.empty(0),
-            row,
-            terms,
-            weights,
-            names,
+    def _rows(self, article_ids: Sequence[int]) -> _Rows:
+        """The documents' vectors, gathered from the index's columns in one pass."""
+        docs, vocab = self.index.docs, self.index.vocab
+        n = len(article_ids)
+        at, which = _positions(self.index, article_ids)
+        slots = docs.slots[at].astype(np.int64)
+        idf = vocab.idf(slots)
+        w = docs.weights[at].astype(np.float64) * idf
+        norm = np.sqrt(np.bincount(which, weights=w * w, minlength=n))
+        w /= np.where(norm > 0, norm, 1.0)[which]
+        flag = (docs.flags[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+        named = flag.astype(np.float64)
+        shape = (n, max(int(slots.max()) + 1 if len(slots) else 1, 1))
+
+        def csr(values: NDArray[np.float64]) -> sparse.csr_array:
+            m = sparse.csr_array((values, (which, slots)), shape=shape)
+            m.eliminate_zeros()
+            return m
+
+        rare = (vocab.df(slots) <= self.df_cap()).astype(np.float64)
+        return _Rows(
+            np.asarray(article_ids, np.int64),
+            csr(w),
+            csr(docs.weights[at].astype(np.float64) * idf * named),
+            csr(named),
+            csr(rare),
         )
 
-    def _row(self, cols: _Cols, k: int, n: int) -> NDArray[np.float64]:
-        """Scores of document ``k`` of ``cols`` against all ``n`` of them."""
-        terms, w, named = cols.terms[k], cols.weights[k], cols.names[k]
-        if not len(terms):
-            return np.zeros(n)
-        at = np.minimum(np.searchsorted(terms, cols.all_terms), len(terms) - 1)
-        hit = terms[at] == cols.all_terms
-        contrib = np.where(hit, w[at] * cols.all_weights, 0.0)
-        sim = np.bincount(cols.row, weights=contrib, minlength=n)
-        s = self.settings
-        total = float(named.sum())
-        if s.name_threshold > 0 and total > 0:
-            theirs = np.bincount(cols.row, weights=cols.all_names, minlength=n)
-            # Of k's names, those j also names; of j's names, those k also names.
-            both = hit & (cols.all_names > 0) & (named[at] > 0)
-            mine = np.bincount(cols.row, weights=np.where(both, named[at], 0.0), minlength=n)
-            held = np.bincount(cols.row, weights=np.where(both, cols.all_names, 0.0), minlength=n)
-            share = np.maximum(
-                mine / total, np.divide(held, theirs, out=np.ones(n), where=theirs > 0)
-            )
-            # Either one naming enough of the other's names: a short report names a few
-            # of its event's; a long one names them and more.
-            sim[(theirs > 0) & (share < s.name_threshold)] = _NEVER
-        return np.asarray(sim, np.float64)
+    def _feeds(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Each document's feed (0: none known)."""
+        get = self.feed_of.get
+        return np.fromiter((get(x, 0) for x in ids.tolist()), np.int64, len(ids))
 
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]:
         n = len(article_ids)
-        cols = self._columns(article_ids)
-        out = np.array([self._row(cols, k, n) for k in range(n)]).reshape(n, n)
-        out = np.minimum(out, out.T)  # exactly symmetric
+        self.work.cluster_pairs += n * n
+        r = self._rows(article_ids)
+        _fit(r)
+        sim = np.asarray((r.tfidf @ r.tfidf.T).toarray(), np.float64)
+        s = self.settings
+        feeds = self._feeds(r.ids)
+        same = (feeds[:, None] == feeds[None, :]) & (feeds[:, None] != 0)
+        sim[same & (sim < s.same_feed_threshold)] = 0.0
+        if s.name_threshold > 0:
+            total = np.asarray(r.names.sum(axis=1)).ravel()
+            # mine[k, j]: of k's names, the weight j also names; held = mine.T.
+            mine = np.asarray((r.names @ r.named.T).toarray())
+            share = np.maximum(
+                np.divide(mine, total[:, None], out=np.ones((n, n)), where=total[:, None] > 0),
+                np.divide(mine.T, total[None, :], out=np.ones((n, n)), where=total[None, :] > 0),
+            )
+            # Either one naming enough of the other's names: a short report names a few
+            # of its event's; a long one names them and more.
+            sim[(total[None, :] > 0) & (total[:, None] > 0) & (share < s.name_threshold)] = _NEVER
+        out = np.minimum(sim, sim.T)  # exactly symmetric
         np.fill_diagonal(out, 1.0)
         return np.asarray(out, np.float64)
 
-    def score_row(self, article_id: int, others: Sequence[int]) -> NDArray[np.float64]:
-        row = self._row(self._columns([article_id, *others]), 0, len(others) + 1)
-        return np.asarray(row[1:], np.float64)
+    def links(self, frontier: Sequence[int]) -> NDArray[np.int64]:
+        """Edges from ``frontier``: pairs sharing a term no more than ``df_cap`` documents
+        hold, whose score clears the threshold.
 
-    def neighbours(self, article_id: int) -> list[int]:
-        """Documents sharing a term no more than ``_df_cap`` documents hold."""
+        The documents holding a rare term are found through the stories holding
+        it (the postings), then checked for the term themselves: a relation of
+        the two documents, not of the stories they happen to be in.
+        """
         index = self.index
-        terms, _, slots = index.docs.vector(article_id)
-        rare = terms[index.vocab.df(slots.astype(np.int64)) <= self._df_cap()].copy()
+        if not len(frontier):
+            return np.empty((0, 2), np.int64)
+        self.work.docs += len(frontier)
+        f = self._rows(frontier)
+        _fit(f)
+        at, _ = _positions(index, frontier)
+        rare = index.vocab.df(index.docs.slots[at].astype(np.int64)) <= self.df_cap()
+        terms = np.unique(index.docs.terms[at][rare])
         held: set[int] = set()
-        for term in rare.tolist():
+        for term in terms.tolist():
             held.update(index.postings.stories(term))
-        found: set[int] = set()
+        cand: set[int] = set()
         for story_id in held:
             story = index.stories.get(story_id)
             if story is not None:
-                found.update(a for _, a in story.members)
-        found.discard(article_id)
-        if not found:
-            return []
-        # The stories' other members need not hold the term themselves.
-        ids = sorted(found)
-        vecs = [self._vector(a)[0] for a in ids]
-        which = np.repeat(np.arange(len(ids)), [len(v) for v in vecs])
-        shares = np.bincount(
-            which,
-            weights=np.isin(np.concatenate(vecs), rare).astype(np.float64),
-            minlength=len(ids),
-        )
-        return [a for a, c in zip(ids, shares.tolist(), strict=True) if c > 0]
+                cand.update(a for _, a in story.members)
+        if not cand:
+            return np.empty((0, 2), np.int64)
+        c = self._rows(sorted(cand))
+        _fit(f, c)
+        shared = f.rare @ c.rare.T
+        self.work.candidate_pairs += shared.nnz
+        # Scores of the pairs sharing a rare term (a pair sharing none has 0 there).
+        sim = (f.tfidf @ c.tfidf.T).multiply(shared > 0).tocoo()
+        fi, ci, dots = sim.row.astype(np.int64), sim.col.astype(np.int64), sim.data
+        a, b = f.ids[fi], c.ids[ci]
+        fa, fb = self._feeds(f.ids)[fi], self._feeds(c.ids)[ci]
+        ok = (dots >= self.settings.threshold) & (a != b)
+        ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
+        return np.stack([a[ok], b[ok]], axis=1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Cols:
-    all_terms: NDArray[np.uint32]
-    all_weights: NDArray[np.float64]
-    all_names: NDArray[np.float64]
-    row: NDArray[np.intp]
-    terms: list[NDArray[np.uint32]]
-    weights: list[NDArray[np.float64]]
-    names: list[NDArray[np.float64]]
+def _positions(
+    index: StoryIndex, article_ids: Sequence[int]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Term positions in the index's columns of the documents, end to end, and whose."""
+    docs = index.docs
+    n = len(article_ids)
+    rows = np.fromiter(map(docs.row_of.__getitem__, article_ids), np.int64, n)
+    lo, lens = docs.offset[rows], docs.length[rows].astype(np.int64)
+    at = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+    return at, np.repeat(np.arange(n), lens)
+
+
+def _fit(*rows: _Rows) -> None:
+    """Give sparse rows one width (the widest), so that they multiply."""
+    width = max(r.tfidf.shape[1] for r in rows)
+    for r in rows:
+        for m in (r.tfidf, r.names, r.named, r.rare):
+            if m.shape[1] != width:
+                m.resize((m.shape[0], width))
 
 
 def content_key(index: StoryIndex, article_id: int) -> tuple[float, bytes]:
@@ -236,6 +267,8 @@ def cluster(
         la = np.asarray(langs)
         differ = (la[:, None] != la[None, :]) & (la[:, None] != 0) & (la[None, :] != 0)
         sc[differ] = _NEVER
+    if s.linkage == "complete":
+        return _complete(sc, np.asarray(ts, np.float64), s)
     forbidden = np.isneginf(sc)
     link = np.where(forbidden, 0.0, sc)  # sums of pair scores (average) or minima (complete)
     size = np.ones(n)
@@ -270,6 +303,45 @@ def cluster(
         link[j], link[:, j] = 0.0, 0.0
         members[i] += members[j]
         members[j] = []
+    for head, group in enumerate(members):
+        for m in group:
+            label[m] = head
+    return label
+
+
+def _complete(sc: NDArray[np.float64], ts: NDArray[np.float64], s: PartitionSettings) -> list[int]:
+    """``cluster`` by complete link, in about n² steps rather than n³.
+
+    Under complete link a cluster's linkage to another is its weakest pair,
+    and its span is its farthest pair: the window is a pairwise guard too,
+    so a pair too far apart is simply forbidden. Linkages only fall as
+    clusters grow, so each row's best partner is recomputed only when it was
+    one of the two that joined.
+    """
+    n = len(ts)
+    v = np.where(np.abs(ts[:, None] - ts[None, :]) <= s.window_s, sc, _NEVER)
+    np.fill_diagonal(v, _NEVER)
+    best_j = np.argmax(v, axis=1)  # the first of equals: the documents' order
+    best_v = v[np.arange(n), best_j]
+    members: list[list[int]] = [[i] for i in range(n)]
+    while True:
+        i = int(np.argmax(best_v))
+        if best_v[i] < s.threshold:
+            break
+        j = int(best_j[i])
+        i, j = min(i, j), max(i, j)
+        row = np.minimum(v[i], v[j])  # -inf stays -inf: a forbidden pair forbids the join
+        row[i] = row[j] = _NEVER
+        v[i], v[:, i] = row, row
+        v[j], v[:, j] = _NEVER, _NEVER
+        best_v[j] = _NEVER
+        members[i] += members[j]
+        members[j] = []
+        stale = np.flatnonzero((best_j == i) | (best_j == j))
+        stale = np.union1d(stale, [i])
+        best_j[stale] = np.argmax(v[stale], axis=1)
+        best_v[stale] = v[stale, best_j[stale]]
+    label = list(range(n))
     for head, group in enumerate(members):
         for m in group:
             label[m] = head
@@ -346,50 +418,40 @@ def inherit(
     return Inherited(moves, merges, splits)  # type: ignore[arg-type]
 
 
-def components(
-    scorer: PairScorer, settings: PartitionSettings, seeds: Iterable[int], stories: StoryIndex
-) -> list[list[int]]:
+def components(scorer: PairScorer, seeds: Iterable[int], stories: StoryIndex) -> list[list[int]]:
     """The candidate graph's components holding ``seeds``, and the rest of their stories.
 
     Every story a visited document sits in is visited whole, so each old
-    story falls wholly inside the documents clustered again.
+    story falls wholly inside the documents clustered again. The search goes
+    a frontier at a time, each one's edges found in one sparse product.
     """
+    docs = stories.docs
     seen: set[int] = set()
-    todo = sorted(set(seeds))
-    edges: dict[int, list[int]] = {}
-    while todo:
-        a = todo.pop()
-        if a in seen or a not in stories.docs:
-            continue
-        seen.add(a)
-        near = sorted(scorer.neighbours(a))
-        linked = []
-        if near:
-            row = scorer.score_row(a, near)
-            linked = [b for b, v in zip(near, row.tolist(), strict=True) if v >= settings.threshold]
-        edges[a] = linked
-        story = stories.docs.story_of(a)
-        mates = [m for _, m in stories.stories[story].members] if story is not None else []
-        todo.extend(b for b in (*linked, *mates) if b not in seen)
-    # Union-find over the score edges (symmetric: both ends were visited).
-    parent = {a: a for a in seen}
-
-    def root(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, linked in edges.items():
-        for b in linked:
-            if b in parent:
-                ra, rb = root(a), root(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
+    frontier = sorted({a for a in seeds if a in docs})
+    found: list[NDArray[np.int64]] = []
+    while frontier:
+        seen.update(frontier)
+        edges = scorer.links(frontier)
+        found.append(edges)
+        nxt = {int(b) for b in np.unique(edges[:, 1]).tolist()} - seen
+        for story_id in {docs.story_of(a) for a in frontier}:
+            story = stories.stories.get(story_id) if story_id is not None else None
+            if story is not None:
+                nxt.update(m for _, m in story.members if m not in seen)
+        frontier = sorted(nxt)
+    ids = np.array(sorted(seen), np.int64)
+    if not len(ids):
+        return []
+    pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
+    at = np.searchsorted(ids, pairs)
+    graph = sparse.coo_array(
+        (np.ones(len(pairs)), (at[:, 0], at[:, 1])), shape=(len(ids), len(ids))
+    )
+    _, label = csgraph.connected_components(graph, directed=True, connection="weak")
     out: dict[int, list[int]] = {}
-    for a in sorted(seen):
-        out.setdefault(root(a), []).append(a)
-    return list(out.values())
+    for a, k in zip(ids.tolist(), label.tolist(), strict=True):
+        out.setdefault(k, []).append(a)
+    return sorted(out.values())
 
 
 def consolidate(
@@ -403,11 +465,14 @@ def consolidate(
     groups: list[list[int]] = []
     old: dict[int, int] = {}
     scorer.fresh()
-    for comp in components(scorer, settings, seeds, index):
-        comp.sort(key=lambda a: content_key(index, a))
-        ts = [float(index.docs[a].ts) for a in comp]
-        langs = [index.stories.meta(index.docs.story_of(a) or a)[2] for a in comp]
-        labels = cluster(scorer.scores(comp), ts, settings, langs)
+    for comp in components(scorer, seeds, index):
+        if len(comp) > 1:
+            comp.sort(key=lambda a: content_key(index, a))
+            ts = [float(index.docs[a].ts) for a in comp]
+            langs = [index.stories.meta(index.docs.story_of(a) or a)[2] for a in comp]
+            labels = cluster(scorer.scores(comp), ts, settings, langs)
+        else:
+            labels = [0]
         by_label: dict[int, list[int]] = {}
         for a, label in zip(comp, labels, strict=True):
             by_label.setdefault(label, []).append(a)
@@ -421,6 +486,7 @@ __all__ = [
     "Inherited",
     "PairScorer",
     "PartitionSettings",
+    "Work",
     "cluster",
     "components",
     "consolidate",
