@@ -68,13 +68,14 @@ def write_consolidation(
         return
     conn = s.connection()
     ids = sorted(moves)
-    before = dict(
-        s.execute(
+    before = {
+        int(a): int(c)
+        for a, c in s.execute(
             select(MembershipRow.article_id, MembershipRow.cluster_id).where(
                 MembershipRow.level == Level.STORIES, MembershipRow.article_id.in_(ids)
             )
-        ).tuples()
-    )
+        )
+    }
     c = _MEMBERSHIPS.c
     conn.execute(
         update(_MEMBERSHIPS)
@@ -138,7 +139,7 @@ def _recount(s: Session, story_ids: Sequence[int], *, now: datetime) -> None:
             .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
             .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id.in_(story_ids))
             .group_by(MembershipRow.cluster_id)
-        ).tuples()
+        )
     }
     for story_id in story_ids:
         row = s.get(ClusterRow, (str(Level.STORIES), story_id))

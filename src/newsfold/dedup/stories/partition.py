@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from newsfold.dedup.stories.index import StoryIndex
 
 _NEVER = -np.inf
+_NEUTRAL = np.inf  # a pair that neither links nor forbids (see ``DocScorer.scores``)
 
 
 class PairScorer(Protocol):
@@ -154,7 +155,10 @@ class DocScorer:
         s = self.settings
         feeds = self._feeds(r.ids)
         same = (feeds[:, None] == feeds[None, :]) & (feeds[:, None] != 0)
-        sim[same & (sim < s.same_feed_threshold)] = 0.0
+        # Below its threshold, a pair of one feed is no evidence either way (``_NEUTRAL``):
+        # as in one-pass placing, two reports of one outlet join through other
+        # outlets' reports, or by themselves only at ``same_feed_threshold``.
+        sim[same & (sim < s.same_feed_threshold)] = _NEUTRAL
         if s.name_threshold > 0:
             total = np.asarray(r.names.sum(axis=1)).ravel()
             # mine[k, j]: of k's names, the weight j also names; held = mine.T.
@@ -263,6 +267,8 @@ def cluster(
         return list(range(n))
     s = settings
     sc = np.array(scores, np.float64)
+    if s.linkage != "complete":
+        sc[np.isposinf(sc)] = 0.0
     if langs is not None:
         la = np.asarray(langs)
         differ = (la[:, None] != la[None, :]) & (la[:, None] != 0) & (la[None, :] != 0)
@@ -316,13 +322,23 @@ def _complete(sc: NDArray[np.float64], ts: NDArray[np.float64], s: PartitionSett
     and its span is its farthest pair: the window is a pairwise guard too,
     so a pair too far apart is simply forbidden. Linkages only fall as
     clusters grow, so each row's best partner is recomputed only when it was
-    one of the two that joined.
+    one of the two that joined, or gained evidence from a neutral pair.
+    A neutral pair (``+inf``) is left out of the minimum.
     """
     n = len(ts)
     v = np.where(np.abs(ts[:, None] - ts[None, :]) <= s.window_s, sc, _NEVER)
     np.fill_diagonal(v, _NEVER)
-    best_j = np.argmax(v, axis=1)  # the first of equals: the documents' order
-    best_v = v[np.arange(n), best_j]
+
+    def best(rows: NDArray[np.int64]) -> None:
+        # A pair of clusters with only neutral pairs between them has no evidence to join.
+        sel = v[rows]
+        sel = np.where(np.isposinf(sel), _NEVER, sel)
+        best_j[rows] = np.argmax(sel, axis=1)  # the first of equals: the documents' order
+        best_v[rows] = sel[np.arange(len(rows)), best_j[rows]]
+
+    best_j = np.zeros(n, np.int64)
+    best_v = np.full(n, _NEVER)
+    best(np.arange(n))
     members: list[list[int]] = [[i] for i in range(n)]
     while True:
         i = int(np.argmax(best_v))
@@ -331,16 +347,16 @@ def _complete(sc: NDArray[np.float64], ts: NDArray[np.float64], s: PartitionSett
         j = int(best_j[i])
         i, j = min(i, j), max(i, j)
         row = np.minimum(v[i], v[j])  # -inf stays -inf: a forbidden pair forbids the join
+        # A neutral pair that now has evidence can become a row's best: recompute it.
+        woke = np.isposinf(v[i]) & ~np.isposinf(row)
         row[i] = row[j] = _NEVER
         v[i], v[:, i] = row, row
         v[j], v[:, j] = _NEVER, _NEVER
         best_v[j] = _NEVER
         members[i] += members[j]
         members[j] = []
-        stale = np.flatnonzero((best_j == i) | (best_j == j))
-        stale = np.union1d(stale, [i])
-        best_j[stale] = np.argmax(v[stale], axis=1)
-        best_v[stale] = v[stale, best_j[stale]]
+        stale = np.flatnonzero((best_j == i) | (best_j == j) | woke)
+        best(np.union1d(stale, [i]).astype(np.int64))
     label = list(range(n))
     for head, group in enumerate(members):
         for m in group:
