@@ -114,6 +114,9 @@ class Deduplicator:
             linkage=settings.story_linkage,
             name_threshold=settings.story_link_name_threshold,
             same_feed_threshold=settings.story_same_feed_threshold,
+            # An edge is a pair one-pass placing would join; complete link may then
+            # keep a cluster together down to ``story_link_threshold``.
+            edge_threshold=settings.story_threshold,
         )
         self.scorer = partition.DocScorer(self.stories, self.partition, self._feed_of)
 

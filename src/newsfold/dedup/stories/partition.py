@@ -62,6 +62,7 @@ class PartitionSettings:
     linkage: str = "average"  # "average" or "complete"
     name_threshold: float = 0.0  # least share of one document's names the other holds
     same_feed_threshold: float = 1.0  # least score for two documents of one feed to pair
+    edge_threshold: float = 0.1  # least score of a candidate-graph edge (what may cluster)
     max_df: float = 0.05  # a shared term held by more of the window's documents links nothing
     min_df_cap: int = 50  # ... but a term held by this many or fewer always may
 
@@ -210,7 +211,7 @@ class DocScorer:
         fi, ci, dots = sim.row.astype(np.int64), sim.col.astype(np.int64), sim.data
         a, b = f.ids[fi], c.ids[ci]
         fa, fb = self._feeds(f.ids)[fi], self._feeds(c.ids)[ci]
-        ok = (dots >= self.settings.threshold) & (a != b)
+        ok = (dots >= self.settings.edge_threshold) & (a != b)
         ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
         return np.stack([a[ok], b[ok]], axis=1)
 
