@@ -111,3 +111,70 @@ def test_a_late_report_keeps_the_story_id() -> None:
     assert changes.moves == {30: 10}
     assert changes.merges == [(30, 10)]
     assert changes.splits == []
+
+
+def _hot(reports: int, others: int, seed: int = 5) -> list[DedupDoc]:
+    """One event reported ``reports`` times over two days, beside ``others`` small events."""
+    rng = random.Random(seed)
+    common = [_word(rng) for _ in range(40)]
+    hot_names = [_word(rng).capitalize() for _ in range(6)]
+    hot_words = [_word(rng) for _ in range(30)]
+    docs: list[DedupDoc] = []
+
+    def add(title: str, body: list[str], at: datetime, feed: int) -> None:
+        n = len(docs) + 1
+        docs.append(
+            DedupDoc(n, feed, at, title, " ".join(body) + ".", None, f"h{n}", language=None)
+        )
+
+    for r in range(reports):
+        body = [*rng.sample(hot_words, 14), *rng.sample(common, 10), *rng.sample(hot_names, 3)]
+        add(" ".join(rng.sample(hot_names, 2)), body, T0 + timedelta(minutes=5 * r), 1 + r % 40)
+    for e in range(others):
+        words = [_word(rng) for _ in range(16)]
+        names = [_word(rng).capitalize() for _ in range(3)]
+        for r in range(3):
+            body = [*rng.sample(words, 12), *rng.sample(common, 10), *names]
+            add(" ".join(names[:2]), body, T0 + timedelta(hours=e, minutes=r), 100 + r)
+    return docs
+
+
+def _place(dedup: Deduplicator, docs: list[DedupDoc]) -> set[int]:
+    for doc, sketch in zip(docs, dedup.sketch_many(docs), strict=True):
+        dedup.place(doc, sketch)
+    return {d.article_id for d in docs}
+
+
+def test_a_hot_story_costs_one_pass_per_batch_bounded_by_what_it_touches() -> None:
+    docs = _hot(reports=511, others=40)
+    late_one, late_ten, hot = docs[500:501], docs[501:511], docs[:500]
+    unrelated = docs[-3:]
+    dedup = Deduplicator(DedupSettings())
+    first = [*hot, *docs[511:-3]]
+    dedup.consolidate(sorted(_place(dedup, first)), lambda a: True)
+    story = dedup.stories.docs.story_of(hot[0].article_id)
+    assert sum(dedup.stories.docs.story_of(d.article_id) == story for d in hot) >= 490
+    work = dedup.scorer.work
+
+    def cost(batch: list[DedupDoc]) -> tuple[int, int, int]:
+        before = (work.passes, work.docs, work.cluster_pairs)
+        dedup.consolidate(sorted(_place(dedup, batch)), lambda a: True)
+        return work.passes - before[0], work.docs - before[1], work.cluster_pairs - before[2]
+
+    # One late report: the story is searched and clustered again once, so the work is
+    # bounded by the story's size (plus what links to it), not by the window.
+    passes, visited, pairs = cost(late_one)
+    assert passes == 1
+    assert visited <= 501 + 30
+    assert pairs <= (501 + 30) ** 2
+    # Ten late reports in one batch: still one pass over the story, not ten.
+    passes, visited_ten, pairs_ten = cost(late_ten)
+    assert passes == 1
+    assert visited_ten <= visited + 10
+    assert pairs_ten <= (511 + 30) ** 2
+    # A batch elsewhere never touches the hot story.
+    passes, visited, pairs = cost(unrelated)
+    assert passes == 1
+    assert visited <= 20
+    assert pairs <= 20**2
+    assert all(dedup.stories.docs.story_of(d.article_id) == story for d in late_ten)

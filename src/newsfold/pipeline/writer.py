@@ -121,8 +121,16 @@ class FeedWriter:
                         placements[i] += self._revise(
                             batch, dedup, changes.revised, revised_sketches, now=now
                         )
-                    # Consolidation may have moved stored articles: always note the version.
-                    self.index.placed(ids, merged=True, batch=batch)
+                    # The one-pass placements become the partition of the set: the stories
+                    # the new and revised documents touch are clustered again, once per
+                    # batch, whatever order the documents came in.
+                    seeds = [p.article_id for ps in placements.values() for p in ps]
+                    moved = dedup.consolidate(seeds, batch.story_id_free)
+                    batch.record_consolidation(moved.moves, moved.merges, moved.splits, now=now)
+                    merged = bool(moved.moves or moved.merges) or any(
+                        p.merged_stories for ps in placements.values() for p in ps
+                    )
+                    self.index.placed(ids, merged=merged, batch=batch)
                     for i in live:
                         feed, (prepared, started_at, t0) = feeds[i], polled[i]
                         assert feed is not None
@@ -138,7 +146,8 @@ class FeedWriter:
                     # In the placing transaction (after the feeds' titles are saved, which the
                     # body names): an alert is queued exactly when its story is placed.
                     batch.raise_alerts(
-                        {p.story.cluster_id for ps in placements.values() for p in ps},
+                        {dedup.stories.docs.story_of(a) or a for a in seeds}
+                        | set(moved.moves.values()),
                         self.settings.alerts,
                         now=now,
                     )
@@ -256,10 +265,6 @@ class FeedWriter:
             out[f][k] = placement
             written.append((placement, feeds[f][1][k]))
         batch.record_placements(written, now=now)
-        # The one-pass placements become the partition of the set: the stories these
-        # documents touch are clustered again, whatever order the documents came in.
-        changes = dedup.consolidate([p.article_id for p, _ in written], batch.story_id_free)
-        batch.record_consolidation(changes.moves, changes.merges, changes.splits, now=now)
         return [[p for p in placed if p is not None] for placed in out]
 
     def _revise(

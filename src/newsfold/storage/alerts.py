@@ -25,7 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsfold.search_query import parse
 from newsfold.storage.search import story_matches_in
-from newsfold.storage.tables import AlertOutboxRow, ArticleRow, ClusterRow, FeedRow, MembershipRow
+from newsfold.storage.tables import (
+    AlertOutboxRow,
+    ArticleRow,
+    ClusterRow,
+    FeedRow,
+    MembershipRow,
+    MergeRow,
+)
 from newsfold.types import Level
 
 if TYPE_CHECKING:
@@ -127,14 +134,25 @@ def raise_alerts(
             .group_by(MembershipRow.cluster_id)
         ).all()
     )
-    done = set(
-        s.execute(
+    # A story that absorbed others (a merge, one-pass or consolidation) has had their
+    # alerts: the same event is not announced twice because its stories joined.
+    alias = {
+        int(a): int(v)
+        for a, v in s.execute(
+            select(MergeRow.absorbed_id, MergeRow.survivor_id).where(
+                MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(ids)
+            )
+        )
+    }
+    done = {
+        (alias.get(int(story), int(story)), key)
+        for story, key in s.execute(
             select(AlertOutboxRow.story_id, AlertOutboxRow.rule_key).where(
-                AlertOutboxRow.story_id.in_(ids),
+                AlertOutboxRow.story_id.in_([*ids, *alias]),
                 AlertOutboxRow.rule_key.in_([r.key for r in rules]),
             )
-        ).all()
-    )
+        )
+    }
     raised = 0
     for story_id in ids:
         for rule in rules:

@@ -65,6 +65,7 @@ class PartitionSettings:
     edge_threshold: float = 0.1  # least score of a candidate-graph edge (what may cluster)
     max_df: float = 0.05  # a shared term held by more of the window's documents links nothing
     min_df_cap: int = 50  # ... but a term held by this many or fewer always may
+    own_rare: int = 4  # ... and so may each document's this many least held terms
 
 
 @dataclass(slots=True)
@@ -133,7 +134,7 @@ class DocScorer:
             m.eliminate_zeros()
             return m
 
-        rare = (vocab.df(slots) <= self.df_cap()).astype(np.float64)
+        rare = self._rare(slots, which).astype(np.float64)
         return _Rows(
             np.asarray(article_ids, np.int64),
             csr(w),
@@ -141,6 +142,17 @@ class DocScorer:
             csr(named),
             csr(rare),
         )
+
+    def _rare(self, slots: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Terms that may link: held by few documents, or among their document's
+        ``own_rare`` least held (a big story's own words are common in its window,
+        yet its reports must still find each other)."""
+        df = self.index.vocab.df(slots)
+        order = np.lexsort((slots, df, which))
+        start = np.searchsorted(which[order], which[order], side="left")
+        rank = np.empty(len(order), np.int64)
+        rank[order] = np.arange(len(order)) - start
+        return np.asarray((df <= self.df_cap()) | (rank < self.settings.own_rare), np.bool_)
 
     def _feeds(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Each document's feed (0: none known)."""
@@ -189,8 +201,8 @@ class DocScorer:
         self.work.docs += len(frontier)
         f = self._rows(frontier)
         _fit(f)
-        at, _ = _positions(index, frontier)
-        rare = index.vocab.df(index.docs.slots[at].astype(np.int64)) <= self.df_cap()
+        at, which = _positions(index, frontier)
+        rare = self._rare(index.docs.slots[at].astype(np.int64), which)
         terms = np.unique(index.docs.terms[at][rare])
         held: set[int] = set()
         for term in terms.tolist():
