@@ -172,9 +172,10 @@ def test_a_hot_story_costs_one_pass_per_batch_bounded_by_what_it_touches() -> No
     assert passes == 1
     assert visited_ten <= visited + 10
     assert pairs_ten <= (511 + 30) ** 2
-    # A batch elsewhere never touches the hot story.
+    # A batch elsewhere never touches the hot story (only the few small stories holding
+    # a term whose frequency level the batch changed).
     passes, visited, pairs = cost(unrelated)
     assert passes == 1
-    assert visited <= 20
-    assert pairs <= 20**2
+    assert visited <= 40
+    assert pairs <= 40**2
     assert all(dedup.stories.docs.story_of(d.article_id) == story for d in late_ten)

@@ -108,6 +108,9 @@ class Deduplicator:
         )
         self._languages: dict[str, int] = {}
         self._feed_of: dict[int, int] = {}  # article id → feed id (0: no feed), in the window
+        # Stories that lost documents since the last consolidation: what is left of
+        # them is clustered again (a component without a document may fall apart).
+        self._shrunk: set[int] = set()
         self.partition = partition.PartitionSettings(
             threshold=settings.story_link_threshold,
             window_s=settings.story_window_days * _DAY_S,
@@ -252,9 +255,15 @@ class Deduplicator:
         ``stories.partition``); ``is_free`` says whether an article id may
         become a new story's id (it never was one).
         """
+        shrunk, self._shrunk = self._shrunk, set()
         if self.partition.linkage == "off":
+            self.stories.vocab.moved.clear()
             return partition.Inherited({}, [], [])
-        changes = partition.consolidate(self.stories, self.scorer, self.partition, seeds, is_free)
+        held = (self.stories.stories.get(s) for s in sorted(shrunk))
+        left = [a for story in held if story is not None for _, a in story.members]
+        changes = partition.consolidate(
+            self.stories, self.scorer, self.partition, [*seeds, *left], is_free
+        )
         for article_id, story_id in sorted(changes.moves.items()):
             self.stories.move(article_id, story_id)
             self.copies.set_story(article_id, story_id)
@@ -318,9 +327,15 @@ class Deduplicator:
         """
         evicted = self.copies.evict_before(cutoff.timestamp())
         for article_id in evicted.tolist():
+            self._shrink(article_id)
             self.stories.evict(article_id)
             self._feed_of.pop(article_id, None)
         return len(evicted)
+
+    def _shrink(self, article_id: int) -> None:
+        story_id = self.stories.docs.story_of(article_id)
+        if story_id is not None:
+            self._shrunk.add(story_id)
 
     def remove(self, article_id: int) -> bool:
         """Forget one article (a revised entry is placed again); False if not held.
@@ -330,6 +345,7 @@ class Deduplicator:
         """
         if not self.copies.remove(article_id):
             return False
+        self._shrink(article_id)
         self.stories.evict(article_id)
         self._feed_of.pop(article_id, None)
         return True

@@ -6,10 +6,23 @@ stories. Consolidation re-decides: after a batch (a poll, a feed write), every
 connected component of the candidate graph that the batch touches is
 clustered again from scratch, by agglomeration over pairwise scores with the
 guards (names, language, the story window). Two documents are linked in the
-candidate graph when they share a term held by at most ``max_df`` documents
+candidate graph when they share a term held by at most ``df_cap`` documents
 and their pair score clears the threshold: a relation of the two documents
 and the window's document frequencies, so the components, and the clusters
 inside them, are a function of the set of documents, not of their order.
+
+The frequencies change with every batch, so a component no batch touches
+could keep clusters decided under older ones. The scorer therefore reads
+each term's frequency on a coarse scale (``df_level``: a few levels per
+doubling, every term above ``idf_cap`` documents on one level) and weights
+terms by it against a fixed collection size (``idf_docs``), never the
+window's size: a document's vector, its rare terms and its edges change
+only when one of its terms changes level. ``stale`` lists the documents
+holding such a term; consolidating them with the batch keeps every
+component clustered under the frequencies of the set it now holds. A
+common term crosses a level about once per doubling, so, summed over a
+stream, the documents looked at again stay proportional to the terms
+counted.
 
 The pair score is a narrow seam (``PairScorer``): ``DocScorer`` scores with
 the story tier's own features (TF-IDF cosine of the two sketches, the share
@@ -54,6 +67,10 @@ class PairScorer(Protocol):
         """Called before each consolidation: the window's documents changed."""
         ...
 
+    def stale(self) -> Sequence[int]:
+        """Documents whose scores may have changed since the last consolidation."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionSettings:
@@ -63,9 +80,11 @@ class PartitionSettings:
     name_threshold: float = 0.0  # least share of one document's names the other holds
     same_feed_threshold: float = 1.0  # least score for two documents of one feed to pair
     edge_threshold: float = 0.1  # least score of a candidate-graph edge (what may cluster)
-    max_df: float = 0.05  # a shared term held by more of the window's documents links nothing
-    min_df_cap: int = 50  # ... but a term held by this many or fewer always may
-    own_rare: int = 4  # ... and so may each document's this many least held terms
+    df_cap: int = 50  # a shared term held by more of the window's documents links nothing
+    own_rare: int = 4  # ... but each document's this many least held terms may
+    idf_docs: float = 300.0  # the collection size IDF weights against (fixed: see above)
+    idf_cap: int = 128  # terms held by more documents weigh as if held by this many
+    idf_steps: int = 2  # document-frequency levels per doubling
 
 
 @dataclass(slots=True)
@@ -111,17 +130,43 @@ class DocScorer:
     def fresh(self) -> None:
         self.work.passes += 1
 
-    def df_cap(self) -> int:
+    def level(self, df: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Document frequencies on the scorer's coarse scale (see the module's docstring)."""
+        return df_level(df, self.settings)
+
+    def idf(self, slots: NDArray[np.int64]) -> NDArray[np.float64]:
+        """IDF of the terms' levels against ``idf_docs`` documents (at least 1)."""
         s = self.settings
-        return max(s.min_df_cap, int(s.max_df * self.index.vocab.n_docs))
+        held = 2.0 ** ((self.level(self.index.vocab.df(slots)) - 1) / s.idf_steps)
+        return np.maximum(np.log((s.idf_docs + 2) / (held + 1.0)), 0.0) + 1.0
+
+    def stale(self) -> list[int]:
+        """Documents whose vectors or rare terms changed since the last call: those
+        holding a term whose level changed (the postings give the stories holding it)."""
+        vocab, index = self.index.vocab, self.index
+        moved, vocab.moved = vocab.moved, {}
+        if not moved:
+            return []
+        terms = list(moved)
+        before = self.level(np.fromiter(moved.values(), np.int64, len(terms)))
+        now = self.level(np.fromiter(map(vocab.df_of, terms), np.int64, len(terms)))
+        held: set[int] = set()
+        for term in np.asarray(terms, np.int64)[before != now].tolist():
+            held.update(index.postings.stories(term))
+        out: set[int] = set()
+        for story_id in held:
+            story = index.stories.get(story_id)
+            if story is not None:
+                out.update(a for _, a in story.members)
+        return sorted(out)
 
     def _rows(self, article_ids: Sequence[int]) -> _Rows:
         """The documents' vectors, gathered from the index's columns in one pass."""
-        docs, vocab = self.index.docs, self.index.vocab
+        docs = self.index.docs
         n = len(article_ids)
         at, which = _positions(self.index, article_ids)
         slots = docs.slots[at].astype(np.int64)
-        idf = vocab.idf(slots)
+        idf = self.idf(slots)
         w = docs.weights[at].astype(np.float64) * idf
         norm = np.sqrt(np.bincount(which, weights=w * w, minlength=n))
         w /= np.where(norm > 0, norm, 1.0)[which]
@@ -134,7 +179,7 @@ class DocScorer:
             m.eliminate_zeros()
             return m
 
-        rare = self._rare(slots, which).astype(np.float64)
+        rare = self._rare(slots, docs.terms[at], which).astype(np.float64)
         return _Rows(
             np.asarray(article_ids, np.int64),
             csr(w),
@@ -143,16 +188,20 @@ class DocScorer:
             csr(rare),
         )
 
-    def _rare(self, slots: NDArray[np.int64], which: NDArray[np.int64]) -> NDArray[np.bool_]:
+    def _rare(
+        self, slots: NDArray[np.int64], terms: NDArray[np.uint32], which: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
         """Terms that may link: held by few documents, or among their document's
         ``own_rare`` least held (a big story's own words are common in its window,
-        yet its reports must still find each other)."""
+        yet its reports must still find each other). Frequencies are read as levels
+        and equal ones ranked by the term itself (a slot depends on arrival order)."""
         df = self.index.vocab.df(slots)
-        order = np.lexsort((slots, df, which))
+        order = np.lexsort((terms, self.level(df), which))
         start = np.searchsorted(which[order], which[order], side="left")
         rank = np.empty(len(order), np.int64)
         rank[order] = np.arange(len(order)) - start
-        return np.asarray((df <= self.df_cap()) | (rank < self.settings.own_rare), np.bool_)
+        cap = self.level(np.array([self.settings.df_cap], np.int64))[0]
+        return np.asarray((self.level(df) <= cap) | (rank < self.settings.own_rare), np.bool_)
 
     def _feeds(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Each document's feed (0: none known)."""
@@ -188,8 +237,8 @@ class DocScorer:
         return np.asarray(out, np.float64)
 
     def links(self, frontier: Sequence[int]) -> NDArray[np.int64]:
-        """Edges from ``frontier``: pairs sharing a term no more than ``df_cap`` documents
-        hold, whose score clears the threshold.
+        """Edges from ``frontier``: pairs sharing a rare term (``_rare``) whose score
+        clears the threshold.
 
         The documents holding a rare term are found through the stories holding
         it (the postings), then checked for the term themselves: a relation of
@@ -202,7 +251,7 @@ class DocScorer:
         f = self._rows(frontier)
         _fit(f)
         at, which = _positions(index, frontier)
-        rare = self._rare(index.docs.slots[at].astype(np.int64), which)
+        rare = self._rare(index.docs.slots[at].astype(np.int64), index.docs.terms[at], which)
         terms = np.unique(index.docs.terms[at][rare])
         held: set[int] = set()
         for term in terms.tolist():
@@ -226,6 +275,15 @@ class DocScorer:
         ok = (dots >= self.settings.edge_threshold) & (a != b)
         ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
         return np.stack([a[ok], b[ok]], axis=1)
+
+
+def df_level(df: NDArray[np.int64], settings: PartitionSettings) -> NDArray[np.int64]:
+    """``idf_steps`` levels per doubling of the document frequency, up to ``idf_cap``
+    (0: held by none; 1: by one document)."""
+    capped = np.minimum(np.maximum(df, 0), settings.idf_cap).astype(np.float64)
+    steps = settings.idf_steps
+    out = np.floor(steps * np.log2(np.maximum(capped, 1.0)) + 1e-9).astype(np.int64) + 1
+    return np.where(df > 0, out, 0)
 
 
 def _positions(
@@ -490,11 +548,12 @@ def consolidate(
     seeds: Iterable[int],
     is_free: Callable[[int], bool],
 ) -> Inherited:
-    """Cluster again the components ``seeds`` touch; what changes (nothing applied yet)."""
+    """Cluster again the components ``seeds`` touch, and those of the documents whose
+    scores changed (``PairScorer.stale``); what changes (nothing applied yet)."""
     groups: list[list[int]] = []
     old: dict[int, int] = {}
     scorer.fresh()
-    for comp in components(scorer, seeds, index):
+    for comp in components(scorer, [*seeds, *scorer.stale()], index):
         if len(comp) > 1:
             comp.sort(key=lambda a: content_key(index, a))
             ts = [float(index.docs[a].ts) for a in comp]
