@@ -105,6 +105,16 @@ def test_ids_stay_with_the_majority_and_a_split_is_recorded() -> None:
     assert changes.splits == [(4, 1)]
 
 
+def test_a_founder_split_off_alone_gets_an_id_of_its_own() -> None:
+    # Story 1's founder leaves it alone; the rest keep id 1, every article id was a story's.
+    old = {1: 1, 2: 1, 3: 1, 4: 1}
+    changes = inherit(old, [[2, 3, 4], [1]], lambda a: a > 4)
+    assert changes.moves[1] != 1
+    assert changes.moves[1] > 4
+    assert changes.splits == [(changes.moves[1], 1)]
+    assert {2, 3, 4}.isdisjoint(changes.moves)
+
+
 def test_a_late_report_keeps_the_story_id() -> None:
     old = {10: 10, 11: 10, 12: 10, 30: 30}
     changes = inherit(old, [[10, 11, 12, 30]], lambda a: a not in {10, 30})

@@ -492,7 +492,7 @@ def inherit(
             ids[k] = free[0]
         else:  # every document's id is taken: reuse an old id no cluster keeps
             spare = [s for s in sorted(overlap[k]) if s not in used and s not in heir]
-            ids[k] = spare[0] if spare else min(g)
+            ids[k] = spare[0] if spare else _fresh_id(min(g), used, is_free)
         used.add(ids[k])  # type: ignore[arg-type]
         splits += [(ids[k], s) for s in origins if s != ids[k]]  # type: ignore[misc]
     # An old story kept by nobody resolves to the cluster holding most of it.
@@ -503,6 +503,19 @@ def inherit(
         merges.append((s, ids[k]))  # type: ignore[arg-type]
     moves = {a: ids[k] for k, g in enumerate(groups) for a in g if old[a] != ids[k]}
     return Inherited(moves, merges, splits)  # type: ignore[arg-type]
+
+
+FRESH_IDS = 1 << 40  # story ids no article has: see ``_fresh_id``
+
+
+def _fresh_id(article_id: int, used: set[int], is_free: Callable[[int], bool]) -> int:
+    """An id for a cluster whose documents' ids are all stories' (a story's founder
+    left it alone, and the story kept its id): above every article id, from the
+    cluster's smallest article id, the first free one."""
+    story_id = FRESH_IDS + article_id
+    while story_id in used or not is_free(story_id):
+        story_id += 1
+    return story_id
 
 
 def components(scorer: PairScorer, seeds: Iterable[int], stories: StoryIndex) -> list[list[int]]:
