@@ -409,3 +409,48 @@ def test_two_workers_on_postgresql_keep_stories_in_time(
     assert max(spans) <= window
     gold = score([i.story for i in items], [stories[i.guid] for i in items])
     assert gold.pair_precision >= 0.98, gold  # siblings a year apart never fuse
+
+
+def test_two_postgresql_workers_converge_on_the_partition_of_the_set(
+    feed_server: FeedServer, make_settings: Callable[..., Settings], postgres_url: str
+) -> None:
+    """Two workers, each with its own index, ingest halves of a catalogue at once, the
+    first week's items, then the rest (the sibling events a year later): the stored
+    stories are the set's partition, and both indexes hold exactly them."""
+    items = dated_items(topics=8, feeds=4)
+    order = [i.guid for i in sorted(items, key=lambda i: (i.published, i.guid))]
+    first = min(i.published for i in items)
+    week = sum(i.published < first + timedelta(days=7) for i in items)
+    feeds = {n: Revealed(n, [i for i in items if i.feed == n]) for n in range(4)}
+    clock = Clock()
+    workers = [_service(make_settings, postgres_url, clock) for _ in range(2)]
+    try:
+        refs: list[list[int]] = [[], []]
+        for n, feed in feeds.items():
+            feed_server.route(f"/feed{n}.xml", feed)
+            refs[n % 2].append(workers[0].add_feed(feed_server.url(f"/feed{n}.xml")).id)
+        for cut in (week // 2, week, len(order)):
+            for feed in feeds.values():
+                feed.only = set(order[:cut])
+            clock.at += timedelta(minutes=30)
+            with ThreadPoolExecutor(2) as pool:
+                polls = list(pool.map(lambda w, r: w.poll(r), workers, refs))
+            assert [p.errors for p in polls] == [0, 0]
+        stored = _partition(_stories(workers[0]))
+        whole = _partition(_from_scratch(workers[0]))
+        held = []
+        for w in workers:
+            with w.storage.batch() as batch:
+                dedup = w.index.catch_up(batch)
+            guid = {v: k for k, v in _guid_ids(w).items()}
+            held.append(_partition({guid[a]: dedup.stories.docs.story_of(a) or a for a in guid}))
+    finally:
+        for w in workers:
+            w.close()
+    assert stored == whole
+    assert held[0] == held[1] == stored
+
+
+def _guid_ids(service: Service) -> dict[str, int]:
+    with service.storage.session() as s:
+        return {str(g): int(a) for a, g in s.execute(select(ArticleRow.id, ArticleRow.guid))}
