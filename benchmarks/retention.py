@@ -131,6 +131,7 @@ def simulate(
     items = _items(feeds, per_day, days)
     pending = next(items, None)
     poll_every = timedelta(days=1) / polls_per_day
+    month = timedelta(days=settings.pipeline.known_entries_days)
     samples: list[dict[str, Any]] = []
     prune_s: list[float] = []
     t0 = time.perf_counter()
@@ -157,7 +158,8 @@ def simulate(
                     now,
                     settings=settings,
                     boilerplate=service.boilerplate.get(source.id),
-                    known=None,
+                    # As a poll does: entries already stored are not sketched again.
+                    known=service.storage.known_entries(source.id, since=now - month),
                     dedup=None,
                 )
                 ready.append((prepared, now, time.perf_counter()))

@@ -163,12 +163,20 @@ class LoggingMatcher(Matcher):
         ts: float,
         lang: int,
         names: NDArray[np.int64] | None = None,
+        *,
+        own_feed: Callable[[int], float] | None = None,
     ) -> StoryMatch | None:
         if not len(terms):
             return None
         idf = self.vocab.idf(self.vocab.slots(terms))
         vec = weights * idf
         ranked = self.candidates(terms, vec, ts, lang)
+        if own_feed is not None:  # the shipped same-feed rule holds for every rule compared
+            cands0 = [self.stories[s] for s in ranked]
+            sims0 = self.cosines(terms, vec, [(c.terms, c.weights, c.slots) for c in cands0])
+            ranked = [
+                s for s, sim in zip(ranked, sims0.tolist(), strict=True) if sim >= own_feed(s)
+            ]
         named = names * idf if names is not None else np.zeros(len(terms))
         stories = [self.stories[s] for s in ranked]
         sims = self.cosines(terms, vec, [(s.terms, s.weights, s.slots) for s in stories])

@@ -111,6 +111,10 @@ def parse(query: str) -> Node:
         raise QueryError(f"search query is longer than {MAX_QUERY_CHARS} characters")
     if any(ord(c) < 32 and c not in "\t\n\r" for c in query):
         raise QueryError("search query contains control characters")
+    if any("\ud800" <= c <= "\udfff" for c in query):
+        # A lone surrogate: bytes that were not UTF-8 (Python's surrogateescape, PEP 383);
+        # no database can store or match it.
+        raise QueryError("search query is not valid UTF-8 text")
     tokens = _tokens(query)
     if not tokens:
         raise QueryError("empty search query: give at least one word")

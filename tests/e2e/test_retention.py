@@ -19,9 +19,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from newsfold.cli import main
+from newsfold.errors import NotFoundError
 from newsfold.pipeline.index_keeper import IndexKeeper
 from newsfold.pipeline.prepare import prepare
 from newsfold.pipeline.service import Service
@@ -32,8 +34,6 @@ from newsfold.types import FetchOutcome, FetchResult
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
-
-    import pytest
 
     from newsfold.config import Settings
     from newsfold.dedup import Deduplicator
@@ -222,7 +222,23 @@ def test_prune_removes_closed_old_stories_and_keeps_open_ones(
     assert clusters["stories", ids["b1"]][0] == 1
     assert clusters["stories", ids["b1"]][1] == NOW - 4.5 * DAY
     assert ("stories", ids["a1"]) not in clusters
+    # Its representative is the earliest report left, and the story is shown under its title.
+    detail = service.storage.cluster_detail(ids["b1"])
+    assert [m.id for m in detail.articles] == [ids["b2"]]
+    assert detail.summary.title == detail.articles[0].title
+    with pytest.raises(NotFoundError):
+        service.storage.cluster_detail(ids["a1"])
     assert clusters["stories", ids["c1"]][0] == 2  # open: kept whole
+    if service.storage.dialect == "postgresql":
+        # The deleted rows' space is reusable: autovacuum may be off, or behind.
+        with service.storage.session() as s:
+            vacuumed = s.scalar(
+                text(
+                    "SELECT last_vacuum FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema() AND relname = 'articles'"
+                )
+            )
+        assert vacuumed is not None
     # Nothing is left to prune: a second run removes nothing.
     again = service.prune()
     assert (again.articles, again.copies, again.stories) == (0, 0, 0)

@@ -193,6 +193,68 @@ def test_malformed_queries_are_one_line_errors(
     assert "Traceback" not in out + err
 
 
+# What a user might type: dangling operators, lone punctuation, emoji, bytes that are not
+# UTF-8 (a shell passes them on as lone surrogates), control characters, overlong input.
+ROUGH_QUERIES = [
+    '"unterminated',
+    "-",
+    "--",
+    "OR OR",
+    "a OR",
+    "OR a",
+    "a (OR b)",
+    "((a)",
+    "a)",
+    '""',
+    "🔥",
+    '"🔥"',
+    "\u200b",
+    "x\udcffy",
+    "-(a -b)",
+    "\t",
+    "x" * 501,
+    " ".join(["a"] * 33),
+]
+
+
+def test_rough_queries_are_one_line_errors_on_cli_and_api(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    from newsfold.api.app import create_app
+    from newsfold.config import load_settings
+    from tests.e2e.test_api import serve_app
+
+    for level in ("articles", "stories"):
+        for query in ROUGH_QUERIES:
+            code, out, err = run(capsys, "search", "--level", level, "--", query)
+            assert (code, out) == (1, ""), query
+            assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, query
+    # Over HTTP: a 400 with a one-line detail; never a validation error's list or a 500.
+    raw = ["%ED%A0%80", "%FF", "%00", "", "x" * 600]
+    with serve_app(create_app(load_settings(None))) as base, httpx.Client(base_url=base) as c:
+        for level in ("articles", "stories"):
+            asked = [
+                *(
+                    c.get("/api/search", params={"q": q, "level": level})
+                    for q in ROUGH_QUERIES
+                    if "\udcff" not in q
+                ),
+                *(c.get(f"/api/search?level={level}&q={q}") for q in raw),
+                c.get(f"/api/search?level={level}"),
+            ]
+            for r in asked:
+                assert r.status_code == 400, (r.url, r.text)
+                detail = r.json()["detail"]
+                assert isinstance(detail, str) and "\n" not in detail, r.text
+            for q in ["x" * 600, "OR OR"]:
+                assert c.get("/search", params={"q": q, "level": level}).status_code == 400
+        # Unicode that holds words still searches.
+        assert c.get("/api/search", params={"q": "東京 -🔥"}).status_code == 200
+        assert c.get("/api/search?q=%E6%9D%B1%E4%BA%AC%FF").status_code == 200
+
+
 def test_index_follows_revisions_and_removals(
     env: str, capsys: pytest.CaptureFixture[str], feed_server: FeedServer
 ) -> None:

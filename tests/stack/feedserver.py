@@ -3,6 +3,7 @@
 Serves the files under /feeds (any host name: the container answers to one alias per outlet),
 holds each response ``/feeds/delay`` seconds so that ingest takes long enough to interrupt,
 and logs one JSON line per request (path, client address) for the test to count fetches.
+It is also the alert webhook (host ``hooks``): each POST is logged with its Idempotency-Key.
 Standard library only: it runs on the newsfold image's Python.
 """
 
@@ -48,6 +49,23 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        """The alert webhook: one JSON line per delivery (its key and story), then 200."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            story = json.loads(body)["story"]["id"]
+        except (ValueError, KeyError, TypeError):
+            story = None
+        line = json.dumps(
+            {"alert": self.path, "key": self.headers.get("Idempotency-Key"), "story": story}
+        )
+        with LOG_LOCK:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -14,6 +14,9 @@ c. one replica SIGKILLed while it holds feeds, then the db restarted: every arti
    within two minutes of the kill, none twice, and the copy groups are those one worker
    builds (stories within 2 %);
 
+with an alert rule (two outlets) throughout: every story that reached two outlets is alerted,
+one outbox row per story, each delivered to the feed server's webhook exactly once;
+
 then ``stop`` (exit 0 within the grace period), ``up`` again (data kept, a re-poll adds
 nothing) and, whatever happened, ``down -v`` of this project only. The figures (image size,
 time to healthy, to stop, to recover a killed replica's feeds, feeds per minute with one and
@@ -67,6 +70,7 @@ STOP_GRACE_S = 30.0  # compose.yaml's stop_grace_period
 # measured 0.85-0.94 over five runs of three replicas. The floor catches a broken claim or
 # catch-up (which scores far lower), not that order sensitivity.
 STORY_ARI_MIN = 0.75
+HOOK_HOST = "hooks"  # the feed server's alias as the alert webhook
 COPY_ARI_MIN = 0.99
 
 
@@ -136,7 +140,8 @@ def _settings_toml(paths: list[str]) -> str:
     feeds = "".join(
         f'[[feeds]]\nurl = "http://{_host(p)}:8080{p}"\ninterval_s = 3600\n\n' for p in paths
     )
-    return head + feeds
+    alerts = f'[[alerts]]\nurl = "http://{HOOK_HOST}:8080/alert"\nmin_sources = 2\n'
+    return head + feeds + alerts
 
 
 def _partition(rows: list[tuple[Any, ...]]) -> set[frozenset[str]]:
@@ -354,9 +359,47 @@ def _hits(stack: Stack) -> dict[str, int]:
     for cid in stack.ids("feeds"):
         for line in stack.docker("logs", cid).splitlines():
             if line.startswith("{"):
-                path = json.loads(line)["path"]
-                counts[path] = counts.get(path, 0) + 1
+                event = json.loads(line)
+                if "path" in event:  # not an alert's POST
+                    counts[event["path"]] = counts.get(event["path"], 0) + 1
     return counts
+
+
+def _alerts_received(stack: Stack) -> list[dict[str, Any]]:
+    """The webhook's POSTs, from the feed server's log."""
+    out: list[dict[str, Any]] = []
+    for cid in stack.ids("feeds"):
+        for line in stack.docker("logs", cid).splitlines():
+            if line.startswith("{") and "alert" in (event := json.loads(line)):
+                out.append(event)
+    return out
+
+
+def _check_alerts(stack: Stack) -> int:
+    """One alert per story (and rule), delivered once; every story at two outlets has one."""
+    wait_for(
+        lambda: (
+            stack.sql_rows_or_none("SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL")
+            == [["0"]]
+        ),
+        timeout=120,
+        every=1.0,
+    )
+    rows = stack.sql("SELECT story_id, rule_key FROM alert_outbox")
+    keys = [f"{story}-{rule}" for story, rule in rows]
+    assert rows and len(set(keys)) == len(keys)
+    got = [event["key"] for event in _alerts_received(stack)]
+    assert sorted(got) == sorted(keys), {k: got.count(k) for k in set(got) if got.count(k) != 1}
+    # Every live story with two outlets was alerted: itself, or a story it absorbed.
+    missing = stack.sql(
+        "SELECT m.cluster_id FROM memberships m JOIN articles a ON a.id = m.article_id "
+        "WHERE m.level = 'stories' GROUP BY m.cluster_id HAVING count(DISTINCT a.feed_id) >= 2 "
+        "EXCEPT SELECT story_id FROM alert_outbox "
+        "EXCEPT SELECT g.survivor_id FROM cluster_merges g "
+        "JOIN alert_outbox o ON o.story_id = g.absorbed_id WHERE g.level = 'stories'"
+    )
+    assert missing == [], missing
+    return len(keys)
 
 
 def _fetches(stack: Stack, cid: str, phase: str) -> int:
@@ -511,7 +554,7 @@ def test_compose_stack(workdir: Path) -> None:
     paths = {p: sorted(x for x in docs if x.startswith(f"/{p}")) for p in PHASES + THROUGHPUT}
     settings_file = config_dir / "newsfold.toml"
     _write_atomically(settings_file, _settings_toml(paths["a"]))
-    aliases = sorted({_host(p) for p in docs})
+    aliases = sorted({_host(p) for p in docs} | {HOOK_HOST})
     override = workdir / "compose.test.yaml"
     override.write_text(
         json.dumps(  # JSON is YAML; paths are absolute, so the override works from anywhere
@@ -651,6 +694,7 @@ def test_compose_stack(workdir: Path) -> None:
         figures["stories"] = {"stack": len(story_groups), "one_worker": len(reference["stories"])}
         story_ari = _ari(story_groups, reference["stories"])
         figures["stories_ari"] = round(story_ari, 4)
+        figures["alerts"] = _check_alerts(stack)
 
         # --- stop, up again, re-poll ---------------------------------------------------------
         workers = [

@@ -100,3 +100,14 @@ def test_only_runs_the_named_section(tmp_path: Path, only: str) -> None:
 def test_unknown_section_is_an_error() -> None:
     with pytest.raises(SystemExit):
         main(["--only", "nope"])
+
+
+def test_retention_benchmark_prunes_a_tiny_month(tmp_path: Path) -> None:
+    from benchmarks import retention
+
+    kw = {"days": 4, "feeds": 2, "per_day": 4, "polls_per_day": 2}
+    kept = retention.simulate(f"sqlite:///{tmp_path / 'r.db'}", retention_days=1.0, **kw)
+    every = retention.simulate(f"sqlite:///{tmp_path / 'b.db'}", retention_days=None, **kw)
+    assert sum(d["pruned"] for d in kept["days"]) > 0
+    assert kept["articles_end"] < every["articles_end"]
+    assert all(d["pruned"] == 0 for d in every["days"])

@@ -12,6 +12,7 @@ from datasketch import MinHash
 
 from newsfold.config import DedupSettings
 from newsfold.dedup import DedupDoc, Deduplicator, Sketch, StoredDoc, minhash, stories
+from newsfold.dedup.identifiers import IDS
 from newsfold.dedup.shingles import words
 from newsfold.dedup.stories import blob as story_blob
 from newsfold.dedup.stories import columns, rebuild
@@ -38,7 +39,7 @@ def dev_docs(limit: int | None = None) -> list[DedupDoc]:
 def doc(article_id: int, text: str, *, minutes: int = 0, **kw: object) -> DedupDoc:
     fields: dict[str, object] = {
         "article_id": article_id,
-        "feed_id": 1,
+        "feed_id": article_id,  # each its own outlet: one feed's own items are not copies
         "published": T0 + timedelta(minutes=minutes),
         "title": "",
         "text": text,
@@ -105,7 +106,14 @@ BODY = (
 @pytest.mark.parametrize(
     ("second", "tier"),
     [
-        (doc(2, "Totally different words here", content_hash="h1"), Tier.EXACT),
+        (
+            doc(
+                2,
+                "Totally different words, and enough of them to be a text of its own here.",
+                content_hash="h1",
+            ),
+            Tier.EXACT,
+        ),
         (doc(2, "Other text", url="https://example.com/a"), Tier.EXACT),
         (doc(2, "ALEPPO (AFP) - " + BODY + " Subscribe to our newsletter."), Tier.NEAR),
         (doc(2, ". ".join(BODY.split(". ")[:2]) + "."), Tier.NEAR),  # summary-only copy
@@ -191,6 +199,7 @@ def _stored(d: DedupDoc, s: Sketch, p: Placement, story_of: dict[int, int]) -> S
         story=s.story,
         copy_id=p.copy.cluster_id,
         story_id=story_of[d.article_id],
+        title=d.title,
     )
 
 
@@ -348,7 +357,8 @@ def test_decode_many_matches_decode() -> None:
     for i in range(60):
         sig = np.array([rng.getrandbits(32) for _ in range(128)], np.uint32)
         lead = np.array(sorted(rng.getrandbits(32) for _ in range(rng.choice([0, 3, 20]))))
-        sig_blobs.append(minhash.encode(sig, i, lead.astype(np.uint32)))
+        ids = np.array(sorted(rng.getrandbits(32) for _ in range(rng.choice([0, 2, IDS]))))
+        sig_blobs.append(minhash.encode(sig, i, lead.astype(np.uint32), ids.astype(np.uint32)))
         n = rng.choice([0, 1, 8, 9, 40])
         story_blobs.append(
             stories.encode(
@@ -357,14 +367,17 @@ def test_decode_many_matches_decode() -> None:
                 np.array([rng.random() < 0.3 for _ in range(n)]),
             )
         )
-    sigs, cards, leads, nlead = minhash.decode_many(sig_blobs, 20)
+    decoded = minhash.decode_many(sig_blobs, 20, IDS)
+    sigs, cards, leads, nlead = decoded[:4]
     into = (np.empty((60, 128), np.uint32), np.empty(60, np.uint32))
-    into += (np.full((60, 20), 7, np.uint32), np.empty(60, np.uint8))
-    assert minhash.decode_into(sig_blobs, *into)
-    for got, want in zip(into, (sigs, cards, leads, nlead), strict=True):
+    into += (np.zeros((60, 20), np.uint32), np.empty(60, np.uint8))
+    into += (np.zeros((60, IDS), np.uint32), np.empty(60, np.uint8))
+    assert minhash.decode_into(sig_blobs, into)
+    for got, want in zip(into, decoded, strict=True):
         assert np.array_equal(got, want)
-    assert not minhash.decode_into(sig_blobs, np.empty((60, 129), np.uint32), *into[1:])
+    assert not minhash.decode_into(sig_blobs, (np.empty((60, 129), np.uint32), *into[1:]))
     for k, blob in enumerate(sig_blobs):
+        assert np.array_equal(minhash.decode_ids(blob), decoded[4][k, : decoded[5][k]])
         sig, card = minhash.decode(blob)
         lead = minhash.decode_lead(blob)[:20]
         assert (sigs[k] == sig).all() and cards[k] == card and nlead[k] == len(lead)
@@ -575,12 +588,21 @@ def test_decode_into_fresh_rows_leaves_the_padding_alone() -> None:
         )
         for i, n in enumerate([0, 3, 70, 0, 12] * 4)
     ]
-    sigs, cards, leads, nlead = minhash.decode_many(blobs, 60)
-    into = (np.empty((20, 128), np.uint32), np.empty(20, np.uint32), np.zeros((20, 60), np.uint32))
-    into += (np.empty(20, np.uint8),)
-    assert minhash.decode_into(blobs, *into, zeroed=True)
-    for got, want in zip(into, (sigs, cards, leads, nlead), strict=True):
+    sigs, cards, leads, nlead, _, _ = minhash.decode_many(blobs, 60, IDS)
+    into = (
+        np.empty((20, 128), np.uint32),
+        np.empty(20, np.uint32),
+        np.full((20, 60), 7, np.uint32),
+    )
+    into += (np.empty(20, np.uint8), np.full((20, IDS), 7, np.uint32), np.empty(20, np.uint8))
+    assert minhash.decode_into(blobs, into)
+    for got, want in zip(into[:2], (sigs, cards), strict=True):
         assert np.array_equal(got, want)
+    assert np.array_equal(into[3], nlead)
+    padding = np.arange(60)[None, :] >= nlead[:, None]
+    assert np.array_equal(into[2][~padding], leads[~padding])
+    assert (into[2][padding] == 7).all()  # never written: those pages stay untouched
+    assert (into[4] == 7).all() and not into[5].any()  # no identifiers in these blobs
 
 
 def test_id_map_bulk_of_ids_in_order() -> None:

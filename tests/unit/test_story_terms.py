@@ -9,6 +9,7 @@ import pytest
 
 from newsfold.config import DedupSettings
 from newsfold.dedup import DedupDoc, Deduplicator
+from newsfold.dedup.feed_titles import FeedTitles, title_terms
 from newsfold.dedup.terms import language, term_weights
 from newsfold.types import Tier
 
@@ -177,3 +178,55 @@ def test_one_feed_needs_stronger_evidence_than_two_outlets(same_feed: bool, join
         docs = [replace(d, feed_id=7) for d in docs]
     stories = _stories(docs, story_name_threshold=0.0)
     assert (stories[0] == stories[1]) is joined
+
+
+SERIES = [
+    ("Digital Forensics Round-Up, November 24 2025",
+     "The latest digital forensics news of the week: new tools, research and training for DFIR "
+     "teams, plus events and webinars."),
+    ("Digital Forensics Round-Up, November 26 2025",
+     "The latest digital forensics news of the week: new tools, research and training for DFIR "
+     "teams, plus conferences and courses."),
+]  # fmt: skip
+SAME_SUBJECT = [
+    ("iPhone XR im Test: Apples günstigeres iPhone ist nicht billig",
+     "Das iPhone XR kostet 850 Euro und hat ein LCD statt eines OLED-Displays. Im Test "
+     "überzeugen Akku und Kamera des iPhone XR."),
+    ("iPhone XR: Verkaufsstart ohne Ansturm",
+     "Zum Verkaufsstart des iPhone XR für 850 Euro blieb der Ansturm aus. Apples günstigeres "
+     "iPhone mit LCD statt OLED-Display ist gut verfügbar."),
+]  # fmt: skip
+
+
+def test_a_feeds_series_items_are_not_one_story() -> None:
+    """Alike texts of one feed whose titles differ only by the series' numbers: two items."""
+    docs = [replace(_doc(i + 1, t, x, "en", hours=i), feed_id=7) for i, (t, x) in enumerate(SERIES)]
+    stories = _stories(docs)
+    assert stories[0] != stories[1]
+    other_feed = [_doc(i + 1, t, x, "en", hours=i) for i, (t, x) in enumerate(SERIES)]
+    assert len(set(_stories(other_feed))) == 1  # two outlets: the texts decide
+
+
+def test_a_feeds_two_reports_on_one_subject_join() -> None:
+    docs = [
+        replace(_doc(i + 1, t, x, "de", hours=i), feed_id=7)
+        for i, (t, x) in enumerate(SAME_SUBJECT)
+    ]
+    assert len(set(_stories(docs))) == 1
+
+
+def test_feed_titles_tell_the_feeds_naming_from_the_subject() -> None:
+    titles = FeedTitles()
+    for n, title in enumerate(
+        ["ISC Stormcast For Monday", "ISC Stormcast For Tuesday", "Other", "More", "Yet"]
+    ):
+        titles.add(n, 1, title_terms(title, "en"))
+    stormcast = title_terms("ISC Stormcast For Wednesday", "en")
+    assert not titles.agree(1, stormcast, [0, 1])  # "stormcast" is the feed's, not a subject
+    assert titles.agree(2, title_terms("Fujitsu schließt Werk", "de"), []) is False
+    titles.add(10, 2, title_terms("Fujitsu macht Werk in Augsburg dicht", "de"))
+    for n in range(11, 15):
+        titles.add(n, 2, title_terms(f"Anderes Thema {n}", "de"))
+    assert titles.agree(2, title_terms("Fujitsu schließt Werk", "de"), [10])
+    titles.remove(10)
+    assert not titles.agree(2, title_terms("Fujitsu schließt Werk", "de"), [10])

@@ -191,7 +191,9 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
     )
     def search(
         *,
-        q: Annotated[str, Query(min_length=1, max_length=500, description="The search query.")],
+        # Length and syntax are the parser's to judge: a one-line 400, as for every other
+        # malformed query, not a validation error's list.
+        q: Annotated[str, Query(description="The search query (at most 500 characters).")] = "",
         level: SearchLevel = SearchLevel.ARTICLES,
         since: WhenQuery = None,
         feed: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Feed id.")] = None,

@@ -200,10 +200,9 @@ class Daemon:
             return
         if self.prune_thread is not None and self.prune_thread.is_alive():
             return
-        pruner = self.service.pruner
-        if not pruner.due(now):
-            last = self.service.storage.last_prune()
-            self._prune_check_at = None if last is None else last + PRUNE_EVERY
+        last = self.service.storage.last_prune()
+        if last is not None and now - last < PRUNE_EVERY:
+            self._prune_check_at = last + PRUNE_EVERY
             return
         self._prune_check_at = now + PRUNE_EVERY
         self.prune_thread = threading.Thread(target=self._prune, name="newsfold-prune", daemon=True)

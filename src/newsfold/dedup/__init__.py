@@ -15,6 +15,7 @@ story merge keeps the smaller id (see ``Placement.merged_stories``).
 from __future__ import annotations
 
 import gc
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -24,7 +25,9 @@ import numpy as np
 
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
-from newsfold.dedup.keys import exact_keys
+from newsfold.dedup.feed_titles import FeedTitles, pair_agrees, title_terms
+from newsfold.dedup.identifiers import identifier_keys
+from newsfold.dedup.keys import content_key, exact_keys, title_keys, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
 from newsfold.dedup.stories import StoryIndex, partition
 from newsfold.dedup.terms import story_terms
@@ -82,6 +85,7 @@ class StoredDoc:
     copy_id: int
     story_id: int  # the current (post-merge) story id
     seen: datetime | None = None  # first seen (None: at ``published``)
+    title: str = ""
 
 
 class Deduplicator:
@@ -103,7 +107,6 @@ class Deduplicator:
             threshold=settings.story_threshold,
             merge_threshold=settings.story_merge_threshold,
             name_threshold=settings.story_name_threshold,
-            same_feed_threshold=settings.story_same_feed_threshold,
             window_s=settings.story_window_days * _DAY_S,
         )
         self._languages: dict[str, int] = {}
@@ -121,7 +124,13 @@ class Deduplicator:
             # keep a cluster together down to ``story_link_threshold``.
             edge_threshold=settings.story_threshold,
         )
-        self.scorer = partition.DocScorer(self.stories, self.partition, self._feed_of)
+        self._titles = FeedTitles()
+        self.scorer = partition.DocScorer(
+            self.stories,
+            self.partition,
+            self._feed_of,
+            lambda a, b: pair_agrees(self._titles.of(a), self._titles.of(b)),
+        )
 
     def __len__(self) -> int:
         return self.copies.live
@@ -159,7 +168,11 @@ class Deduplicator:
         sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
         keys = self.copies.keys_many(sigs, [len(h) for h, _ in pairs], [ld for _, ld in pairs])
         return [
-            Sketch(minhash.encode(sig, len(hashes), lead), self._story_blob(doc), k)
+            Sketch(
+                minhash.encode(sig, len(hashes), lead, identifier_keys(doc.text)),
+                self._story_blob(doc),
+                k,
+            )
             for doc, (hashes, lead), sig, k in zip(docs, pairs, sigs, keys, strict=True)
         ]
 
@@ -177,7 +190,13 @@ class Deduplicator:
         ts = doc.published.timestamp()
         held = max(ts, doc.seen.timestamp()) if doc.seen is not None else ts
         lang = self._lang(doc.language)
-        keys = exact_keys(doc.content_hash, doc.url, card)
+        ids = minhash.decode_ids(sketch.signature)
+        title, headline = title_keys(doc.title)
+        keys = exact_keys(
+            content_key(doc.content_hash, card, title, self.settings.min_shingles), doc.url, card
+        )
+        # The copy table keeps the low 32 bits of the title and URL keys (the URL's is last).
+        origin = (doc.feed_id, title & 0xFFFFFFFF, keys[-1] & 0xFFFFFFFF if doc.url else 0)
         if sketch.keys:
             self.copies.prime_keys(sig, card, sketch.keys)
         self.stories.count(terms)
@@ -188,10 +207,12 @@ class Deduplicator:
         def fits(story_id: int) -> bool:
             return self.stories.fits(story_id, ts)
 
-        if (same := self.copies.exact(keys, fits)) is not None:
+        if (same := self.copies.exact(keys, fits, origin)) is not None:
             copy = Join(same.copy_id, Tier.EXACT, 1.0, same.article_id)
             story = Join(same.story_id, Tier.EXACT, 1.0, same.article_id)
-        elif (near := self.copies.near(sig, card, lang, lead, fits)) is not None:
+        elif (near := self.copies.headline(headline, doc.feed_id, card, fits)) is not None or (
+            near := self.copies.near(sig, card, lang, lead, fits, ids=ids, origin=origin)
+        ) is not None:
             copy = Join(near.copy_id, Tier.NEAR, near.similarity, near.article_id)
             story = Join(near.story_id, Tier.NEAR, near.similarity, near.article_id)
         elif (
@@ -211,6 +232,8 @@ class Deduplicator:
             self.stories.merge(story.cluster_id, absorbed)
             self.copies.rename_story(absorbed, story.cluster_id)
         self._feed_of[doc.article_id] = doc.feed_id
+        if doc.feed_id:
+            self._titles.add(doc.article_id, doc.feed_id, title_terms(doc.title, doc.language))
         self.copies.add(
             article_id=doc.article_id,
             ts=ts,
@@ -222,6 +245,9 @@ class Deduplicator:
             lang=lang,
             copy_id=copy.cluster_id,
             story_id=story.cluster_id,
+            ids=ids,
+            origin=origin,
+            headline=headline,
         )
         self.stories.add(
             doc.article_id,
@@ -234,16 +260,30 @@ class Deduplicator:
         )
         return Placement(doc.article_id, copy, story, merged)
 
-    def _own_feed(self, doc: DedupDoc) -> Callable[[int], bool] | None:
-        """Whether every member of a story came from ``doc``'s feed (None: no feed known)."""
+    def _own_feed(self, doc: DedupDoc) -> Callable[[int], float] | None:
+        """The least similarity a story takes from ``doc`` for being of ``doc``'s feed alone
+        (0: a story with other feeds' reports; None: no feed known).
+
+        A story of the document's own feed alone takes ``story_same_feed_threshold``, and
+        then only when a title in it shares a subject term with ``doc``'s (``FeedTitles``):
+        an outlet's series, templates and running topics make its items alike.
+        """
         if not doc.feed_id:
             return None
         feed_of, feed = self._feed_of.get, doc.feed_id
+        strict = self.settings.story_same_feed_threshold
+        terms: frozenset[str] | None = None
 
-        def own(story_id: int) -> bool:
-            return all(feed_of(a) == feed for a in self.stories.members(story_id))
+        def floor(story_id: int) -> float:
+            nonlocal terms
+            members = self.stories.members(story_id)
+            if any(feed_of(a) != feed for a in members):
+                return 0.0
+            if terms is None:
+                terms = title_terms(doc.title, doc.language)
+            return strict if self._titles.agree(feed, terms, members) else math.inf
 
-        return own
+        return floor
 
     # ------------------------------------------------------------ consolidation
     def consolidate(
@@ -301,6 +341,7 @@ class Deduplicator:
         # Ids in order of first appearance, as one ``_lang`` call per document assigns them.
         lang_of = {language: self._lang(language) for language in dict.fromkeys(languages)}
         lang = np.fromiter(map(lang_of.__getitem__, languages), np.int16, n)
+        titles, headlines = title_keys_many(list(map(attrgetter("title"), ordered)))
         self.copies.load(
             article_ids=article,
             copy_ids=ids["copy_id"],
@@ -311,11 +352,17 @@ class Deduplicator:
             signatures=list(map(attrgetter("signature"), ordered)),
             content_hashes=list(map(attrgetter("content_hash"), ordered)),
             urls=list(map(attrgetter("url"), ordered)),
+            feeds=np.fromiter(map(attrgetter("feed_id"), ordered), np.int64, n),
+            titles=titles,
+            headlines=headlines,
         )
         self.stories.bulk_load(article, story, list(map(attrgetter("story"), ordered)), ts, lang)
         self._feed_of.update(
             zip(article.tolist(), map(attrgetter("feed_id"), ordered), strict=True)
         )
+        for d in ordered:
+            if d.feed_id:
+                self._titles.add(d.article_id, d.feed_id, title_terms(d.title, d.language))
         return n
 
     def evict_before(self, cutoff: datetime) -> int:
@@ -330,6 +377,7 @@ class Deduplicator:
             self._shrink(article_id)
             self.stories.evict(article_id)
             self._feed_of.pop(article_id, None)
+            self._titles.remove(article_id)
         return len(evicted)
 
     def _shrink(self, article_id: int) -> None:
@@ -348,6 +396,7 @@ class Deduplicator:
         self._shrink(article_id)
         self.stories.evict(article_id)
         self._feed_of.pop(article_id, None)
+        self._titles.remove(article_id)
         return True
 
 

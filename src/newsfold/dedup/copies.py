@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from newsfold.dedup import minhash
+from newsfold.dedup.identifiers import IDS, conflicts
 from newsfold.dedup.index import BandIndex, IdMap, KeyIndex
-from newsfold.dedup.keys import exact_keys_many
+from newsfold.dedup.keys import content_key, exact_keys_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
     # Whether a copy of a document in this story may be joined (the story's id).
     Accept = Callable[[int], bool]
+    # Where a document comes from: its feed id (0: unknown), title key, URL key (0: none).
+    Origin = tuple[int, int, int]
 
 _U64 = np.uint64
 _KEY_BLOCK = 8192  # signatures per block when computing band keys
@@ -74,6 +77,8 @@ def lsh_params(threshold: float, num_perm: int, fn_weight: float) -> tuple[int, 
     return int(b[best]), int(r[best])
 
 
+# A text with fewer shingles than this is a blurb: its headline says more than its words.
+BLURB_SHINGLES = 80
 LEAD_WORDS = 60  # a summary or a trimmed copy keeps the opening words
 _LEAD_BANDS = 8  # one-value MinHash bands over the lead: candidates for a short copy
 _MIN_LEAD = 20  # lead shingles needed before a copied lead is evidence on its own
@@ -181,6 +186,15 @@ class DocTable:
         self.alive = np.zeros(cap, dtype=bool)
         self.lead = np.zeros((cap, LEAD_WORDS), dtype=np.uint32)  # padded exact lead shingles
         self.nlead = np.zeros(cap, dtype=np.uint8)  # at most LEAD_WORDS
+        self.ids = np.zeros((cap, IDS), dtype=np.uint32)  # padded identifier keys
+        self.nids = np.zeros(cap, dtype=np.uint8)
+        # The feed (0: unknown), title key and URL key (0: none): one feed's own items
+        # are copies only on stronger evidence (see ``CopyIndex.same_feed``).
+        # 32 bits each: the index stays under 1 KB per document, and two keys of one
+        # feed's titles or URLs collide once in four billion pairs.
+        self.feed = np.zeros(cap, dtype=np.int32)
+        self.title = np.zeros(cap, dtype=np.uint32)
+        self.url = np.zeros(cap, dtype=np.uint32)
 
     _FIELDS = (
         "sig",
@@ -194,6 +208,11 @@ class DocTable:
         "alive",
         "lead",
         "nlead",
+        "ids",
+        "nids",
+        "feed",
+        "title",
+        "url",
     )
 
     def reserve(self, extra: int) -> None:
@@ -240,6 +259,7 @@ class CopyIndex:
         lead_agreement: float = 0.5,
         lead_copy: float = 0.7,
         lead_containment: float = 0.5,
+        id_conflicts: float = 0.25,
     ) -> None:
         self.table = DocTable(num_perm)
         self.bands, self.rows = bands, rows
@@ -249,9 +269,11 @@ class CopyIndex:
         self.lead_agreement = lead_agreement
         self.lead_copy = lead_copy
         self.lead_containment = lead_containment
+        self.id_conflicts = id_conflicts
         self.lsh = BandIndex(bands, self._band_keys_of)
         self.exact_keys = KeyIndex()  # content hash and canonical URL, both 64-bit
         self.leads = KeyIndex()  # lead bands: a summary is a candidate of its original
+        self.headlines = KeyIndex()  # long titles: another feed's item under one is a copy
         self.slot_of = IdMap()  # article id → row (rows move on compaction)
         # The keys of the document being placed: ``near`` computes them, ``add`` reuses them.
         self._keys_of: (
@@ -278,6 +300,9 @@ class CopyIndex:
         lang: int,
         copy_id: int,
         story_id: int,
+        ids: NDArray[np.uint32] | None = None,
+        origin: Origin | None = None,
+        headline: int = 0,
     ) -> int:
         t = self.table
         t.reserve(1)
@@ -295,6 +320,11 @@ class CopyIndex:
         t.lead[slot, : len(lead)] = lead
         t.lead[slot, len(lead) :] = 0
         t.nlead[slot] = len(lead)
+        ids = np.empty(0, np.uint32) if ids is None else ids[:IDS]
+        t.ids[slot, : len(ids)] = ids
+        t.ids[slot, len(ids) :] = 0
+        t.nids[slot] = len(ids)
+        t.feed[slot], t.title[slot], t.url[slot] = origin or (0, 0, 0)
         self.slot_of[article_id] = slot
         self.live += 1
         band, lead_band = self.keys(sig, card, lead)
@@ -302,6 +332,8 @@ class CopyIndex:
         self.lsh.add(band, slot)
         self.exact_keys.add(exact_keys, slot)
         self.leads.add(lead_band.tolist(), slot)
+        if headline:
+            self.headlines.add([headline], slot)
         return slot
 
     def load(
@@ -316,6 +348,9 @@ class CopyIndex:
         signatures: list[bytes],
         content_hashes: list[str],
         urls: list[str | None],
+        feeds: NDArray[np.int64] | None = None,
+        titles: NDArray[np.uint64] | None = None,
+        headlines: NDArray[np.uint64] | None = None,
     ) -> None:
         """``add`` of many documents (in time order) given their stored signatures."""
         n = len(signatures)
@@ -327,20 +362,35 @@ class CopyIndex:
         end = start + n
         rows = slice(start, end)
         # Rows past the table's size are zero (see ``DocTable``).
-        if not minhash.decode_into(
-            signatures, t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows], zeroed=True
-        ):
-            t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows] = minhash.decode_many(
-                signatures, LEAD_WORDS
+        into = (t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows], t.ids[rows], t.nids[rows])
+        if not minhash.decode_into(signatures, into):
+            (t.sig[rows], t.card[rows], t.lead[rows], t.nlead[rows], t.ids[rows], t.nids[rows]) = (
+                minhash.decode_many(signatures, LEAD_WORDS, IDS)
             )
+        t.feed[rows] = 0 if feeds is None else feeds
+        t.title[rows] = 0 if titles is None else titles & np.uint64(0xFFFFFFFF)
+
         t.article[rows], t.copy[rows], t.story[rows] = article_ids, copy_ids, story_ids
         t.ts[rows], t.held[rows], t.lang[rows] = ts, held, langs
         t.alive[rows] = True
         t.size = end
         slots = np.arange(start, end, dtype=np.int32)
         self.slot_of.bulk(article_ids, slots)
+        if titles is not None:
+            cards = t.card[rows].tolist()
+            content_hashes = [
+                content_key(h, card, title, self.min_shingles)
+                for h, card, title in zip(content_hashes, cards, titles.tolist(), strict=True)
+            ]
         keys, per_doc = exact_keys_many(content_hashes, urls, t.card[rows])
+        if len(keys):  # a document's URL key is its last
+            has_url = np.fromiter(map(bool, urls), np.bool_, n)
+            last = keys[np.maximum(np.cumsum(per_doc) - 1, 0)]
+            t.url[rows] = np.where(has_url, last & np.uint64(0xFFFFFFFF), 0)
         self.exact_keys.bulk(keys, np.repeat(slots, per_doc))
+        if headlines is not None and headlines.any():
+            long = np.flatnonzero(headlines)
+            self.headlines.bulk(headlines[long], slots[long])
         self.live += n
         self._index_from(start)
 
@@ -383,6 +433,7 @@ class CopyIndex:
             self.lsh.renumber(mapping)
             self.exact_keys.renumber(mapping)
             self.leads.renumber(mapping)
+            self.headlines.renumber(mapping)
             self.slot_of = IdMap.of(t.article[: t.size], np.arange(t.size, dtype=np.int32))
         return evicted
 
@@ -396,17 +447,60 @@ class CopyIndex:
         return True
 
     # ------------------------------------------------------------------- reads
-    def exact(self, keys: list[int], accept: Accept | None = None) -> CopyMatch | None:
+    def exact(
+        self, keys: list[int], accept: Accept | None = None, origin: Origin | None = None
+    ) -> CopyMatch | None:
         """The oldest live document sharing a content hash or canonical URL (of a story
-        ``accept`` takes)."""
+        ``accept`` takes; of another feed, or of the same title or URL)."""
         t = self.table
         found = [s for s in self.exact_keys.get(np.array(keys, dtype=np.uint64)) if t.alive[s]]
+        if origin is not None and found:
+            cand = np.array(found, np.int64)
+            found = cand[~self._own_item(cand, origin)].tolist()
         if accept is not None:
             found = [s for s in found if accept(int(t.story[s]))]
         if not found:
             return None
         slot = min(found, key=lambda s: (t.ts[s], t.article[s]))
         return self._match(slot, 1.0, exact=True)
+
+    def headline(
+        self, headline: int, feed: int, card: int, accept: Accept | None = None
+    ) -> CopyMatch | None:
+        """The oldest live item of another feed under the same long title (see
+        ``keys.headline_key``), when one of the two has little text of its own
+        (``BLURB_SHINGLES``): a cross-post, or a report re-run under its headline with a
+        one-line summary. Two full texts under one headline are compared on their text:
+        two outlets' rewrites of one wire report are two articles."""
+        if not headline or not feed:
+            return None
+        t = self.table
+        found = [
+            s
+            for s in self.headlines.get(np.array([headline], dtype=np.uint64))
+            if t.alive[s] and t.feed[s] not in (0, feed) and min(card, t.card[s]) < BLURB_SHINGLES
+        ]
+        if accept is not None:
+            found = [s for s in found if accept(int(t.story[s]))]
+        if not found:
+            return None
+        slot = min(found, key=lambda s: (t.ts[s], t.article[s]))
+        return self._match(slot, 1.0, exact=True)
+
+    def _own_item(self, cand: NDArray[np.int64], origin: Origin) -> NDArray[np.bool_]:
+        """Which rows are another item of the document's own feed, under another title and
+        URL: not its copies, however alike. An outlet seldom republishes its own report
+        under a new id (an update is a revision of the entry, tracked as such), while
+        two of its items alike share its template: a show's two episodes under one
+        description, a day's two videos under the channel's text."""
+        feed, title, url = origin
+        t = self.table
+        same = t.feed[cand] == feed
+        if not feed or not same.any():
+            return np.zeros(len(cand), dtype=bool)
+        same &= (t.title[cand] != title) | (title == 0)
+        same &= (t.url[cand] != url) | (url == 0)
+        return same  # type: ignore[no-any-return]
 
     def _match(self, slot: int, similarity: float, *, exact: bool) -> CopyMatch:
         t = self.table
@@ -420,6 +514,9 @@ class CopyIndex:
         lang: int,
         lead: NDArray[np.uint32],
         accept: Accept | None = None,
+        *,
+        ids: NDArray[np.uint32] | None = None,
+        origin: Origin | None = None,
     ) -> CopyMatch | None:
         """Best verified near-duplicate among LSH and lead candidates (of a story
         ``accept`` takes), or None."""
@@ -429,7 +526,7 @@ class CopyIndex:
         slots = self.lsh.get(band)
         if len(lead_band):
             slots += self.leads.get(lead_band)
-        return self.verify(sig, card, lang, lead, slots, accept=accept)
+        return self.verify(sig, card, lang, lead, slots, accept=accept, ids=ids, origin=origin)
 
     def keys(
         self, sig: NDArray[np.uint32], card: int, lead: NDArray[np.uint32]
@@ -479,6 +576,8 @@ class CopyIndex:
         slots: list[int],
         *,
         accept: Accept | None = None,
+        ids: NDArray[np.uint32] | None = None,
+        origin: Origin | None = None,
     ) -> CopyMatch | None:
         t = self.table
         if not slots or card == 0:
@@ -495,7 +594,9 @@ class CopyIndex:
         # a summary or a trimmed copy is mostly inside the original.
         small = np.minimum(other, card)
         cont = np.minimum(1.0, jac * (other + card) / ((1.0 + jac) * np.maximum(small, 1)))
-        ok_j = jac >= self.copy_threshold
+        # A text of a few words (a user name left by a feed's template, a caption) is
+        # no evidence on its own: its exact key carries its title (``keys.content_key``).
+        ok_j = (jac >= self.copy_threshold) & (small >= self.min_shingles)
         # Exact overlap of the two leads. A text shorter than its lead window is
         # all lead: its containment in the other's lead is measured exactly,
         # not estimated (MinHash is too coarse for 40 shingles inside 800).
@@ -520,6 +621,11 @@ class CopyIndex:
         )
         cont = np.where(short, lead_c, cont)
         ok = ok_j | ok_c
+        if origin is not None:
+            ok &= ~self._own_item(cand, origin)
+        if ids is not None and len(ids):
+            for i in np.flatnonzero(ok).tolist():
+                ok[i] = not self._refills(ids, int(cand[i]))
         if accept is not None:
             for i in np.flatnonzero(ok).tolist():
                 ok[i] = accept(int(t.story[cand[i]]))
@@ -530,6 +636,14 @@ class CopyIndex:
         best = min(np.flatnonzero(ok), key=lambda i: (-sim[i], t.ts[cand[i]], t.article[cand[i]]))
         return self._match(int(cand[best]), float(sim[best]), exact=False)
 
+    def _refills(self, ids: NDArray[np.uint32], slot: int) -> bool:
+        """Whether the document's identifiers fill the row's slots differently: two
+        reports on one template (see ``identifiers``), not copies."""
+        t = self.table
+        differ, shared = conflicts(ids, t.ids[slot, : t.nids[slot]])
+        return differ > 0 and differ >= self.id_conflicts * shared
+
     def nbytes(self) -> int:
         indexes = self.lsh.nbytes() + self.exact_keys.nbytes() + self.leads.nbytes()
+        indexes += self.headlines.nbytes()
         return self.table.nbytes() + indexes + self.slot_of.nbytes()

@@ -6,6 +6,7 @@ Two documents sharing either are the same article, whatever their text.
 from __future__ import annotations
 
 import hashlib
+import re
 from itertools import compress
 from typing import TYPE_CHECKING
 
@@ -81,6 +82,52 @@ def exact_keys(content_hash: str, url: str | None, card: int) -> list[int]:
     return keys
 
 
+_TITLE_WORD = re.compile(r"\w+")
+
+
+def _title_words(title: str) -> str:
+    return " ".join(_TITLE_WORD.findall(title.casefold()))
+
+
+def title_key(title: str) -> int:
+    """A title's key: its words, case-folded (0 for a title with no words)."""
+    words = _title_words(title)
+    return hash_key(words) if words else 0
+
+
+HEADLINE_WORDS = 5  # a title this long is specific enough to name one report
+
+
+def headline_key(title: str) -> int:
+    """``title_key`` of a title of at least ``HEADLINE_WORDS`` words, else 0."""
+    return title_keys(title)[1]
+
+
+def title_keys(title: str) -> tuple[int, int]:
+    """``title_key`` and ``headline_key`` of one title, its words hashed once."""
+    words = _title_words(title)
+    if not words:
+        return 0, 0
+    key = hash_key(words)
+    return key, key if words.count(" ") + 1 >= HEADLINE_WORDS else 0
+
+
+def title_keys_many(titles: list[str]) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
+    """``title_key`` and ``headline_key`` of many titles, hashed together."""
+    words = [_title_words(t) for t in titles]
+    keys = hash_keys(words)
+    keys[np.fromiter(map(bool, words), np.bool_, len(words)) == 0] = 0
+    long = np.fromiter((w.count(" ") + 1 >= HEADLINE_WORDS for w in words), np.bool_, len(words))
+    return keys, np.where(long, keys, np.uint64(0))
+
+
+def content_key(content_hash: str, card: int, title: int, min_shingles: int) -> str:
+    """What the exact tier hashes: the content hash, and for a text too short to be
+    evidence on its own (fewer than ``min_shingles`` shingles: a feed's one-line
+    template, a user name) the title's key with it."""
+    return content_hash if card >= min_shingles else f"{content_hash}:{title:x}"
+
+
 def exact_keys_many(
     content_hashes: list[str], urls: list[str | None], cards: NDArray[np.uint32]
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
@@ -105,4 +152,14 @@ def exact_keys_many(
     return keys, per_doc
 
 
-__all__ = ["exact_keys", "exact_keys_many", "hash_key", "hash_keys"]
+__all__ = [
+    "content_key",
+    "exact_keys",
+    "exact_keys_many",
+    "hash_key",
+    "hash_keys",
+    "headline_key",
+    "title_key",
+    "title_keys",
+    "title_keys_many",
+]

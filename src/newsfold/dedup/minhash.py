@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 SEED = 1  # datasketch's default seed
 SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's initial value: no shingle seen
-_HEADER = struct.Struct("<IH")  # distinct-shingle count (for containment), lead length
+# Distinct-shingle count (for containment); lead length and identifier count, a byte each.
+_HEADER = struct.Struct("<IH")
 _U32 = np.uint32
 # Rows per chunk in ``signatures``: a 1 MB temporary matrix stays in cache.
 _CHUNK_ROWS = 1 << 11
@@ -84,66 +85,111 @@ def signatures(sets: Sequence[NDArray[np.uint32]], num_perm: int) -> NDArray[np.
 
 
 def encode(
-    sig: NDArray[np.uint32], cardinality: int, lead: NDArray[np.uint32] | None = None
+    sig: NDArray[np.uint32],
+    cardinality: int,
+    lead: NDArray[np.uint32] | None = None,
+    ids: NDArray[np.uint32] | None = None,
 ) -> bytes:
-    """Shingle count, lead length, the signature, then the lead's exact shingle hashes."""
+    """Shingle count, lead length and identifier count (a byte each), the signature,
+    the lead's exact shingle hashes, then the identifier keys (uint32 each).
+
+    Blobs stored before identifiers were kept have a zero identifier count.
+    """
     lead = np.empty(0, np.uint32) if lead is None else lead
+    ids = np.empty(0, np.uint32) if ids is None else ids
     return (
-        _HEADER.pack(cardinality, len(lead))
+        _HEADER.pack(cardinality, len(lead) | len(ids) << 8)
         + sig.astype("<u4").tobytes()
         + lead.astype("<u4").tobytes()
+        + ids.astype("<u4").tobytes()
     )
 
 
+def _counts(blob: bytes) -> tuple[int, int, int]:
+    cardinality, packed = _HEADER.unpack_from(blob)
+    return cardinality, packed & 0xFF, packed >> 8
+
+
 def decode(blob: bytes) -> tuple[NDArray[np.uint32], int]:
-    cardinality, n_lead = _HEADER.unpack_from(blob)
-    count = (len(blob) - _HEADER.size) // 4 - n_lead
+    cardinality, n_lead, n_ids = _counts(blob)
+    count = (len(blob) - _HEADER.size) // 4 - n_lead - n_ids
     sig = np.frombuffer(blob, dtype="<u4", count=count, offset=_HEADER.size).astype(np.uint32)
     return sig, cardinality
 
 
 def decode_lead(blob: bytes) -> NDArray[np.uint32]:
     """The sorted shingle hashes of the text's first words (see ``copies.LEAD_WORDS``)."""
-    _, n_lead = _HEADER.unpack_from(blob)
-    return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=len(blob) - 4 * n_lead).astype(
+    _, n_lead, n_ids = _counts(blob)
+    offset = len(blob) - 4 * (n_lead + n_ids)
+    return np.frombuffer(blob, dtype="<u4", count=n_lead, offset=offset).astype(np.uint32)
+
+
+def decode_ids(blob: bytes) -> NDArray[np.uint32]:
+    """The identifier keys (see ``shingles.identifier_keys``); none in an older blob."""
+    _, _, n_ids = _counts(blob)
+    return np.frombuffer(blob, dtype="<u4", count=n_ids, offset=len(blob) - 4 * n_ids).astype(
         np.uint32
     )
 
 
 def decode_many(
-    blobs: Sequence[bytes], lead_width: int
-) -> tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint32], NDArray[np.int64]]:
-    """``decode`` and ``decode_lead`` of many blobs at once (the rebuild path).
+    blobs: Sequence[bytes], lead_width: int, id_width: int
+) -> tuple[
+    NDArray[np.uint32],
+    NDArray[np.int64],
+    NDArray[np.uint32],
+    NDArray[np.int64],
+    NDArray[np.uint32],
+    NDArray[np.int64],
+]:
+    """``decode``, ``decode_lead`` and ``decode_ids`` of many blobs, one by one (the
+    rebuild's fallback for blobs ``decode_into`` does not take).
 
     Returns signatures (one row each), shingle counts, leads padded with 0 to
-    ``lead_width`` columns, and lead lengths.
+    ``lead_width`` columns, lead lengths, identifier keys padded to ``id_width``
+    and their counts.
     """
     n = len(blobs)
-    if not n:
-        empty = np.empty(0, np.int64)
-        return np.empty((0, 0), np.uint32), empty, np.empty((0, lead_width), np.uint32), empty
-    return _decode_by_length(blobs, np.fromiter(map(len, blobs), np.int64, n), lead_width)
+    num_perm = len(decode(blobs[0])[0]) if n else 0
+    sigs = np.empty((n, num_perm), np.uint32)
+    card = np.empty(n, np.int64)
+    leads = np.zeros((n, lead_width), np.uint32)
+    nlead = np.zeros(n, np.int64)
+    ids = np.zeros((n, id_width), np.uint32)
+    nids = np.zeros(n, np.int64)
+    for i, blob in enumerate(blobs):
+        sigs[i], card[i] = decode(blob)
+        lead = decode_lead(blob)[:lead_width]
+        leads[i, : len(lead)], nlead[i] = lead, len(lead)
+        keys = decode_ids(blob)[:id_width]
+        ids[i, : len(keys)], nids[i] = keys, len(keys)
+    return sigs, card, leads, nlead, ids, nids
 
 
 def decode_into(
     blobs: Sequence[bytes],
-    sig: NDArray[np.uint32],
-    card: NDArray[np.uint32],
-    lead: NDArray[np.uint32],
-    nlead: NDArray[np.uint8],
-    *,
-    zeroed: bool = False,
+    out: tuple[
+        NDArray[np.uint32],
+        NDArray[np.uint32],
+        NDArray[np.uint32],
+        NDArray[np.uint8],
+        NDArray[np.uint32],
+        NDArray[np.uint8],
+    ],
 ) -> bool:
-    """``decode_many`` written straight into the given rows (the rebuild path).
+    """``decode_many`` written straight into the given rows (the rebuild path):
+    ``out`` is (signatures, shingle counts, leads, lead lengths, identifiers, their counts).
+    The lead and identifier rows must be zero (as a table keeps its rows past its size):
+    only the values are written, not the padding, which keeps those pages untouched.
 
     At a million documents the intermediate arrays cost as much as the parse,
-    so blobs are parsed a block at a time. With ``zeroed`` (rows not yet
-    written, as a table keeps them) a lead's padding is left as it is: not
-    writing zeros keeps those pages untouched. Returns False unless every
-    blob is of the current layout with ``sig``'s width; the rows are then
-    to be filled by ``decode_many``.
+    so blobs are parsed a block at a time, and blobs of one length together as
+    the rows of one byte matrix. Returns False unless every blob is of the
+    current layout with ``sig``'s width; the rows are then to be filled by
+    ``decode_many``.
     """
-    n, num_perm, width = len(blobs), sig.shape[1], lead.shape[1]
+    sig, card, lead, nlead, ids, nids = out
+    n, num_perm, width, id_width = len(blobs), sig.shape[1], lead.shape[1], ids.shape[1]
     lengths = np.fromiter(map(len, blobs), np.int64, n)
     end = _HEADER.size + 4 * num_perm
     if not n or not (lengths % 4).all() or int(lengths.min()) < end:
@@ -152,7 +198,7 @@ def decode_into(
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         block = lengths[lo:hi]
-        if (block == block[0]).all():  # one lead length: the block is one byte matrix
+        if (block == block[0]).all():  # one length: the block is one byte matrix
             groups: list[tuple[slice | NDArray[np.intp], NDArray[np.intp] | None]] = [
                 (slice(lo, hi), None)
             ]
@@ -164,50 +210,34 @@ def decode_into(
             chunk = blobs[lo:hi] if part is None else [blobs[lo + i] for i in part.tolist()]
             size = int(block[0] if part is None else block[part[0]])
             raw = np.frombuffer(b"".join(chunk), np.uint8).reshape(len(chunk), size)
-            n_lead = (size - end) // 4
-            if ((raw[:, 4].astype(np.int64) | (raw[:, 5].astype(np.int64) << 8)) != n_lead).any():
+            tail_words = (size - end) // 4
+            n_lead = raw[:, 4].astype(np.int64)
+            n_ids = raw[:, 5].astype(np.int64)
+            if ((n_lead + n_ids) != tail_words).any():
                 return False
             card[rows] = raw[:, :4].view("<u4")[:, 0]
             sig[rows] = raw[:, _HEADER.size : end].view("<u4")
-            kept = min(n_lead, width)
-            if kept:
-                lead[rows, :kept] = raw[:, end : end + 4 * kept].view("<u4")
-            if not zeroed:
-                lead[rows, kept:] = 0
-            nlead[rows] = kept
+            # Lead then identifiers: rows of one length mostly split their tail alike;
+            # each split is written as a block of slices.
+            tail = raw[:, end:].view("<u4")
+            split = n_lead << 8 | n_ids
+            combos = np.unique(split)
+            index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+            for combo in combos.tolist():
+                at: slice | NDArray[np.intp] = rows
+                same = tail
+                if len(combos) > 1:
+                    sub = np.flatnonzero(split == combo)
+                    at, same = index[sub], tail[sub]
+                nl, ni = combo >> 8, combo & 0xFF
+                kept, kept_ids = min(nl, width), min(ni, id_width)
+                if kept:
+                    lead[at, :kept] = same[:, :kept]
+                nlead[at] = kept
+                if kept_ids:
+                    ids[at, :kept_ids] = same[:, nl : nl + kept_ids]
+                nids[at] = kept_ids
     return True
-
-
-def _decode_by_length(
-    blobs: Sequence[bytes], lengths: NDArray[np.int64], lead_width: int
-) -> tuple[NDArray[np.uint32], NDArray[np.int64], NDArray[np.uint32], NDArray[np.int64]]:
-    """``decode_many`` of current-layout blobs: blobs of one length (one lead
-    length) are parsed together as the rows of one byte matrix."""
-    n = len(blobs)
-    num_perm = -1
-    sigs = np.empty((n, 0), np.uint32)
-    card = np.empty(n, np.int64)
-    nlead = np.empty(n, np.int64)
-    leads = np.zeros((n, lead_width), np.uint32)
-    for size in np.unique(lengths).tolist():
-        rows = np.flatnonzero(lengths == size)
-        raw = np.frombuffer(b"".join([blobs[i] for i in rows.tolist()]), np.uint8)
-        raw = raw.reshape(len(rows), size)
-        head = np.ascontiguousarray(raw[:, : _HEADER.size]).view(
-            [("card", "<u4"), ("lead", "<u2")]
-        )[:, 0]
-        card[rows] = head["card"]
-        n_lead = int(head["lead"][0])
-        nlead[rows] = n_lead
-        if num_perm < 0:
-            num_perm = (size - _HEADER.size) // 4 - n_lead
-            sigs = np.empty((n, num_perm), np.uint32)
-        end = _HEADER.size + 4 * num_perm
-        sigs[rows] = np.ascontiguousarray(raw[:, _HEADER.size : end]).view("<u4")
-        kept = min(n_lead, lead_width)
-        if kept:
-            leads[rows, :kept] = np.ascontiguousarray(raw[:, end : end + 4 * kept]).view("<u4")
-    return sigs, card, leads, np.minimum(nlead, lead_width)
 
 
 def jaccard_many(sig: NDArray[np.uint32], others: NDArray[np.uint32]) -> NDArray[np.float64]:

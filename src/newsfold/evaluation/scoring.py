@@ -32,6 +32,7 @@ from newsfold.evaluation.datasets import (
     write_dataset,
 )
 from newsfold.normalise.language import article_language
+from newsfold.normalise.template import FeedTemplate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -126,19 +127,32 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
     Otherwise (ECB+ dates only some documents) the file order is the arrival
     order and each document arrives one second after the previous, all in one
     window.
+
+    Each ``source`` is one feed, as if each were subscribed and fetched once:
+    its template is learned from all its records, then left out of each
+    (``FeedTemplate``), and its own items meet the same-feed rule. Records
+    without a source belong to no feed.
     """
     dated = all(r.published is not None for r in records)
-    feeds: dict[str, int] = {}  # each source is one feed; 0: none known
+    feeds: dict[str, int] = {}
+    texts = [plain_text(r.text) for r in records]
+    templates: dict[int, FeedTemplate] = {}
+    for r, text in zip(records, texts, strict=True):
+        if r.source:
+            feed = feeds.setdefault(r.source, len(feeds) + 1)
+            templates.setdefault(feed, FeedTemplate()).observe(text)
     docs = []
-    for n, r in enumerate(records):
-        text = plain_text(r.text)
+    for n, (r, text) in enumerate(zip(records, texts, strict=True)):
+        feed = feeds.get(r.source or "", 0)
+        if feed:
+            text = templates[feed].strip(text)  # noqa: PLW2901 - the text compared
         when = r.published if dated and r.published else _EPOCH + timedelta(seconds=n)
         title = plain_text(r.title)
         digest = hashlib.sha256(" ".join((text or r.title).split()).encode()).hexdigest()
         docs.append(
             DedupDoc(
                 article_id=n + 1,
-                feed_id=feeds.setdefault(r.source, len(feeds) + 1) if r.source else 0,
+                feed_id=feed,
                 published=when,
                 title=title,
                 text=text,

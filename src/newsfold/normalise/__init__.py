@@ -11,16 +11,27 @@ The pipeline itself is ``entry.py`` (``normalise_entry`` and its ``STEPS``);
 from __future__ import annotations
 
 from newsfold.normalise.boilerplate import BoilerplateModel
-from newsfold.normalise.entry import STEPS, Context, Step, content_hash, normalise_entry
+from newsfold.normalise.entry import (
+    STEPS,
+    TEMPLATE_RULE,
+    Context,
+    Step,
+    content_hash,
+    normalise_entry,
+    without_template,
+)
 from newsfold.normalise.extract import extract_report
 from newsfold.normalise.html import html_to_text
 from newsfold.normalise.page import PageExtract, extract_page
+from newsfold.normalise.template import FeedTemplate
 from newsfold.normalise.urls import canonical_url
 
 __all__ = [
     "STEPS",
+    "TEMPLATE_RULE",
     "BoilerplateModel",
     "Context",
+    "FeedTemplate",
     "PageExtract",
     "Step",
     "canonical_url",
@@ -29,4 +40,5 @@ __all__ = [
     "extract_report",
     "html_to_text",
     "normalise_entry",
+    "without_template",
 ]

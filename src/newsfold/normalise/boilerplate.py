@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from newsfold.errors import StorageError
 from newsfold.normalise import rules
+from newsfold.normalise.template import FeedTemplate
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -138,9 +139,13 @@ def _text_key(text: str) -> str:
 
 class BoilerplateModel:
     """Lines recurring in at least ``min_share`` of a source's last ``window`` articles
-    (and in at least ``min_docs`` of them) are boilerplate for that source."""
+    (and in at least ``min_docs`` of them) are boilerplate for that source.
 
-    __slots__ = ("_counts", "_docs", "_removed", "min_docs", "min_share", "window")
+    ``template`` is the same source's item template (word 3-grams, see
+    ``template``): learned from the same articles, kept and stored with it.
+    """
+
+    __slots__ = ("_counts", "_docs", "_removed", "min_docs", "min_share", "template", "window")
 
     def __init__(self, *, window: int = 50, min_share: float = 0.5, min_docs: int = 5) -> None:
         if window < 2 or not 0 < min_share <= 1 or min_docs < 2:
@@ -151,6 +156,7 @@ class BoilerplateModel:
         self._docs: deque[tuple[str, ...]] = deque()
         self._counts: Counter[str] = Counter()
         self._removed: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self.template = FeedTemplate()
 
     @classmethod
     def from_settings(cls, settings: NormaliseSettings) -> BoilerplateModel:
@@ -183,7 +189,9 @@ class BoilerplateModel:
                     del self._counts[key]
 
     def observe(self, text: str) -> None:
-        """Count one new article's lines (text after the rules, before learned removal)."""
+        """Count one new article's lines (text after the rules, before learned removal)
+        and its template 3-grams."""
+        self.template.observe(text)
         keys = self._keys(text)
         removed = self._removed.get(_text_key(text))
         if removed:
@@ -227,6 +235,7 @@ class BoilerplateModel:
                 "min_share": self.min_share,
                 "min_docs": self.min_docs,
                 "docs": [list(doc) for doc in self._docs],
+                "template": self.template.to_state(),
             },
             separators=(",", ":"),
         )
@@ -247,6 +256,10 @@ class BoilerplateModel:
                 if not isinstance(doc, list) or not all(isinstance(k, str) for k in doc):
                     raise ValueError("docs must be lists of strings")
                 model._add(tuple(doc))
+            template = raw.get("template", "")  # absent before templates were learned
+            if not isinstance(template, str):
+                raise ValueError("template must be a string")
+            model.template.load_state(template)
         except (ValueError, TypeError, KeyError) as e:
             raise StorageError(f"normalise: unreadable boilerplate model: {e}") from e
         return model
@@ -254,7 +267,7 @@ class BoilerplateModel:
     def __repr__(self) -> str:
         return (
             f"BoilerplateModel(documents={len(self._docs)}, learned={self.learned_lines()}, "
-            f"window={self.window})"
+            f"window={self.window}, template={self.template!r})"
         )
 
 

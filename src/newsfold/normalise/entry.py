@@ -27,12 +27,14 @@ if TYPE_CHECKING:
 
     from newsfold.config import NormaliseSettings
     from newsfold.normalise.page import PageExtract
+    from newsfold.normalise.template import FeedTemplate
     from newsfold.types import FeedSource, RawEntry
 
 _HASH_SPLIT = re.compile(r"[\W_]+")
 # ASCII punctuation, deleted from the UTF-8 bytes (no multi-byte sequence contains these).
 _ASCII_PUNCT = bytes(c for c in range(128) if not chr(c).isalnum() and not chr(c).isspace())
 _FALLBACK_TITLE_CHARS = 120
+TEMPLATE_RULE = "template"
 
 
 def content_hash(text: str) -> str:
@@ -132,6 +134,24 @@ def comparison(article: Article, ctx: Context) -> Article:
         comparison_text=text,
         content_hash=content_hash(text),
         rules_fired=_add_rules(article, fired),
+    )
+
+
+def without_template(article: Article, template: FeedTemplate) -> Article:
+    """``article`` compared without its feed's template (see ``template``): its
+    ``comparison_text`` and ``content_hash`` are those of its own words, or of its
+    title when the template was all its text."""
+    if not article.text:
+        return article  # compared by its title already
+    text = template.strip(article.comparison_text)
+    if text == article.comparison_text:
+        return article
+    text = text or article.title
+    return replace(
+        article,
+        comparison_text=text,
+        content_hash=content_hash(text),
+        rules_fired=_add_rules(article, (TEMPLATE_RULE,)),
     )
 
 

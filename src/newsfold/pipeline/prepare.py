@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.errors import NewsfoldError
-from newsfold.normalise import normalise_entry
+from newsfold.normalise import normalise_entry, without_template
 from newsfold.normalise.dates import EARLIEST_PLAUSIBLE
 from newsfold.normalise.language import detect_language
 from newsfold.parse import parse_feed
@@ -142,13 +142,32 @@ def prepare(
         if article.entry_key not in articles:
             articles[article.entry_key] = article
             entries[article.entry_key] = entry
-    prepared = Prepared(source, result, parsed, list(articles.values()), entries, {})
+    prepared = Prepared(
+        source, result, parsed, learn_template(list(articles.values()), boilerplate, known), entries
+    )
     if dedup is not None and known is not None:
         unseen = [a for a in prepared.articles if a.entry_key not in known]
         if unseen:
             sketches = dedup.sketch_many([dedup_doc(0, a, settings) for a in unseen])
             prepared.sketches = {a.entry_key: k for a, k in zip(unseen, sketches, strict=True)}
     return prepared
+
+
+def learn_template(
+    articles: list[Article], boilerplate: BoilerplateModel, known: Mapping[str, str] | None
+) -> list[Article]:
+    """``articles`` compared without their feed's template, learned first from the
+    new ones among them (a copy learns: the writer teaches the feed's model).
+
+    Learning the whole poll before stripping any of it matters on a feed's first
+    poll: its first items would otherwise be hashed and placed with the template
+    in, before the template was known.
+    """
+    template = boilerplate.template.copy()
+    for a in articles:
+        if known is None or a.entry_key not in known:
+            template.observe(a.text)
+    return [without_template(a, template) for a in articles]
 
 
 # --- worker processes ----------------------------------------------------------------------

@@ -96,6 +96,7 @@ class Pruner:
                     break
                 lines += n
                 batches += 1
+        self.storage.reclaim()
         if not stop():  # a prune cut short is done again at the next chance
             self.storage.set_last_prune(now)
         report = self._report(
@@ -110,11 +111,6 @@ class Pruner:
             extra={"event": "prune", "articles": report.articles, "fetch_log": report.fetch_log},
         )
         return report
-
-    def due(self, now: datetime) -> bool:
-        """Whether a day has passed since the last prune (by any worker of this database)."""
-        last = self.storage.last_prune()
-        return last is None or now - last >= PRUNE_EVERY
 
     def _delete_batch(self, edges: RetentionEdges) -> Deleted:
         with self.lock:

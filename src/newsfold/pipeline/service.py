@@ -35,7 +35,7 @@ from newsfold.errors import (
     StorageError,
 )
 from newsfold.fetch import Fetcher
-from newsfold.normalise import canonical_url, extract_page, normalise_entry
+from newsfold.normalise import canonical_url, extract_page, normalise_entry, without_template
 from newsfold.pipeline.index_keeper import IndexKeeper
 from newsfold.pipeline.prepare import Prepared, Preparer, needs_parse
 from newsfold.pipeline.retention import Pruner
@@ -362,6 +362,7 @@ class Service:
                 boilerplate=model,
                 page=page,
             )
+            redone = without_template(redone, model.template)
             # The page may name another canonical URL; the entry keeps its identity.
             by_key[article.entry_key] = dataclasses.replace(redone, entry_key=article.entry_key)
             prepared.sketches.pop(article.entry_key, None)  # new text, new sketch

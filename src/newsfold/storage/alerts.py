@@ -5,7 +5,10 @@ for each story the poll touched, each rule whose threshold of distinct outlets t
 story has reached (and whose query it matches) gets one outbox row with the JSON
 body as the story stands. The unique (story, rule) key makes that once per story
 and rule whichever worker placed the article; the row commits with the placement
-or not at all, so a crash never loses an alert that was raised.
+or not at all, so a crash never loses an alert that was raised. A story that
+absorbed others in merges counts as having fired every rule one of them fired
+(``cluster_merges`` resolves each absorbed id to its survivor): the event was
+announced once, and growing by a merge does not make it new.
 
 Delivery claims due rows (``claim_alerts``: ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, the writer lock on SQLite) by leasing them; a worker that dies holding
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,11 +38,14 @@ from newsfold.storage.tables import (
 )
 from newsfold.types import Level
 
+_OUTBOX = cast("Table", AlertOutboxRow.__table__)
+
 if TYPE_CHECKING:
     import contextlib
     from collections.abc import Iterable, Sequence
     from datetime import datetime
 
+    from sqlalchemy import Table
     from sqlalchemy.orm import Session
 
     from newsfold.config import AlertRule
@@ -134,25 +140,7 @@ def raise_alerts(
             .group_by(MembershipRow.cluster_id)
         ).all()
     )
-    # A story that absorbed others (a merge, one-pass or consolidation) has had their
-    # alerts: the same event is not announced twice because its stories joined.
-    alias = {
-        int(a): int(v)
-        for a, v in s.execute(
-            select(MergeRow.absorbed_id, MergeRow.survivor_id).where(
-                MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(ids)
-            )
-        )
-    }
-    done = {
-        (alias.get(int(story), int(story)), key)
-        for story, key in s.execute(
-            select(AlertOutboxRow.story_id, AlertOutboxRow.rule_key).where(
-                AlertOutboxRow.story_id.in_([*ids, *alias]),
-                AlertOutboxRow.rule_key.in_([r.key for r in rules]),
-            )
-        )
-    }
+    done = fired(s, ids, [r.key for r in rules])
     raised = 0
     for story_id in ids:
         for rule in rules:
@@ -174,9 +162,34 @@ def raise_alerts(
             }
             dialect = s.get_bind().dialect.name
             maker = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = maker(AlertOutboxRow).values(**values).on_conflict_do_nothing()
-            raised += s.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
+            stmt = maker(_OUTBOX).values(**values).on_conflict_do_nothing()
+            # The rows RETURNING gives are counted: with the id returned implicitly,
+            # PostgreSQL's driver reports no rowcount (-1).
+            raised += len(s.connection().execute(stmt.returning(_OUTBOX.c.id)).all())
     return raised
+
+
+def fired(s: Session, story_ids: Sequence[int], rule_keys: Sequence[str]) -> set[tuple[int, str]]:
+    """(story, rule) pairs already alerted: by the story itself, or by a story it absorbed.
+
+    Merges are kept resolved to the final survivor (a merge into a story that is later
+    absorbed itself is re-pointed), so one join reaches every story a survivor took in.
+    """
+    own = s.execute(
+        select(AlertOutboxRow.story_id, AlertOutboxRow.rule_key).where(
+            AlertOutboxRow.story_id.in_(story_ids), AlertOutboxRow.rule_key.in_(rule_keys)
+        )
+    ).all()
+    absorbed = s.execute(
+        select(MergeRow.survivor_id, AlertOutboxRow.rule_key)
+        .join(AlertOutboxRow, AlertOutboxRow.story_id == MergeRow.absorbed_id)
+        .where(
+            MergeRow.level == Level.STORIES,
+            MergeRow.survivor_id.in_(story_ids),
+            AlertOutboxRow.rule_key.in_(rule_keys),
+        )
+    ).all()
+    return {(int(sid), str(key)) for sid, key in [*own, *absorbed]}
 
 
 class AlertsMixin:
@@ -251,4 +264,4 @@ class AlertsMixin:
             )
 
 
-__all__ = ["AlertsMixin", "OutboxItem", "raise_alerts", "story_payload"]
+__all__ = ["AlertsMixin", "OutboxItem", "fired", "raise_alerts", "story_payload"]

@@ -443,6 +443,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
             copy_m.c.cluster_id,
             story_m.c.cluster_id,
             ArticleRow.fetched_at,
+            ArticleRow.title,
         )
         .join(copy_m, copy_m.c.article_id == ArticleRow.id)
         .join(story_m, story_m.c.article_id == ArticleRow.id)
@@ -468,6 +469,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
             copy_id=int(row[8]),
             story_id=int(row[9]),
             seen=row[10],
+            title=row[11] or "",
         )
 
 

@@ -3,10 +3,13 @@
 Articles are ranked by relevance (SQLite: BM25 with the title weighted 3:1;
 PostgreSQL: ``ts_rank_cd`` with title weight A, body B), ties by id, newest first.
 A story matches when one of its articles does; stories rank by their best
-article, then by how many of their articles match. Snippets come from the
-database's highlighter, with the matched words between ``MARK_START`` and
-``MARK_END``; where it marks nothing (a PostgreSQL snippet of unspaced script)
-the query's phrases are marked where they occur literally.
+article, then by how many of their articles match. Both levels rank in SQL and
+stop at a LIMIT: the story level groups a pool of the best articles, grown only
+when it could hide a story that belongs in the result (``_top_stories``), so a
+word in half the articles costs about what the article level does. Snippets come
+from the database's highlighter, with the matched words between ``MARK_START``
+and ``MARK_END``; where it marks nothing (a PostgreSQL snippet of unspaced
+script) the query's phrases are marked where they occur literally.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
     from newsfold.search_query import Node
 
 SNIPPET_WORDS = 24
+# Story search ranks the best STORY_POOL × limit matching articles (at least
+# STORY_POOL_MIN), not every match (``_top_stories``).
+STORY_POOL = 10
+STORY_POOL_MIN = 200
 _FALLBACK_CHARS = 200
 
 
@@ -78,11 +85,11 @@ class SearchMixin:
         """Ranked matches of ``query`` (``search_query`` syntax; ``QueryError`` if malformed)."""
         node = parse(query)
         with self.session() as s:
-            ranked = _ranked(s, node, since=since, feed_id=feed_id, stories=stories, limit=limit)
-            if not stories:
-                top = [(aid, score, 1, aid) for aid, score, _ in ranked]
+            if stories:
+                top = _top_stories(s, node, since=since, feed_id=feed_id, limit=limit)
             else:
-                top = _by_story(ranked, limit)
+                ranked = _ranked(s, node, since=since, feed_id=feed_id, stories=False, limit=limit)
+                top = [(aid, score, 1, aid) for aid, score, _ in ranked]
             snippets = _snippets(s, node, [best for *_, best in top])
             return self._hits(s, top, snippets, stories=stories)
 
@@ -163,15 +170,53 @@ def _ranked(
     feed_id: int | None,
     stories: bool,
     limit: int,
-) -> list[tuple[int, float, int]]:
-    """Matching (article id, score, story id) rows, best first (higher score is better):
-    the best ``limit`` articles, or every match with its story for ``stories``."""
-    params: dict[str, object] = {}
-    story_join = (
-        "JOIN memberships m ON m.article_id = a.id AND m.level = 'stories'" if stories else ""
+) -> list[tuple[int, float, int | None]]:
+    """The best ``limit`` matching (article id, score, story id or None) rows, best first
+    (higher score is better; ties by id, newest first). The ranking stops at ``limit`` in
+    SQL; only those rows are then looked up in ``memberships`` (``stories``)."""
+    params, filters = _filters(since, feed_id)
+    # The articles table is joined only to filter: every indexed row has its article.
+    article_join = "JOIN articles a ON a.id = {id}" if filters else ""
+    if s.get_bind().dialect.name == "postgresql":
+        cte, params = _pg_queries(s, node, params)
+        if cte is None:
+            return []
+        ranking = f"""
+            SELECT x.article_id AS aid, ts_rank_cd(x.document, q.query) AS score
+            FROM q JOIN article_search x ON x.config = q.cfg AND x.document @@ q.query
+            {article_join.format(id="x.article_id")}
+            WHERE TRUE {filters}
+            ORDER BY score DESC, x.article_id DESC LIMIT {int(limit)}
+        """
+        head = f"WITH q(cfg, query) AS ({cte}), top AS ({ranking})"
+    else:
+        params["match"] = fts5_match(node)
+        ranking = f"""
+            SELECT x.rowid AS aid, -bm25(article_search, 3.0, 1.0) AS score
+            FROM article_search x {article_join.format(id="x.rowid")}
+            WHERE article_search MATCH :match {filters}
+            ORDER BY score DESC, x.rowid DESC LIMIT {int(limit)}
+        """
+        head = f"WITH top AS ({ranking})"
+    # A correlated lookup per ranked row (the membership key's index), not a join the
+    # planner may answer by reading every membership.
+    story = (
+        "(SELECT m.cluster_id FROM memberships m"
+        " WHERE m.article_id = top.aid AND m.level = 'stories')"
+        if stories
+        else "NULL"
     )
-    story_col = "m.cluster_id" if stories else "0"
-    tail = "" if stories else f"LIMIT {int(limit)}"
+    stmt = text(f"{head} SELECT top.aid, top.score, {story} FROM top ORDER BY 2 DESC, 1 DESC")
+    if since is not None:
+        stmt = stmt.bindparams(bindparam("since", type_=UTCDateTime()))
+    return [
+        (int(aid), float(score), None if cid is None else int(cid))
+        for aid, score, cid in s.execute(stmt, params)
+    ]
+
+
+def _filters(since: datetime | None, feed_id: int | None) -> tuple[dict[str, object], str]:
+    params: dict[str, object] = {}
     filters = ""
     if since is not None:
         filters += " AND a.published >= :since"
@@ -179,30 +224,7 @@ def _ranked(
     if feed_id is not None:
         filters += " AND a.feed_id = :feed_id"
         params["feed_id"] = feed_id
-    if s.get_bind().dialect.name == "postgresql":
-        cte, params = _pg_queries(s, node, params)
-        if cte is None:
-            return []
-        sql = f"""
-            WITH q(cfg, query) AS ({cte})
-            SELECT x.article_id, ts_rank_cd(x.document, q.query) AS score, {story_col}
-            FROM q JOIN article_search x ON x.config = q.cfg AND x.document @@ q.query
-            JOIN articles a ON a.id = x.article_id {story_join}
-            WHERE TRUE {filters}
-            ORDER BY score DESC, x.article_id DESC {tail}
-        """
-    else:
-        params["match"] = fts5_match(node)
-        sql = f"""
-            SELECT x.rowid, -bm25(article_search, 3.0, 1.0) AS score, {story_col}
-            FROM article_search x JOIN articles a ON a.id = x.rowid {story_join}
-            WHERE article_search MATCH :match {filters}
-            ORDER BY score DESC, x.rowid DESC {tail}
-        """
-    stmt = text(sql)
-    if since is not None:
-        stmt = stmt.bindparams(bindparam("since", type_=UTCDateTime()))
-    return [(int(aid), float(score), int(cid)) for aid, score, cid in s.execute(stmt, params)]
+    return params, filters
 
 
 def _pg_queries(
@@ -217,19 +239,79 @@ def _pg_queries(
     return (" UNION ALL ".join(rows) if rows else None), params
 
 
-def _by_story(
-    ranked: Sequence[tuple[int, float, int]], limit: int
+def _top_stories(
+    s: Session, node: Node, *, since: datetime | None, feed_id: int | None, limit: int
 ) -> list[tuple[int, float, int, int]]:
-    """(story id, best score, matching articles, best article) for the best ``limit`` stories."""
-    best: dict[int, list[float | int]] = {}
-    for aid, score, cid in ranked:  # best first: a story's first hit is its best
-        entry = best.get(cid)
-        if entry is None:
-            best[cid] = [score, 1, aid]
+    """(story id, best score, matching articles, best article) of the best ``limit`` stories.
+
+    A story ranks by its best article, so the stories of the best-ranked articles are the
+    best stories: only a pool of the top articles is ranked (``STORY_POOL`` per result).
+    The pool grows while it could hide a story that belongs in the result: it is full and
+    holds fewer than ``limit`` stories, or its last article ties the ``limit``-th story's
+    best score. The order is then exactly that of ranking every match; ``matches`` is
+    counted over each chosen story's members, not the pool.
+    """
+    pool = max(STORY_POOL_MIN, limit * STORY_POOL)
+    while True:
+        ranked = _ranked(s, node, since=since, feed_id=feed_id, stories=True, limit=pool)
+        best: dict[int, tuple[float, int]] = {}
+        seen: dict[int, int] = {}
+        for aid, score, cid in ranked:  # best first: a story's first row is its best
+            if cid is not None:
+                best.setdefault(cid, (score, aid))
+                seen[cid] = seen.get(cid, 0) + 1
+        scores = sorted((v[0] for v in best.values()), reverse=True)
+        cutoff = scores[limit - 1] if len(scores) >= limit else None
+        every = len(ranked) < pool  # the pool holds every match
+        if every or (cutoff is not None and ranked[-1][1] < cutoff):
+            break
+        pool *= 8
+    chosen = [c for c, v in best.items() if cutoff is None or v[0] >= cutoff]
+    counts = seen if every else _match_counts(s, node, chosen, since=since, feed_id=feed_id)
+    order = sorted(chosen, key=lambda c: (-best[c][0], -counts.get(c, 1), -c))[:limit]
+    return [(c, best[c][0], counts.get(c, 1), best[c][1]) for c in order]
+
+
+def _match_counts(
+    s: Session,
+    node: Node,
+    story_ids: Sequence[int],
+    *,
+    since: datetime | None,
+    feed_id: int | None,
+) -> dict[int, int]:
+    """How many of each story's articles match (under the same filters)."""
+    out: dict[int, int] = {}
+    for start in range(0, len(story_ids), 500):
+        marks = ", ".join(str(int(c)) for c in story_ids[start : start + 500])  # from the db
+        params, filters = _filters(since, feed_id)
+        article_join = "JOIN articles a ON a.id = m.article_id" if filters else ""
+        if s.get_bind().dialect.name == "postgresql":
+            cte, params = _pg_queries(s, node, params)
+            if cte is None:
+                return {}
+            sql = f"""
+                WITH q(cfg, query) AS ({cte})
+                SELECT m.cluster_id, count(*) FROM memberships m {article_join}
+                JOIN article_search x ON x.article_id = m.article_id
+                JOIN q ON x.config = q.cfg AND x.document @@ q.query
+                WHERE m.level = 'stories' AND m.cluster_id IN ({marks}) {filters}
+                GROUP BY m.cluster_id
+            """
         else:
-            entry[1] = int(entry[1]) + 1
-    order = sorted(best.items(), key=lambda kv: (-kv[1][0], -kv[1][1], -kv[0]))
-    return [(cid, float(v[0]), int(v[1]), int(v[2])) for cid, v in order[:limit]]
+            params["match"] = fts5_match(node)
+            sql = f"""
+                SELECT m.cluster_id, count(*) FROM memberships m {article_join}
+                JOIN article_search x ON x.rowid = m.article_id
+                WHERE m.level = 'stories' AND m.cluster_id IN ({marks})
+                  AND article_search MATCH :match {filters}
+                GROUP BY m.cluster_id
+            """
+        stmt = text(sql)
+        if since is not None:
+            stmt = stmt.bindparams(bindparam("since", type_=UTCDateTime()))
+        out |= {int(cid): int(n) for cid, n in s.execute(stmt, params)}
+    return out
 
 
 def story_matches_in(s: Session, node: Node, story_id: int) -> bool:

@@ -39,7 +39,6 @@ class StoryIndex:
         merge_threshold: float,
         window_s: float,
         name_threshold: float = 0.0,
-        same_feed_threshold: float = 1.0,
         query_terms: int = 12,
         max_candidates: int = 8,
     ) -> None:
@@ -53,7 +52,6 @@ class StoryIndex:
                 merge_threshold=merge_threshold,
                 window_s=window_s,
                 name_threshold=name_threshold,
-                same_feed_threshold=same_feed_threshold,
                 query_terms=query_terms,
                 max_candidates=max_candidates,
             ),
@@ -72,7 +70,7 @@ class StoryIndex:
         lang: int,
         names: NDArray[np.int64] | None = None,
         *,
-        own_feed: Callable[[int], bool] | None = None,
+        own_feed: Callable[[int], float] | None = None,
     ) -> StoryMatch | None:
         """The story this document belongs to (it must already be ``count``ed)."""
         return self.matcher.match(terms, weights, ts, lang, names, own_feed=own_feed)

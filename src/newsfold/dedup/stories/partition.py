@@ -119,13 +119,31 @@ class DocScorer:
     All pairs of a set are scored at once, as sparse products.
     """
 
-    __slots__ = ("feed_of", "index", "settings", "work")
+    __slots__ = ("feed_of", "index", "settings", "titles_agree", "work")
 
     def __init__(
-        self, index: StoryIndex, settings: PartitionSettings, feed_of: Mapping[int, int]
+        self,
+        index: StoryIndex,
+        settings: PartitionSettings,
+        feed_of: Mapping[int, int],
+        titles_agree: Callable[[int, int], bool] | None = None,
     ) -> None:
         self.index, self.settings, self.feed_of = index, settings, feed_of
+        # Two reports of one feed pair only when their titles name a subject together
+        # (a feed's template and running topics make its items alike): a pairwise rule.
+        self.titles_agree = titles_agree
         self.work = Work()
+
+    def _title_veto(self, a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which same-feed pairs (a[i], b[i]) have titles that do not agree."""
+        agree = self.titles_agree
+        if agree is None or not len(a):
+            return np.zeros(len(a), np.bool_)
+        return np.fromiter(
+            (not agree(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)),
+            np.bool_,
+            len(a),
+        )
 
     def fresh(self) -> None:
         self.work.passes += 1
@@ -221,6 +239,10 @@ class DocScorer:
         # as in one-pass placing, two reports of one outlet join through other
         # outlets' reports, or by themselves only at ``same_feed_threshold``.
         sim[same & (sim < s.same_feed_threshold)] = _NEUTRAL
+        iu, ju = np.nonzero(np.triu(same & ~np.isposinf(sim), 1))
+        veto = self._title_veto(r.ids[iu], r.ids[ju])
+        sim[iu[veto], ju[veto]] = _NEUTRAL
+        sim[ju[veto], iu[veto]] = _NEUTRAL
         if s.name_threshold > 0:
             total = np.asarray(r.names.sum(axis=1)).ravel()
             # mine[k, j]: of k's names, the weight j also names; held = mine.T.
@@ -274,6 +296,8 @@ class DocScorer:
         fa, fb = self._feeds(f.ids)[fi], self._feeds(c.ids)[ci]
         ok = (dots >= self.settings.edge_threshold) & (a != b)
         ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
+        mine = np.flatnonzero(ok & (fa == fb) & (fa != 0))
+        ok[mine[self._title_veto(a[mine], b[mine])]] = False
         return np.stack([a[ok], b[ok]], axis=1)
 
 

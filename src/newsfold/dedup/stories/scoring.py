@@ -45,7 +45,6 @@ class MatchSettings:
     merge_threshold: float  # least cosine, both ways, to bridge two stories
     window_s: float  # the longest a story may span, its members' story times first to last
     name_threshold: float = 0.0  # least share of the document's names the story must hold
-    same_feed_threshold: float = 1.0  # least cosine to join a story of the document's feed alone
     query_terms: int = 12  # the document's most distinctive terms that find candidates
     max_candidates: int = 8  # the true story is among the best voted; each costs a cosine
 
@@ -75,12 +74,12 @@ class Matcher:
         lang: int,
         names: NDArray[np.int64] | None = None,
         *,
-        own_feed: Callable[[int], bool] | None = None,
+        own_feed: Callable[[int], float] | None = None,
     ) -> StoryMatch | None:
         """The story this document belongs to (it must already be counted in the vocabulary).
 
-        ``own_feed(story_id)`` tells a story whose members all came from the document's
-        feed: joining it takes ``same_feed_threshold``.
+        ``own_feed(story_id)`` is the least similarity a story takes for holding only the
+        document's feed's reports (0 when it holds others'): see ``Deduplicator``.
         """
         if not len(terms):
             return None
@@ -98,7 +97,7 @@ class Matcher:
         for story_id, story, sim in zip(ranked, cands, sims, strict=True):
             if sim < s.threshold:
                 continue
-            if sim < s.same_feed_threshold and own_feed is not None and own_feed(story_id):
+            if own_feed is not None and sim < own_feed(story_id):
                 continue
             if (
                 guard
