@@ -25,11 +25,11 @@ import numpy as np
 
 from newsfold.dedup import copies, minhash, stories
 from newsfold.dedup.copies import LEAD_WORDS, CopyIndex
-from newsfold.dedup.feed_titles import FeedTitles, title_terms
+from newsfold.dedup.feed_titles import FeedTitles, pair_agrees, title_terms
 from newsfold.dedup.identifiers import identifier_keys
 from newsfold.dedup.keys import content_key, exact_keys, title_keys, title_keys_many
 from newsfold.dedup.shingles import shingle_hashes_of, token_hashes, words
-from newsfold.dedup.stories import StoryIndex
+from newsfold.dedup.stories import StoryIndex, partition
 from newsfold.dedup.terms import story_terms
 from newsfold.types import Join, Placement, Tier
 
@@ -111,7 +111,26 @@ class Deduplicator:
         )
         self._languages: dict[str, int] = {}
         self._feed_of: dict[int, int] = {}  # article id → feed id (0: no feed), in the window
+        # Stories that lost documents since the last consolidation: what is left of
+        # them is clustered again (a component without a document may fall apart).
+        self._shrunk: set[int] = set()
+        self.partition = partition.PartitionSettings(
+            threshold=settings.story_link_threshold,
+            window_s=settings.story_window_days * _DAY_S,
+            linkage=settings.story_linkage,
+            name_threshold=settings.story_link_name_threshold,
+            same_feed_threshold=settings.story_same_feed_threshold,
+            # An edge is a pair one-pass placing would join; complete link may then
+            # keep a cluster together down to ``story_link_threshold``.
+            edge_threshold=settings.story_threshold,
+        )
         self._titles = FeedTitles()
+        self.scorer = partition.DocScorer(
+            self.stories,
+            self.partition,
+            self._feed_of,
+            lambda a, b: pair_agrees(self._titles.of(a), self._titles.of(b)),
+        )
 
     def __len__(self) -> int:
         return self.copies.live
@@ -266,6 +285,30 @@ class Deduplicator:
 
         return floor
 
+    # ------------------------------------------------------------ consolidation
+    def consolidate(
+        self, seeds: Iterable[int], is_free: Callable[[int], bool]
+    ) -> partition.Inherited:
+        """Cluster again the stories a batch's documents (``seeds``) touch, and apply it.
+
+        The one-pass placements become the partition of the set (see
+        ``stories.partition``); ``is_free`` says whether an article id may
+        become a new story's id (it never was one).
+        """
+        shrunk, self._shrunk = self._shrunk, set()
+        if self.partition.linkage == "off":
+            self.stories.vocab.moved.clear()
+            return partition.Inherited({}, [], [])
+        held = (self.stories.stories.get(s) for s in sorted(shrunk))
+        left = [a for story in held if story is not None for _, a in story.members]
+        changes = partition.consolidate(
+            self.stories, self.scorer, self.partition, [*seeds, *left], is_free
+        )
+        for article_id, story_id in sorted(changes.moves.items()):
+            self.stories.move(article_id, story_id)
+            self.copies.set_story(article_id, story_id)
+        return changes
+
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:
         """Rebuild from stored articles; cluster ids are restored as stored."""
@@ -331,10 +374,16 @@ class Deduplicator:
         """
         evicted = self.copies.evict_before(cutoff.timestamp())
         for article_id in evicted.tolist():
+            self._shrink(article_id)
             self.stories.evict(article_id)
             self._feed_of.pop(article_id, None)
             self._titles.remove(article_id)
         return len(evicted)
+
+    def _shrink(self, article_id: int) -> None:
+        story_id = self.stories.docs.story_of(article_id)
+        if story_id is not None:
+            self._shrunk.add(story_id)
 
     def remove(self, article_id: int) -> bool:
         """Forget one article (a revised entry is placed again); False if not held.
@@ -344,6 +393,7 @@ class Deduplicator:
         """
         if not self.copies.remove(article_id):
             return False
+        self._shrink(article_id)
         self.stories.evict(article_id)
         self._feed_of.pop(article_id, None)
         self._titles.remove(article_id)

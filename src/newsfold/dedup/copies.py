@@ -399,6 +399,12 @@ class CopyIndex:
         story = self.table.story[: self.table.size]
         story[story == old] = new
 
+    def set_story(self, article_id: int, story_id: int) -> None:
+        """One document now belongs to story ``story_id`` (a consolidation moved it)."""
+        slot = self.slot_of.get(article_id)
+        if slot is not None:
+            self.table.story[slot] = story_id
+
     def _index_from(self, start: int) -> None:
         """Index rows ``start:`` (already written to the table) with one sort per index."""
         t = self.table

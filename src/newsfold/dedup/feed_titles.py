@@ -59,6 +59,11 @@ class FeedTitles:
         if not self._n[feed]:
             del self._n[feed], self._counts[feed]
 
+    def of(self, article_id: int) -> frozenset[str]:
+        """The title terms of an article (empty: not held)."""
+        found = self._of.get(article_id)
+        return found[1] if found is not None else frozenset()
+
     def agree(self, feed: int, terms: frozenset[str], members: Iterable[int]) -> bool:
         """Whether a new article's title (``terms``, not yet added) shares a subject term with
         the title of one of ``members``, all of ``feed``."""
@@ -82,8 +87,17 @@ class FeedTitles:
         return False
 
 
+def pair_agrees(mine: frozenset[str], theirs: frozenset[str]) -> bool:
+    """Whether two titles of one feed share a word and neither holds a number the other
+    lacks while lacking one it holds (a pairwise form of ``FeedTitles.agree``)."""
+    if {t for t in mine if t[0] != "#"}.isdisjoint(theirs):
+        return False
+    numbers, other = _numbers(mine), _numbers(theirs)
+    return not (numbers - other and other - numbers)
+
+
 def _numbers(terms: frozenset[str]) -> frozenset[str]:
     return frozenset(t for t in terms if t[0] == "#")
 
 
-__all__ = ["FeedTitles", "title_terms"]
+__all__ = ["FeedTitles", "pair_agrees", "title_terms"]

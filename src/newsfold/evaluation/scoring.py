@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ from newsfold.normalise.language import article_language
 from newsfold.normalise.template import FeedTemplate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
     from newsfold.config import DedupSettings
     from newsfold.types import Placement
@@ -170,8 +170,9 @@ class EvalResult:
     level: str
     docs_per_s: float
     clock: str
-    placements: tuple[Placement, ...]
+    placements: tuple[Placement, ...]  # the one pass, before consolidation
     workers: int = 0  # processes sketching beside the one placing
+    stories: Mapping[int, int] = field(default_factory=dict)  # article → story, consolidated
 
     def to_json(self) -> dict[str, float | int | str]:
         s = self.scores
@@ -202,20 +203,49 @@ def replay(
     *,
     workers: int = 0,
     on_placed: Callable[[int], None] | None = None,
+    dedup: Deduplicator | None = None,
 ) -> list[Placement]:
     """The ingest path: sketch, then place one by one in time order.
 
     As in ingest, sketching (pure, per document) can run in ``workers`` other
     processes while this one places: the placements are the same either way.
     ``on_placed`` is told how many documents are placed after each chunk.
+    The placements are one pass; ``consolidated`` gives the stories ingest stores.
     """
-    dedup = Deduplicator(settings)
+    dedup = Deduplicator(settings) if dedup is None else dedup
     placements: list[Placement] = []
     for chunk, sketches in _sketched(docs, settings, dedup, workers):
         placements.extend(dedup.place(d, s) for d, s in zip(chunk, sketches, strict=True))
         if on_placed is not None:
             on_placed(len(placements))
     return placements
+
+
+def consolidated(dedup: Deduplicator, placements: Sequence[Placement]) -> dict[int, int]:
+    """Each placed article's story once the batch is consolidated, as ingest stores it.
+
+    A labelled set is one batch: its stories are the partition of the whole
+    set (``Deduplicator.consolidate``), whatever order it was placed in.
+    """
+    alias: dict[int, int] = {}
+    used: set[int] = set()
+    for p in placements:
+        used.add(p.story.cluster_id)
+        for old in p.merged_stories:
+            alias[old] = p.story.cluster_id
+            used.add(old)
+    dedup.consolidate([p.article_id for p in placements], lambda a: a not in used)
+
+    def resolve(story_id: int) -> int:
+        while story_id in alias:
+            story_id = alias[story_id]
+        return story_id
+
+    out = {}
+    for p in placements:
+        now = dedup.stories.docs.story_of(p.article_id)
+        out[p.article_id] = resolve(p.story.cluster_id) if now is None else now
+    return out
 
 
 def _sketched(
@@ -284,27 +314,18 @@ def evaluate(
     docs, clock = to_docs(records)
     lsh_params(settings)  # start-up work a running service has done long before (cached)
     started = time.perf_counter()
-    placements = replay(docs, settings, workers=workers, on_placed=on_placed)
+    dedup = Deduplicator(settings)
+    placements = replay(docs, settings, workers=workers, on_placed=on_placed, dedup=dedup)
+    stories = consolidated(dedup, placements)
     elapsed = time.perf_counter() - started
-    # A merged story's old id resolves to the survivor, as in storage.
-    alias: dict[int, int] = {}
-    for p in placements:
-        for old in p.merged_stories:
-            alias[old] = p.story.cluster_id
-
-    def resolve(story_id: int) -> int:
-        while story_id in alias:
-            story_id = alias[story_id]
-        return story_id
-
     pred_by_article = {
-        p.article_id: p.copy.cluster_id if level == "copies" else resolve(p.story.cluster_id)
+        p.article_id: p.copy.cluster_id if level == "copies" else stories[p.article_id]
         for p in placements
     }
     gold = [r.cluster for r in records]
     pred = [pred_by_article[i + 1] for i in range(len(records))]
     rate = len(docs) / elapsed if elapsed > 0 else float("inf")
-    return EvalResult(score(gold, pred), level, rate, clock, tuple(placements), workers)
+    return EvalResult(score(gold, pred), level, rate, clock, tuple(placements), workers, stories)
 
 
 __all__ = [
@@ -313,6 +334,7 @@ __all__ = [
     "EvalResult",
     "Record",
     "Scores",
+    "consolidated",
     "distinct",
     "evaluate",
     "group",

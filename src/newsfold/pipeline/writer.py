@@ -121,11 +121,16 @@ class FeedWriter:
                         placements[i] += self._revise(
                             batch, dedup, changes.revised, revised_sketches, now=now
                         )
-                    self.index.placed(
-                        ids,
-                        merged=any(p.merged_stories for ps in placements.values() for p in ps),
-                        batch=batch,
+                    # The one-pass placements become the partition of the set: the stories
+                    # the new and revised documents touch are clustered again, once per
+                    # batch, whatever order the documents came in.
+                    seeds = [p.article_id for ps in placements.values() for p in ps]
+                    moved = dedup.consolidate(seeds, batch.story_id_free)
+                    batch.record_consolidation(moved.moves, moved.merges, moved.splits, now=now)
+                    merged = bool(moved.moves or moved.merges) or any(
+                        p.merged_stories for ps in placements.values() for p in ps
                     )
+                    self.index.placed(ids, merged=merged, batch=batch)
                     for i in live:
                         feed, (prepared, started_at, t0) = feeds[i], polled[i]
                         assert feed is not None
@@ -141,7 +146,8 @@ class FeedWriter:
                     # In the placing transaction (after the feeds' titles are saved, which the
                     # body names): an alert is queued exactly when its story is placed.
                     batch.raise_alerts(
-                        {p.story.cluster_id for ps in placements.values() for p in ps},
+                        {dedup.stories.docs.story_of(a) or a for a in seeds}
+                        | set(moved.moves.values()),
                         self.settings.alerts,
                         now=now,
                     )

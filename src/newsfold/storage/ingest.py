@@ -17,6 +17,7 @@ from newsfold.storage import state
 from newsfold.storage.alerts import raise_alerts
 from newsfold.storage.articles import delete_articles, forget_memberships
 from newsfold.storage.feeds import feed_info, log_fetch, write_update
+from newsfold.storage.history import story_id_free, version, write_consolidation
 from newsfold.storage.retention import expired_ids
 from newsfold.storage.search_index import index_articles
 from newsfold.storage.tables import (
@@ -30,7 +31,7 @@ from newsfold.storage.tables import (
 from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from sqlalchemy import Dialect, Table, Update
@@ -82,6 +83,21 @@ class Batch:
 
     def merge_count(self) -> int:
         return merge_count(self.session)
+
+    def story_id_free(self, article_id: int) -> bool:
+        """Whether ``article_id`` may become a new story's id (it never was one)."""
+        return story_id_free(self.session, article_id)
+
+    def record_consolidation(
+        self,
+        moves: Mapping[int, int],
+        merges: Sequence[tuple[int, int]],
+        splits: Sequence[tuple[int, int]],
+        *,
+        now: datetime,
+    ) -> None:
+        """Write what a story consolidation changed (see ``history.write_consolidation``)."""
+        write_consolidation(self.session, moves, merges, splits, now=now)
 
     def signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
         rows = self.session.execute(
@@ -458,4 +474,7 @@ def stored_docs(s: Session, *, since: datetime, after_id: int = 0) -> Iterator[S
 
 
 def merge_count(s: Session) -> int:
-    return int(s.scalar(select(func.count()).select_from(MergeRow)) or 0)
+    """The partition's version: changes with every story merge and every consolidation
+    that moved an article (``history.version``), so another worker's index knows to rebuild."""
+    merges, consolidations = version(s)
+    return merges + (consolidations << 32)

@@ -195,6 +195,16 @@ class FetchLogRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class SplitRow(Base):
+    """A story a consolidation formed from part of another (``from_id``)."""
+
+    __tablename__ = "story_splits"
+
+    story_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    from_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    split_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class StateRow(Base):
     """Small named values shared by every worker (see ``storage.state``)."""
 

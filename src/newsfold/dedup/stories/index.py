@@ -15,6 +15,8 @@ from __future__ import annotations
 import bisect
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from newsfold.dedup.stories.columns import DocColumns
 from newsfold.dedup.stories.postings import Postings, Vocabulary
 from newsfold.dedup.stories.rebuild import Rebuild
@@ -24,7 +26,6 @@ from newsfold.dedup.stories.store import Story, StoryStore, add_member, vector_s
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import numpy as np
     from numpy.typing import NDArray
 
     from newsfold.dedup.stories.scoring import StoryMatch
@@ -132,6 +133,36 @@ class StoryIndex:
         for _, article_id in gone.members:
             self.docs.move(article_id, survivor)
         self.postings.move(gone.terms, absorbed, survivor)
+
+    def move(self, article_id: int, story_id: int) -> None:
+        """Move a document to another story (founding it if new); frequencies unchanged."""
+        old_id = self.docs.story_of(article_id)
+        if old_id is None or old_id == story_id:
+            return
+        old = self.stories.take(old_id)
+        doc = self.docs[article_id]
+        old.members.remove((doc.ts, article_id))
+        self.postings.remove(doc.terms, old_id)
+        lang = old.lang
+        if old.members:
+            old.terms, old.weights, old.names = vector_sum(
+                (old.terms, old.weights, old.names), (doc.terms, -doc.weights, -doc.names)
+            )
+            old.slots = self.vocab.slots(old.terms)
+            old.last_ts = old.members[-1][0]
+        else:
+            del self.stories[old_id]
+        slots = doc.slots.astype(np.int64)
+        new = self.stories.find(story_id)
+        if new is None:
+            new = Story(doc.terms, doc.weights, doc.names, doc.ts, lang, slots=slots)
+            self.stories[story_id] = new
+        else:
+            add_member(new, doc.terms, doc.weights, doc.names, slots)
+            new.last_ts = max(new.last_ts, doc.ts)
+        bisect.insort(new.members, (doc.ts, article_id))
+        self.postings.add(doc.terms, story_id)
+        self.docs.move(article_id, story_id)
 
     def evict(self, article_id: int) -> None:
         story_id = self.docs.story_of(article_id)

@@ -162,15 +162,19 @@ class Vocabulary:
 
     A counted term has a slot (``slots``) in an array of frequencies; a slot
     is reused once its frequency is 0. ``n_docs`` is the number of documents.
+    ``moved`` holds each term counted since it was last emptied, with its
+    frequency before (what consolidation must look at again); a rebuild
+    from nothing records none.
     """
 
-    __slots__ = ("_dfa", "_free", "_slot", "_sorted", "n_docs")
+    __slots__ = ("_dfa", "_free", "_slot", "_sorted", "moved", "n_docs")
 
     def __init__(self) -> None:
         self._slot: dict[int, int] = {}
         self._dfa: NDArray[np.int64] = np.zeros(1024, dtype=np.int64)
         self._free: list[int] = []
         self.n_docs = 0
+        self.moved: dict[int, int] = {}
         # Sorted vocabulary → slot, valid until the next change of ``_slot``.
         self._sorted: tuple[NDArray[np.uint32], NDArray[np.int64]] | None = None
 
@@ -196,6 +200,11 @@ class Vocabulary:
         vorder = np.argsort(vocab)
         return vslot[vorder][np.searchsorted(vocab[vorder], terms)]
 
+    def df_of(self, term: int) -> int:
+        """Documents holding ``term`` (0: none)."""
+        k = self._slot.get(term)
+        return 0 if k is None else int(self._dfa[k])
+
     def df(self, slots: NDArray[np.int64]) -> NDArray[np.int64]:
         """Documents holding the terms in ``slots``."""
         return self._dfa[slots]
@@ -217,6 +226,9 @@ class Vocabulary:
         # A document's terms are distinct: one fancy-indexed update counts them all.
         at = np.array(found, dtype=np.int64)
         dfa = self._dfa
+        moved = self.moved
+        for t, before in zip(listed, dfa[at].tolist(), strict=True):
+            moved.setdefault(t, before)
         dfa[at] += sign
         if sign < 0 and (emptied := at[dfa[at] == 0].tolist()):
             gone = set(emptied)
@@ -235,11 +247,12 @@ class Vocabulary:
             self._dfa[: len(uniq)] = df
             self._sorted = (uniq, np.arange(len(uniq), dtype=np.int64))
             return
-        slot = self._slot
+        slot, moved = self._slot, self.moved
         for t, c in zip(uniq.tolist(), df.tolist(), strict=True):
             k = slot.get(t)
             if k is None:
                 k = self._new_slot(t)
+            moved.setdefault(t, int(self._dfa[k]))
             self._dfa[k] += c
         self._sorted = None
 

@@ -1,0 +1,214 @@
+"""Writes of a story consolidation: moved memberships, story rows, merges and splits.
+
+A consolidation (``dedup.stories.partition``) re-clusters the stories a batch
+touched; this writes what it changed, inside the batch's transaction and
+under the cluster-assignment lock, and bumps the partition's version (kept
+in the ``state`` table) so that other workers rebuild their index.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from newsfold.storage.tables import (
+    ArticleRow,
+    ClusterRow,
+    MembershipRow,
+    MergeRow,
+    SplitRow,
+    StateRow,
+)
+from newsfold.types import Level
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from sqlalchemy import Table
+    from sqlalchemy.orm import Session
+
+_VERSION = "partition_version"
+_MEMBERSHIPS = cast("Table", MembershipRow.__table__)
+_CLUSTERS = cast("Table", ClusterRow.__table__)
+
+
+def story_id_free(s: Session, article_id: int) -> bool:
+    """Whether ``article_id`` never was a story's id (live, or merged away)."""
+    live = s.scalar(
+        select(ClusterRow.id).where(ClusterRow.level == Level.STORIES, ClusterRow.id == article_id)
+    )
+    gone = s.scalar(
+        select(MergeRow.absorbed_id).where(
+            MergeRow.level == Level.STORIES, MergeRow.absorbed_id == article_id
+        )
+    )
+    return live is None and gone is None
+
+
+def version(s: Session) -> tuple[int, int]:
+    """(story merges, consolidations that changed something): changes when any id moves."""
+    raw = s.scalar(select(StateRow.value).where(StateRow.key == _VERSION))
+    merges = int(s.scalar(select(func.count()).select_from(MergeRow)) or 0)
+    return merges, int(raw.decode()) if raw else 0
+
+
+def write_consolidation(
+    s: Session,
+    moves: Mapping[int, int],
+    merges: Sequence[tuple[int, int]],
+    splits: Sequence[tuple[int, int]],
+    *,
+    now: datetime,
+) -> None:
+    """Apply one consolidation: ``moves`` (article → story), merges (absorbed, survivor),
+    splits (new story, the story it split from)."""
+    if not moves and not merges and not splits:
+        return
+    conn = s.connection()
+    ids = sorted(moves)
+    before = {
+        int(a): int(c)
+        for a, c in s.execute(
+            select(MembershipRow.article_id, MembershipRow.cluster_id).where(
+                MembershipRow.level == Level.STORIES, MembershipRow.article_id.in_(ids)
+            )
+        )
+    }
+    c = _MEMBERSHIPS.c
+    conn.execute(
+        update(_MEMBERSHIPS)
+        .where(c.level == Level.STORIES, c.article_id == bindparam("b_a"))
+        .values(cluster_id=bindparam("b_s")),
+        [{"b_a": a, "b_s": moves[a]} for a in ids],
+    )
+    k = _CLUSTERS.c
+    # A copy group's story is its founder's.
+    conn.execute(
+        update(_CLUSTERS)
+        .where(k.level == Level.COPIES, k.id == bindparam("b_a"))
+        .values(parent_id=bindparam("b_s")),
+        [{"b_a": a, "b_s": moves[a]} for a in ids],
+    )
+    touched = sorted({*moves.values(), *before.values(), *(x for m in merges for x in m)})
+    _recount(s, touched, now=now)
+    for absorbed, survivor in merges:
+        s.execute(
+            update(MergeRow)
+            .where(MergeRow.level == Level.STORIES, MergeRow.survivor_id == absorbed)
+            .values(survivor_id=survivor)
+        )
+        s.execute(
+            delete(MergeRow).where(
+                MergeRow.level == Level.STORIES, MergeRow.absorbed_id == absorbed
+            )
+        )
+        s.execute(
+            insert(MergeRow),
+            [
+                {
+                    "level": Level.STORIES,
+                    "absorbed_id": absorbed,
+                    "survivor_id": survivor,
+                    "article_id": None,
+                    "merged_at": now,
+                }
+            ],
+        )
+    for story_id, from_id in splits:
+        s.execute(
+            delete(SplitRow).where(SplitRow.story_id == story_id, SplitRow.from_id == from_id)
+        )
+        s.execute(insert(SplitRow), [{"story_id": story_id, "from_id": from_id, "split_at": now}])
+    _bump(s, now)
+
+
+def _recount(s: Session, story_ids: Sequence[int], *, now: datetime) -> None:
+    """Story rows of ``story_ids`` recomputed from their memberships: created, resized, or
+    deleted when empty (a story now living on under another id, or split apart)."""
+    counted = {
+        int(cid): (int(n), first, last)
+        for cid, n, first, last in s.execute(
+            select(
+                MembershipRow.cluster_id,
+                func.count(),
+                func.min(ArticleRow.published),
+                func.max(ArticleRow.published),
+            )
+            .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
+            .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id.in_(story_ids))
+            .group_by(MembershipRow.cluster_id)
+        )
+    }
+    for story_id in story_ids:
+        row = s.get(ClusterRow, (str(Level.STORIES), story_id))
+        found = counted.get(story_id)
+        if found is None:
+            if row is not None:
+                s.delete(row)
+            continue
+        n, first, last = found
+        if row is None:
+            title = s.scalar(
+                select(ArticleRow.title)
+                .join(MembershipRow, MembershipRow.article_id == ArticleRow.id)
+                .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id == story_id)
+                .order_by(ArticleRow.published, ArticleRow.id)
+                .limit(1)
+            )
+            # A story id that was merged away and is now a story again no longer resolves.
+            s.execute(
+                delete(MergeRow).where(
+                    MergeRow.level == Level.STORIES, MergeRow.absorbed_id == story_id
+                )
+            )
+            s.add(
+                ClusterRow(
+                    level=str(Level.STORIES),
+                    id=story_id,
+                    parent_id=None,
+                    title=title or "",
+                    size=n,
+                    first_seen=first,
+                    last_seen=last,
+                    merged_into=None,
+                )
+            )
+        else:
+            row.size, row.first_seen, row.last_seen = n, first, last
+    s.flush()
+
+
+def _bump(s: Session, now: datetime) -> None:
+    row = s.get(StateRow, _VERSION)
+    if row is None:
+        s.add(StateRow(key=_VERSION, value=b"1", updated_at=now))
+    else:
+        row.value, row.updated_at = str(int(row.value.decode()) + 1).encode(), now
+    s.flush()
+
+
+def splits_of(s: Session, story_id: int) -> list[int]:
+    """The stories ``story_id`` split from."""
+    return [
+        int(x)
+        for x in s.scalars(
+            select(SplitRow.from_id).where(SplitRow.story_id == story_id).order_by(SplitRow.from_id)
+        )
+    ]
+
+
+def merged_from(s: Session, story_id: int) -> list[int]:
+    """The story ids that now resolve to ``story_id``."""
+    return [
+        int(x)
+        for x in s.scalars(
+            select(MergeRow.absorbed_id)
+            .where(MergeRow.level == Level.STORIES, MergeRow.survivor_id == story_id)
+            .order_by(MergeRow.absorbed_id)
+        )
+    ]
+
+
+__all__ = ["merged_from", "splits_of", "story_id_free", "version", "write_consolidation"]
