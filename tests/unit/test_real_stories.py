@@ -21,13 +21,14 @@ needs_month = pytest.mark.skipif(not realsets.SECURITY_MONTH.is_file(), reason="
 @needs_feeds
 def test_german_outlets_story_floor() -> None:
     scores = evaluate(realsets.de_records(), DedupSettings(), "stories").scores
-    assert scores.ari >= 0.82, scores
+    assert scores.ari >= 0.85, scores
     assert scores.pair_precision >= 0.85, scores
 
 
 @needs_month
 def test_english_security_days_story_floor() -> None:
-    """Precision is what the templated feeds cost; the summaries are too short for recall."""
+    """Templated feeds cost precision; two-line summaries cost recall."""
     scores = evaluate(realsets.security_records(), DedupSettings(), "stories").scores
-    assert scores.pair_precision >= 0.7, scores
-    assert scores.ari >= 0.2, scores
+    assert scores.pair_precision >= 0.6, scores
+    assert scores.pair_recall >= 0.45, scores
+    assert scores.ari >= 0.5, scores
