@@ -9,6 +9,11 @@ entry title, and its summary — or, when the feed gave none, the first ~300
 characters of its text, cut at a word — is the entry summary. The earliest
 report is the one the others copied or followed, so its headline is the least
 likely to be a rewrite, and the choice is stable as later members arrive.
+
+An entry's id is its story's and its updated time is when the story's articles
+last changed (``PublishedStory.updated``): re-clustering that leaves a story as it
+was rewrites nothing a reader sees, and a story merged away leaves the feed (its
+id resolves to the survivor's page).
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ def render_atom(stories: Sequence[PublishedStory], meta: FeedMeta, *, now: datet
     feed = ET.Element(f"{{{ATOM_NS}}}feed")
     _sub(feed, "id", meta.feed_id)
     _sub(feed, "title", meta.title)
-    updated = max((s.last_seen for s in stories), default=now)
+    updated = max((s.updated for s in stories), default=now)
     _sub(feed, "updated", _iso(updated))
     # A feed-level author satisfies RFC 4287 4.1.1 for entries that credit no person.
     _sub(_sub(feed, "author"), "name", GENERATOR)
@@ -130,7 +135,7 @@ def _entry(feed: ET.Element, story: PublishedStory, meta: FeedMeta) -> None:
     entry = _sub(feed, "entry")
     _sub(entry, "id", story_id_uri(story.id))
     _sub(entry, "title", story_title(story), type="text")
-    _sub(entry, "updated", _iso(story.last_seen))
+    _sub(entry, "updated", _iso(story.updated))
     _sub(entry, "published", _iso(story.first_seen))
     # Every outlet that carried the story is credited as a contributor; the
     # representative's outlet is the author.
@@ -181,7 +186,7 @@ def _item(story: PublishedStory, meta: FeedMeta) -> dict[str, object]:
         "content_html": members_html(story),
         "summary": story_summary(rep),
         "date_published": _iso(story.first_seen),
-        "date_modified": _iso(story.last_seen),
+        "date_modified": _iso(story.updated),
         "authors": [{"name": s} for s in story.sources],
     }
     if rep.url or story_page:

@@ -81,10 +81,19 @@ class Evidence(BaseModel):
     copy_group: int | None
 
 
+class SplitOut(BaseModel):
+    """The other side of a split: a story's id (as it resolves now) and when it split."""
+
+    id: int
+    split_at: datetime
+
+
 class ClusterDetailOut(BaseModel):
     id: int
     requested_id: int  # differs from id when the requested story was merged into this one
     merged_from: list[int]
+    split_from: list[SplitOut]  # the stories this one split from
+    split_into: list[SplitOut]  # the stories that split from this one
     title: str
     size: int
     first_seen: datetime
@@ -186,6 +195,8 @@ def cluster_detail_out(detail: ClusterDetail) -> ClusterDetailOut:
         id=s.id,
         requested_id=detail.requested_id,
         merged_from=list(detail.merged_from),
+        split_from=[SplitOut(id=i, split_at=at) for i, at in detail.split_from],
+        split_into=[SplitOut(id=i, split_at=at) for i, at in detail.split_into],
         title=s.title,  # the representative's (storage applies the one rule)
         size=s.size,
         first_seen=s.first_seen,

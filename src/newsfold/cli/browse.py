@@ -128,17 +128,25 @@ def clusters_show(
     if json_out:
         data = cluster_json(detail.summary) | {"articles": members}
         data["merged_from"] = list(detail.merged_from)
+        data["split_from"] = [{"id": i, "split_at": iso(at)} for i, at in detail.split_from]
+        data["split_into"] = [{"id": i, "split_at": iso(at)} for i, at in detail.split_into]
         print_json(data)
         return
     s = detail.summary
     if detail.requested_id != s.id:
         console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
+    past = [f"split from #{i} ({when(at)})" for i, at in detail.split_from]
+    past += [f"split into #{i} ({when(at)})" for i, at in detail.split_into]
+    if detail.merged_from:
+        past.insert(0, "merged from " + ", ".join(f"#{i}" for i in detail.merged_from))
     console.print(
         Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {plural(s.size, 'article')})")
     )
     console.print(Text(f"sources: {', '.join(s.sources)}"))
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
     console.print(Text(f"published {iso(s.first_seen)} .. {iso(s.last_seen)} ({span:.1f} days)"))
+    if past:
+        console.print(Text("history: " + "; ".join(past)))
     table = make_table(
         Col("id", kind="fixed"),
         Col("copy group", kind="fixed", drop=2),

@@ -8,6 +8,8 @@ in the ``state`` table) so that other workers rebuild their index.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime  # noqa: TC003 - a field type of a dataclass
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -23,8 +25,7 @@ from newsfold.storage.tables import (
 from newsfold.types import Level
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from datetime import datetime
+    from collections.abc import Iterable, Mapping, Sequence
 
     from sqlalchemy import Table
     from sqlalchemy.orm import Session
@@ -77,10 +78,11 @@ def write_consolidation(
         )
     }
     c = _MEMBERSHIPS.c
+    # A moved article joins its new story now: the story's content changed (``changed_at``).
     conn.execute(
         update(_MEMBERSHIPS)
         .where(c.level == Level.STORIES, c.article_id == bindparam("b_a"))
-        .values(cluster_id=bindparam("b_s")),
+        .values(cluster_id=bindparam("b_s"), joined_at=now),
         [{"b_a": a, "b_s": moves[a]} for a in ids],
     )
     k = _CLUSTERS.c
@@ -189,6 +191,89 @@ def _bump(s: Session, now: datetime) -> None:
     s.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class StoryHistory:
+    """Where a story came from and went: ids as recorded, each with when."""
+
+    merged_from: tuple[int, ...] = ()  # story ids that now resolve to this one
+    split_from: tuple[tuple[int, datetime], ...] = ()  # stories this one split from
+    split_into: tuple[tuple[int, datetime], ...] = ()  # stories that split from this one
+
+
+def resolve(s: Session, story_id: int) -> int:
+    """The live story a (possibly merged-away) story id stands for now."""
+    survivor = s.scalar(
+        select(MergeRow.survivor_id).where(
+            MergeRow.level == Level.STORIES, MergeRow.absorbed_id == story_id
+        )
+    )
+    return int(survivor) if survivor is not None else story_id
+
+
+def history(s: Session, story_id: int) -> StoryHistory:
+    """``story_id``'s merges and splits. A split's other side is shown by the id it has
+    now (it may since have merged); one that came back into this story is left out."""
+
+    def sides(rows: Iterable[tuple[int, datetime]]) -> tuple[tuple[int, datetime], ...]:
+        out: dict[int, datetime] = {}
+        for other, at in rows:
+            now_id = resolve(s, int(other))
+            if now_id != story_id:
+                out[now_id] = max(at, out.get(now_id, at))
+        return tuple(sorted(out.items()))
+
+    split_from = s.execute(
+        select(SplitRow.from_id, SplitRow.split_at).where(SplitRow.story_id == story_id)
+    )
+    split_into = s.execute(
+        select(SplitRow.story_id, SplitRow.split_at).where(SplitRow.from_id == story_id)
+    )
+    return StoryHistory(
+        merged_from=tuple(merged_from(s, story_id)),
+        split_from=sides((int(a), b) for a, b in split_from),
+        split_into=sides((int(a), b) for a, b in split_into),
+    )
+
+
+def changed_at(s: Session, story_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each story's content last changed: an article joined it (placed or moved
+    in), another story merged into it, or a story split from it or it from one.
+
+    Re-clustering that leaves a story's articles where they are changes none of
+    these, so an output feed's entry for it stays as it was.
+    """
+    out: dict[int, datetime] = {}
+
+    def take(rows: Iterable[tuple[int, datetime | None]]) -> None:
+        for sid, at in rows:
+            if at is not None and (int(sid) not in out or at > out[int(sid)]):
+                out[int(sid)] = at
+
+    for start in range(0, len(story_ids), 500):
+        chunk = list(story_ids[start : start + 500])
+        take(
+            s.execute(
+                select(MembershipRow.cluster_id, func.max(MembershipRow.joined_at))
+                .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id.in_(chunk))
+                .group_by(MembershipRow.cluster_id)
+            ).tuples()
+        )
+        take(
+            s.execute(
+                select(MergeRow.survivor_id, func.max(MergeRow.merged_at))
+                .where(MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(chunk))
+                .group_by(MergeRow.survivor_id)
+            ).tuples()
+        )
+        for col in (SplitRow.story_id, SplitRow.from_id):
+            take(
+                s.execute(
+                    select(col, func.max(SplitRow.split_at)).where(col.in_(chunk)).group_by(col)
+                ).tuples()
+            )
+    return out
+
+
 def splits_of(s: Session, story_id: int) -> list[int]:
     """The stories ``story_id`` split from."""
     return [
@@ -211,4 +296,14 @@ def merged_from(s: Session, story_id: int) -> list[int]:
     ]
 
 
-__all__ = ["merged_from", "splits_of", "story_id_free", "version", "write_consolidation"]
+__all__ = [
+    "StoryHistory",
+    "changed_at",
+    "history",
+    "merged_from",
+    "resolve",
+    "splits_of",
+    "story_id_free",
+    "version",
+    "write_consolidation",
+]

@@ -9,19 +9,20 @@ carries the tag).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - a field type of a dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import distinct, func, literal, select
 
 from newsfold.errors import NotFoundError
-from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow, MergeRow
+from newsfold.storage.history import StoryHistory, changed_at, history, resolve
+from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow
 from newsfold.types import Level
 
 if TYPE_CHECKING:
     import contextlib
     from collections.abc import Sequence
-    from datetime import datetime
 
     from sqlalchemy import ScalarSelect, Select
     from sqlalchemy.orm import Session
@@ -56,6 +57,18 @@ class PublishedStory:
     first_seen: datetime
     last_seen: datetime
     members: tuple[PublishedMember, ...]  # earliest published first
+    # When its content last changed (``history.changed_at``); None: unknown, last_seen stands.
+    changed_at: datetime | None = None
+    # Merges and splits: filled for one story (``published_story``), not for lists.
+    history: StoryHistory = field(default_factory=StoryHistory)
+
+    @property
+    def updated(self) -> datetime:
+        """An output feed entry's updated time: moves when articles join or leave (never
+        before the latest publication), not when re-clustering rewrites the same story."""
+        if self.changed_at is None or self.changed_at < self.last_seen:
+            return self.last_seen
+        return self.changed_at
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -89,8 +102,16 @@ class PublishedMixin:
                 stmt = stmt.limit(limit)
             rows = list(s.scalars(stmt))
             members = _members(s, [r.id for r in rows])
+            changed = changed_at(s, [r.id for r in rows])
             return [
-                PublishedStory(r.id, r.size, r.first_seen, r.last_seen, members.get(r.id, ()))
+                PublishedStory(
+                    r.id,
+                    r.size,
+                    r.first_seen,
+                    r.last_seen,
+                    members.get(r.id, ()),
+                    changed_at=changed.get(r.id),
+                )
                 for r in rows
             ]
 
@@ -102,17 +123,20 @@ class PublishedMixin:
     def published_story(self, story_id: int) -> PublishedStory:
         """One story (a merged-away id resolves to its survivor) with its members."""
         with self.session() as s:
-            survivor = s.scalar(
-                select(MergeRow.survivor_id).where(
-                    MergeRow.level == Level.STORIES, MergeRow.absorbed_id == story_id
-                )
-            )
-            cid = int(survivor) if survivor is not None else story_id
+            cid = resolve(s, story_id)
             row = s.get(ClusterRow, (Level.STORIES, cid))
             if row is None:
                 raise NotFoundError(f"no such story: {story_id}")
             members = _members(s, [cid]).get(cid, ())
-            return PublishedStory(row.id, row.size, row.first_seen, row.last_seen, members)
+            return PublishedStory(
+                row.id,
+                row.size,
+                row.first_seen,
+                row.last_seen,
+                members,
+                changed_at=changed_at(s, [cid]).get(cid),
+                history=history(s, cid),
+            )
 
 
 def _filtered(stmt: Select[_T], flt: StoryFilter) -> Select[_T]:

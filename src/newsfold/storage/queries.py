@@ -9,6 +9,7 @@ from sqlalchemy.orm import aliased
 
 from newsfold.errors import NotFoundError
 from newsfold.representative import display_title
+from newsfold.storage.history import StoryHistory, history
 from newsfold.storage.ingest import stored_docs
 from newsfold.storage.records import (
     ArticleInfo,
@@ -162,14 +163,15 @@ class QueriesMixin:
                 )
                 for a, ftitle, furl, m, copy_id, opening in found
             )
-            merged = tuple(
-                int(x)
-                for x in s.scalars(
+            if level is Level.STORIES:
+                past = history(s, cid)
+            else:
+                merged = s.scalars(
                     select(MergeRow.absorbed_id)
                     .where(MergeRow.level == level, MergeRow.survivor_id == cid)
                     .order_by(MergeRow.absorbed_id)
                 )
-            )
+                past = StoryHistory(merged_from=tuple(int(x) for x in merged))
             sources = tuple(dict.fromkeys(m.feed for m in members))
             groups = len({m.copy_group for m in members if m.copy_group is not None}) or 1
             # Members come in the representative's order: the first one stands for the story.
@@ -177,8 +179,10 @@ class QueriesMixin:
             return ClusterDetail(
                 summary=_summary(row, sources, groups, title),
                 articles=members,
-                merged_from=merged,
+                merged_from=past.merged_from,
                 requested_id=cluster_id,
+                split_from=past.split_from,
+                split_into=past.split_into,
             )
 
     # --- articles ------------------------------------------------------------------------

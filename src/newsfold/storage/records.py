@@ -151,6 +151,8 @@ class ClusterDetail:
     articles: tuple[ClusterMember, ...]
     merged_from: tuple[int, ...]  # ids that now resolve to this cluster
     requested_id: int  # the id asked for (differs from summary.id after a merge)
+    split_from: tuple[tuple[int, datetime], ...] = ()  # (story, when) this one split from
+    split_into: tuple[tuple[int, datetime], ...] = ()  # (story, when) that split from this one
 
 
 @dataclass(frozen=True, slots=True)
