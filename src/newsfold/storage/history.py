@@ -256,20 +256,20 @@ def changed_at(s: Session, story_ids: Sequence[int]) -> dict[int, datetime]:
                 select(MembershipRow.cluster_id, func.max(MembershipRow.joined_at))
                 .where(MembershipRow.level == Level.STORIES, MembershipRow.cluster_id.in_(chunk))
                 .group_by(MembershipRow.cluster_id)
-            ).tuples()
+            )
         )
         take(
             s.execute(
                 select(MergeRow.survivor_id, func.max(MergeRow.merged_at))
                 .where(MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(chunk))
                 .group_by(MergeRow.survivor_id)
-            ).tuples()
+            )
         )
         for col in (SplitRow.story_id, SplitRow.from_id):
             take(
                 s.execute(
                     select(col, func.max(SplitRow.split_at)).where(col.in_(chunk)).group_by(col)
-                ).tuples()
+                )
             )
     return out
 
