@@ -24,18 +24,8 @@ def per_topic(path: Path) -> dict[str, dict[str, float]]:
         json.loads(line).get("topic") for line in path.read_text().splitlines() if line.strip()
     ]
     result = evaluate(records, DedupSettings(), "stories")
-    alias: dict[int, int] = {}
-    for p in result.placements:
-        for old in p.merged_stories:
-            alias[old] = p.story.cluster_id
-
-    def resolve(story_id: int) -> int:
-        while story_id in alias:
-            story_id = alias[story_id]
-        return story_id
-
-    # Evaluation numbers documents 1..n in file order.
-    pred = {p.article_id: resolve(p.story.cluster_id) for p in result.placements}
+    # Evaluation numbers documents 1..n in file order; ``stories`` is the final partition.
+    pred = dict(result.stories)
     rows: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for n, (record, topic) in enumerate(zip(records, topics, strict=True), 1):
         rows[str(topic)].append((record.cluster, pred[n]))
