@@ -110,6 +110,12 @@ def when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def iso(value: datetime) -> str:
+    """A ``<time datetime>`` value (the pages wrap every date in ``<time>``, kept on one
+    line in base.html: a narrow window would break it at a hyphen, "2026-" / "12-08")."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def make_env() -> Environment:
     env = Environment(
         loader=PackageLoader("newsfold.api", "templates"),
@@ -119,6 +125,7 @@ def make_env() -> Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
+    env.filters["iso"] = iso
     env.globals["representative"] = representative
     env.globals["story_summary"] = story_summary
     env.globals["story_title"] = story_title
