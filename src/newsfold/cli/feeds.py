@@ -336,7 +336,8 @@ def import_(
                 added += 1
             except Exception as e:
                 skipped += 1
-                say(f"skipped {url}: {e}", err=True)
+                # "already subscribed: URL" would name the URL twice on the line.
+                say(f"skipped {url}: {str(e).removesuffix(f': {url}')}", err=True)
             bar.advance()
     say(f"imported {plural(added, 'feed')}, skipped {skipped}")
 
