@@ -34,7 +34,7 @@ def alerts_list(
     config: ConfigOpt = None,
 ) -> None:
     """Show the alert rules and their recent deliveries."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     rules = service.settings.alerts
     recent = service.storage.recent_alerts(limit)
     by_key = {r.key: n for n, r in enumerate(rules, 1)}

@@ -175,7 +175,7 @@ def prune(
 ) -> None:
     """Delete what [retention] no longer keeps: old articles (and the copy groups and
     stories they empty) and old fetch-log lines, in small batches."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=dry_run)
     report = service.prune(dry_run=dry_run)
     if json_out:
         print_json(prune_json(report))
