@@ -25,6 +25,8 @@ from newsfold.storage.published import StoryFilter
 from newsfold.types import SearchLevel
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from newsfold.config import Settings
     from newsfold.pipeline.service import Service
     from newsfold.storage.published import PublishedMixin, PublishedStory
@@ -134,6 +136,22 @@ def make_env() -> Environment:
     env.globals["source_choices"] = SOURCE_CHOICES
     env.globals["snippet_parts"] = snippet_parts
     return env
+
+
+def is_web_page(path: str) -> bool:
+    """Whether ``path`` is one of the pages below (not the API, the feeds or the schema)."""
+    return path in ("/", "/search") or path.startswith("/stories/")
+
+
+def bad_address_page(errors: Sequence[Mapping[str, object]]) -> HTMLResponse:
+    """400: what in the address a page could not take ("page: Input should be ...")."""
+    problems = []
+    for error in errors:
+        loc = error.get("loc")
+        where = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "address"
+        problems.append(f"{where}: {error.get('msg', 'not valid')}")
+    html = make_env().get_template("invalid.html").render(problems=problems)
+    return HTMLResponse(html, status_code=400)
 
 
 def web_router(settings: Settings, svc: Service, *, reader: PublishedMixin) -> APIRouter:
