@@ -2,7 +2,7 @@
 
     /api/clusters, /api/clusters/{id}, /api/articles/{id}, /api/feeds   JSON
     /feeds/stories.atom, /feeds/stories.json                            deduplicated output feeds
-    /, /stories/{id}                                                    server-rendered pages
+    /, /stories/{id}, /search                                           server-rendered pages
     /openapi.json, /docs                                                the schema
     /healthz                                                            liveness
 
