@@ -27,6 +27,14 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def better_decoding(data: bytes, declared: str | None) -> tuple[str, str] | None:
     """``(text, encoding)`` when the bytes read better in another encoding than in
     ``declared`` (``None``: nothing declared, so UTF-8); ``None`` when the declared
@@ -34,6 +42,11 @@ def better_decoding(data: bytes, declared: str | None) -> tuple[str, str] | None
     if data.isascii():
         return None
     codec = _codec(declared) or "utf-8"
+    if codec != "utf-8" and not codec.startswith(("utf-16", "utf-32")) and _is_utf8(data):
+        # UTF-8 declared as a legacy encoding ("Euro â‚¬" for "Euro €"): charset-normalizer
+        # rates short mojibake like this as clean, and text in another encoding that
+        # happens to be valid UTF-8 is as unlikely as it is below.
+        return data.decode("utf-8"), "utf-8"
     try:
         as_declared: str | None = data.decode(codec)
     except UnicodeDecodeError:

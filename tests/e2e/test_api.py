@@ -26,6 +26,7 @@ import pytest
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
 from sqlalchemy import update
 
 from newsfold.api.app import create_app
@@ -351,6 +352,23 @@ def test_cluster_detail_has_evidence(client: httpx.Client, seeded: Seeded) -> No
 )
 def test_unknown_ids(client: httpx.Client, path: str, status: int) -> None:
     assert client.get(path).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/?page=0", ["page"]),
+        ("/?page=abc&min_sources=x", ["min_sources", "page"]),  # in the signature's order
+        ("/stories/abc", ["story_id"]),
+        ("/search?q=harbour&level=bogus", ["level"]),
+    ],
+)
+def test_a_bad_page_address_is_a_page(client: httpx.Client, path: str, names: list[str]) -> None:
+    # A person edits the address; the API keeps its JSON list (above).
+    r = client.get(path)
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), r.text
+    items = [li.text(strip=True) for li in HTMLParser(r.text).css("main li")]
+    assert [item.split(":")[0] for item in items] == names, items
 
 
 def test_article_is_returned_as_stored(client: httpx.Client, seeded: Seeded) -> None:

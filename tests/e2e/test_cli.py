@@ -150,6 +150,9 @@ def test_feed_lifecycle(
     code, out, _ = run(capsys, "feeds", "import", str(opml))
     assert code == 0 and "imported 1" in out
     assert [f["url"] for f in as_json(capsys, "feeds", "list")] == [feed_server.url("/feed.xml")]
+    code, out, err = run(capsys, "feeds", "import", str(opml))
+    assert code == 0 and "imported 0 feeds, skipped 1" in out
+    assert err.split() == ["skipped", feed_server.url("/feed.xml") + ":", "already", "subscribed"]
 
 
 @pytest.mark.parametrize(

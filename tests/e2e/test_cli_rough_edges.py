@@ -158,6 +158,10 @@ READ_ONLY = [
     (["clusters", "list", "--json"], lambda out: json.loads(out) == []),
     (["articles", "list", "--json"], lambda out: json.loads(out) == []),
     (["feeds", "export"], lambda out: "<body" in out and "<outline" not in out),
+    (["search", "flood", "--json"], lambda out: json.loads(out) == []),
+    (["search", "--level", "stories", "--json", "flood"], lambda out: json.loads(out) == []),
+    (["alerts", "list", "--json"], lambda out: json.loads(out)["deliveries"] == []),
+    (["prune", "--dry-run", "--json"], lambda out: json.loads(out)["articles"] == 0),
 ]
 WRITING = [["fetch"], ["db", "upgrade"], ["feeds", "add", "--no-check", "https://a.example/f"]]
 

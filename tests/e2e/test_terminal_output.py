@@ -92,3 +92,18 @@ def test_articles_show_has_every_field(env: dict[str, str]) -> None:
     assert "[bold]Bracketed[/bold] headline of the day" in out  # feed text, not markup
     for word in ("Jane Doe", "language", "en", "date from feed", "summary", "A deck that says"):
         assert word in out, (word, out)
+
+
+def test_messages_are_one_plain_line(env: dict[str, str], feed_server: FeedServer) -> None:
+    # Piped output is 80 columns wide to the console; a message must not wrap there (a
+    # script reads "added feed N: URL" as one line) nor lose brackets to console markup.
+    url = feed_server.url(LONG_PATH.replace("rss.xml", "more/rss.xml"))
+    added = _run(["feeds", "add", url, "--no-check"], env, 80)
+    assert added.splitlines() == [f"added feed 3: {url}"], added
+    assert _run(["feeds", "remove", "3"], env, 80).splitlines() == [f"removed feed 3: {url}"]
+    fetched = _run(["fetch"], env, 80).splitlines()[-1]
+    assert re.fullmatch(r"2 feeds, 1 new article, .* errors? in \d+\.\d\ds", fetched), fetched
+    rules = _run(["alerts", "list"], env, 80)
+    assert rules == "no alert rules: add [[alerts]] tables to the settings file\n", rules
+    extracted = _run(["extract", feed_server.url(LONG_PATH)], env, 80)
+    assert "[bold]Bracketed[/bold] headline" in extracted, extracted

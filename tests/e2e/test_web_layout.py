@@ -32,6 +32,9 @@ addEventListener("load", () => {
     const r = el.getBoundingClientRect();
     el.dataset.outside = String(r.right > root.clientWidth + 1 || r.left < -1);
   }
+  for (const el of document.querySelectorAll("time")) {
+    el.dataset.lines = String(el.getClientRects().length);
+  }
 });
 </script>"""
 
@@ -118,6 +121,11 @@ def test_pages_never_scroll_sideways_and_show_long_names(tmp_path: Path, width: 
         for el in dom.css("[data-clipped]"):
             assert el.attributes.get("data-clipped") == "false", el.html
             assert el.attributes.get("data-outside") == "false", el.html
+        # Every date is whole on one line ("2026-12-01 11:30 UTC", never "2026-" / "12-01").
+        dates = dom.css("time")
+        assert dates, page.name
+        for el in dates:
+            assert el.attributes.get("data-lines") == "1", el.html
         # The long feed name can be read whole: wrapped, and in a tooltip.
         names = [n for n in dom.css(".sources li, .member .feed") if "Extraordinarily" in n.text()]
         assert names or page.name == "index.html"

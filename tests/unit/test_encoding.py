@@ -73,14 +73,37 @@ def test_right_declarations_and_utf8_stand() -> None:
     assert better_decoding(b"plain ascii", "koi8-r") is None
 
 
+@pytest.mark.parametrize("declared", ["windows-1252", "iso-8859-1", "koi8-r"])
+def test_utf8_declared_as_a_single_byte_encoding(declared: str) -> None:
+    # "Á" is C3 81, and 0x81 is undefined in Windows-1252: both branches of the reading.
+    for title in ("Euro €", "Ágúst in Évora: 5 € a night"):
+        doc = (
+            f'<?xml version="1.0" encoding="{declared}"?><rss version="2.0"><channel>'
+            f"<title>{title}</title><item><title>{title}</title></item></channel></rss>"
+        ).encode()
+        parsed = parse_feed(doc, url="http://x.example/")
+        assert (parsed.title, parsed.entries[0].title) == (title, title)
+        assert parsed.warning and "utf-8" in parsed.warning
+
+
+def test_utf8_fixture_with_windows_1252_prolog() -> None:
+    (path,) = FEEDS.rglob("internal__reader__encoding__testdata__windows-1252-incorrect-prolog.xml")
+    assert parse_feed(path.read_bytes(), url="http://x.example/").title == "Euro €"
+
+
 def test_page_without_charset() -> None:
     html = "<html><body><p>Как пережить новогоднюю ночь и не заболеть</p></body></html>"
     assert "новогоднюю" in decode_html(html.encode("koi8_r"))
 
 
 def test_every_other_fixture_reads_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Detection changes only the undeclared-encoding fixtures."""
-    files = sorted(p for p in FEEDS.rglob("*") if p.is_file() and "chardet" not in p.name)
+    """Detection changes only the undeclared-encoding fixtures and the UTF-8 one that
+    declares Windows-1252 (tested above)."""
+    files = sorted(
+        p
+        for p in FEEDS.rglob("*")
+        if p.is_file() and "chardet" not in p.name and "windows-1252-incorrect" not in p.name
+    )
 
     def read() -> dict[str, object]:
         out: dict[str, object] = {}

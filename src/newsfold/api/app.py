@@ -2,7 +2,7 @@
 
     /api/clusters, /api/clusters/{id}, /api/articles/{id}, /api/feeds   JSON
     /feeds/stories.atom, /feeds/stories.json                            deduplicated output feeds
-    /, /stories/{id}                                                    server-rendered pages
+    /, /stories/{id}, /search                                           server-rendered pages
     /openapi.json, /docs                                                the schema
     /healthz                                                            liveness
 
@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from newsfold import __version__
 from newsfold.api import schemas
 from newsfold.api.auth import TokenGate, describe_security
 from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
-from newsfold.api.web import web_router
+from newsfold.api.web import bad_address_page, is_web_page, web_router
 from newsfold.errors import NewsfoldError, NotFoundError, StorageError
 from newsfold.pipeline.service import Service
 from newsfold.storage.published import StoryFilter
@@ -124,6 +126,13 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     )
     app.state.service = svc
     app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # A person who edits a page's address (?page=0) reads a page, not a JSON error list.
+        if is_web_page(request.url.path):
+            return bad_address_page(exc.errors())
+        return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(NotFoundError)
     def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:

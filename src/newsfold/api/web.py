@@ -25,6 +25,8 @@ from newsfold.storage.published import StoryFilter
 from newsfold.types import SearchLevel
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from newsfold.config import Settings
     from newsfold.pipeline.service import Service
     from newsfold.storage.published import PublishedMixin, PublishedStory
@@ -110,6 +112,12 @@ def when(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def iso(value: datetime) -> str:
+    """A ``<time datetime>`` value (the pages wrap every date in ``<time>``, kept on one
+    line in base.html: a narrow window would break it at a hyphen, "2026-" / "12-08")."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def make_env() -> Environment:
     env = Environment(
         loader=PackageLoader("newsfold.api", "templates"),
@@ -119,6 +127,7 @@ def make_env() -> Environment:
     )
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
+    env.filters["iso"] = iso
     env.globals["representative"] = representative
     env.globals["story_summary"] = story_summary
     env.globals["story_title"] = story_title
@@ -127,6 +136,22 @@ def make_env() -> Environment:
     env.globals["source_choices"] = SOURCE_CHOICES
     env.globals["snippet_parts"] = snippet_parts
     return env
+
+
+def is_web_page(path: str) -> bool:
+    """Whether ``path`` is one of the pages below (not the API, the feeds or the schema)."""
+    return path in ("/", "/search") or path.startswith("/stories/")
+
+
+def bad_address_page(errors: Sequence[Mapping[str, object]]) -> HTMLResponse:
+    """400: what in the address a page could not take ("page: Input should be ...")."""
+    problems = []
+    for error in errors:
+        loc = error.get("loc")
+        where = str(loc[-1]) if isinstance(loc, (list, tuple)) and loc else "address"
+        problems.append(f"{where}: {error.get('msg', 'not valid')}")
+    html = make_env().get_template("invalid.html").render(problems=problems)
+    return HTMLResponse(html, status_code=400)
 
 
 def web_router(settings: Settings, svc: Service, *, reader: PublishedMixin) -> APIRouter:

@@ -147,6 +147,12 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else words or word + 's'}"
 
 
+def say(message: str, *, err: bool = False) -> None:
+    """One line of plain text: never read as console markup (``[[alerts]]``, a URL's
+    ``[]``), never wrapped by the console (a terminal wraps it; a pipe gets one line)."""
+    (err_console if err else console).print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def text(value: object) -> Text:
     """Feed-provided text as a table cell: shown as is, never read as console markup."""
     return Text("" if value is None else str(value))

@@ -15,6 +15,7 @@ from newsfold.cli._common import (
     iso,
     open_service,
     print_json,
+    say,
     settings_from,
     text,
     when,
@@ -33,7 +34,7 @@ def alerts_list(
     config: ConfigOpt = None,
 ) -> None:
     """Show the alert rules and their recent deliveries."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     rules = service.settings.alerts
     recent = service.storage.recent_alerts(limit)
     by_key = {r.key: n for n, r in enumerate(rules, 1)}
@@ -76,7 +77,7 @@ def alerts_list(
         )
         return
     if not rules:
-        console.print("no alert rules: add [[alerts]] tables to the settings file")
+        say("no alert rules: add [[alerts]] tables to the settings file")
     else:
         table = make_table("rule:fixed", "url:fold", "min sources:fixed", "query", "signed:fixed")
         for n, r in enumerate(rules, 1):

@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
-from newsfold.cli._common import console, plural, print_json, text, when
+from newsfold.cli._common import console, plural, print_json, say, text, when
 from newsfold.cli._common import table as make_table
 from newsfold.cli._tables import Col
 from newsfold.config import load_settings
@@ -91,7 +91,7 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
             }
         )
         return
-    console.print(
+    say(
         f"ingested {plural(summary.new_articles, 'article')} from "
         f"{plural(len(summary.feeds), 'feed')} in {elapsed:.2f}s "
         f"({summary.new_articles / elapsed:.0f} articles/s), "
@@ -110,14 +110,11 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
             str(c.id), str(c.size), text(c.title), text(", ".join(c.sources)), when(c.first_seen)
         )
     console.print(table)
-    console.print(f"{plural(len(copies), 'near-duplicate copy group')}; database: {database}")
+    say(f"{plural(len(copies), 'near-duplicate copy group')}; database: {database}")
     # A command that works where it is printed: this very executable and database path.
-    console.print(
+    say(
         f"inspect it: NEWSFOLD_DATABASE_URL=sqlite:///{_relative(database)} "
-        f"{_command()} clusters show ID",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"{_command()} clusters show ID"
     )
 
 

@@ -17,12 +17,12 @@ from newsfold.cli._common import (
     JsonOpt,
     ago,
     console,
-    err_console,
     iso,
     open_service,
     parse_duration,
     plural,
     print_json,
+    say,
     settings_from,
     text,
 )
@@ -122,7 +122,7 @@ def add(
     if json_out:
         print_json(feed_json(feed, service.settings))
     else:
-        console.print(f"added feed {feed.id}: {feed.url}")
+        say(f"added feed {feed.id}: {feed.url}")
 
 
 def _is_http_url(url: str) -> bool:
@@ -156,9 +156,10 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
             raise
         chosen = e.feeds[0].url
         others = ", ".join(f.url for f in e.feeds[1:])
-        err_console.print(
+        say(
             f"{url} is an HTML page; subscribing to the feed it links to: {chosen}"
-            + (f" (also offered: {others})" if others else "")
+            + (f" (also offered: {others})" if others else ""),
+            err=True,
         )
         return chosen
     except FetchError as e:
@@ -296,7 +297,7 @@ def remove(
     """Unsubscribe and delete the feed's articles."""
     service = open_service(ctx, config)
     info = service.storage.remove_feed(feed)
-    console.print(f"removed feed {info.id}: {info.url}")
+    say(f"removed feed {info.id}: {info.url}")
 
 
 @app.command("enable")
@@ -308,7 +309,7 @@ def enable(
     """Re-enable a disabled feed (e.g. after 410 Gone) and poll it at the next cycle."""
     service = open_service(ctx, config)
     info = service.storage.set_enabled(feed, now=datetime.now(UTC))
-    console.print(f"enabled feed {info.id}: {info.url}")
+    say(f"enabled feed {info.id}: {info.url}")
 
 
 @app.command("import")
@@ -335,9 +336,10 @@ def import_(
                 added += 1
             except Exception as e:
                 skipped += 1
-                err_console.print(f"skipped {url}: {e}")
+                # "already subscribed: URL" would name the URL twice on the line.
+                say(f"skipped {url}: {str(e).removesuffix(f': {url}')}", err=True)
             bar.advance()
-    console.print(f"imported {plural(added, 'feed')}, skipped {skipped}")
+    say(f"imported {plural(added, 'feed')}, skipped {skipped}")
 
 
 @app.command("export")

@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from newsfold.cli._common import (
     ConfigOpt,
     JsonOpt,
     console,
-    err_console,
     iso,
     open_service,
     plural,
     print_json,
+    say,
     settings_from,
     text,
 )
@@ -86,7 +87,7 @@ def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = N
             text(f.error or ""),
         )
     console.print(table)
-    console.print(
+    say(
         f"{plural(len(summary.feeds), 'feed')}, {plural(summary.new_articles, 'new article')}, "
         f"{plural(summary.duplicates, 'duplicate')}, "
         f"{plural(summary.clusters_touched, 'cluster')} touched, "
@@ -123,7 +124,7 @@ def fetch(
     else:
         print_poll(summary, {f.id: f.title for f in service.storage.list_feeds()})
         if alerts is not None and (alerts.delivered or alerts.failed or alerts.pending):
-            console.print(
+            say(
                 f"alerts: {alerts.delivered} delivered, {alerts.failed} failed, "
                 f"{alerts.pending} pending"
             )
@@ -174,23 +175,22 @@ def prune(
 ) -> None:
     """Delete what [retention] no longer keeps: old articles (and the copy groups and
     stories they empty) and old fetch-log lines, in small batches."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=dry_run)
     report = service.prune(dry_run=dry_run)
     if json_out:
         print_json(prune_json(report))
         return
     verb = "would delete" if report.dry_run else "deleted"
     if report.cutoff is None:
-        console.print("retention.days is not set: every article is kept")
+        say("retention.days is not set: every article is kept")
     else:
-        console.print(
+        say(
             f"articles with a story time before {iso(report.cutoff)} go, unless their story "
             f"has one since {iso(report.open_since)}"
         )
-    console.print(
+    say(
         f"{verb} {report.articles} articles, {report.copies} emptied copy groups, "
-        f"{report.stories} emptied stories, {report.fetch_log} fetch-log lines",
-        highlight=False,
+        f"{report.stories} emptied stories, {report.fetch_log} fetch-log lines"
     )
 
 
@@ -236,12 +236,7 @@ def extract(
 
         problem = unreported_extractor_problem()
         if problem is not None:
-            err_console.print(
-                f"warning: {problem}; this is the plain page text",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(f"warning: {problem}; this is the plain page text", err=True)
     reports = extract_report(data, base, settings.normalise)
     if json_out:
         print_json(reports)
@@ -250,7 +245,7 @@ def extract(
         for key, value in report.items():
             if key == "text":
                 continue
-            console.print(f"[bold]{key:>14}[/bold]  {value}", highlight=False)
+            console.print(Text(f"{key:>14}", style="bold") + Text(f"  {value}"))
         console.print("\n" + str(report.get("text", "")) + "\n", markup=False, highlight=False)
 
 
@@ -263,4 +258,4 @@ def db_upgrade(ctx: typer.Context, config: ConfigOpt = None) -> None:
     storage = Storage(settings.database_url)
     with progress("upgrading the database", None, enabled=shown()) as bar:
         revision = storage.upgrade(lambda what: bar.update(doing=what))
-    console.print(f"database at revision {revision}")
+    say(f"database at revision {revision}")

@@ -83,7 +83,7 @@ def search(
     config: ConfigOpt = None,
 ) -> None:
     """Search articles or stories, best match first."""
-    service = open_service(ctx, config)
+    service = open_service(ctx, config, read_only=True)
     storage = service.storage
     feed_id = storage.get_feed(feed).id if feed else None
     hits = storage.search(
