@@ -193,8 +193,11 @@ def _normaliser(code: str | None) -> _Normaliser:
 
 
 def _tokens(line: str, *, split_hyphens: bool) -> list[str]:
+    tokens: list[str] = _TERM.findall(line)
+    if not (split_hyphens and "-" in line) and not _IS_UNSPACED.search(line):
+        return tokens  # the common case: every token is a word as found
     out: list[str] = []
-    for token in _TERM.findall(line):
+    for token in tokens:
         if _IS_UNSPACED.match(token):
             # Overlapping character bigrams; a single character stands alone.
             out.extend(token[i : i + 2] for i in range(max(1, len(token) - 1)))
@@ -238,9 +241,9 @@ def term_weights(
             if not tokens:
                 continue
             firsts.append(tokens[0])
-            headline = sum(t[0].isupper() for t in tokens) * 2 > len(tokens) and (
-                boost != 1.0 or len(tokens) > 2
-            )
+            headline = (boost != 1.0 or len(tokens) > 2) and sum(
+                map(str.isupper, [t[0] for t in tokens])
+            ) * 2 > len(tokens)
             (inner_headline if headline else inner).extend(tokens[1:])
         named = boost * name_boost
         for tokens, capitals_are_names in (
