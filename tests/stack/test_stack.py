@@ -65,11 +65,10 @@ CONCURRENCY = 4  # per replica, so that one replica cannot take all the work at 
 RECOVERY_LIMIT_S = 120.0
 STOP_GRACE_S = 30.0  # compose.yaml's stop_grace_period
 # Stories from another arrival order agree with one worker's to at least this adjusted Rand
-# index. One `fetch` places a whole poll in story-time order (and agrees with `eval` to 0.99);
-# replicas write each feed as it arrives, and the one-pass story tier depends on that order:
-# measured 0.85-0.94 over five runs of three replicas. The floor catches a broken claim or
-# catch-up (which scores far lower), not that order sensitivity.
-STORY_ARI_MIN = 0.75
+# index. The story partition is a function of the set of articles (re-clustered after each
+# feed write, on frequencies that do not drift with the window): three replicas writing feed
+# by feed measured 1.0 against one worker.
+STORY_ARI_MIN = 0.99
 HOOK_HOST = "hooks"  # the feed server's alias as the alert webhook
 COPY_ARI_MIN = 0.99
 
@@ -722,9 +721,13 @@ def test_compose_stack(workdir: Path) -> None:
         assert repoll["new_articles"] == 0, repoll
         assert _articles_total(stack) == total
 
-        # Stories depend on arrival order a little; the tolerance is the one set for that.
+        # Stories do not depend on arrival order: the replicas' partition is one worker's.
         assert story_ari >= STORY_ARI_MIN, figures["stories"]
     finally:
         figures["total_s"] = round(time.monotonic() - started, 1)
         print("\nstack figures:", json.dumps(figures))
+        # Kept for the README's figures: a passing run prints nothing.
+        artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        (artifacts / "stack-figures.json").write_text(json.dumps(figures, indent=1))
         stack.down()
