@@ -122,15 +122,15 @@ def test_two_german_outlets_on_one_event_join() -> None:
 def test_a_short_and_a_long_report_of_one_event_join() -> None:
     long = (
         "Cloudflare said a configuration file that grew beyond its expected size caused the "
-        "outage that took down X, ChatGPT and thousands of other sites on Tuesday. "
+        "outage that took down X, Spotify and thousands of other sites on Tuesday. "
         "The file, used by Cloudflare's bot management system, was generated every few "
         "minutes and propagated to the whole network. Cloudflare's chief executive apologised "
         "and said the outage was not caused by an attack. Services were restored after about "
         "three hours, the company said, as engineers rolled back the file."
     )
-    short = "Cloudflare outage takes down X and ChatGPT; a bot management configuration file was to blame."
+    short = "Cloudflare outage takes down X and Spotify; a bot management configuration file was to blame."
     docs = [
-        _doc(1, "Cloudflare explains the outage that took down X and ChatGPT", long, "en"),
+        _doc(1, "Cloudflare explains the outage that took down X and Spotify", long, "en"),
         _doc(2, "Cloudflare outage: bot management file to blame", short, "en", hours=2),
     ]
     assert len(set(_stories(docs))) == 1

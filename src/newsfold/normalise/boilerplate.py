@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from newsfold.errors import StorageError
 from newsfold.normalise import rules
-from newsfold.normalise.template import FeedTemplate
+from newsfold.normalise.template import FeedTemplate, slide
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -179,14 +179,7 @@ class BoilerplateModel:
         return tuple(seen)
 
     def _add(self, keys: tuple[str, ...]) -> None:
-        self._docs.append(keys)
-        self._counts.update(keys)
-        while len(self._docs) > self.window:
-            old = self._docs.popleft()
-            self._counts.subtract(old)
-            for key in old:
-                if self._counts[key] <= 0:
-                    del self._counts[key]
+        slide(self._docs, self._counts, keys, self.window)
 
     def observe(self, text: str) -> None:
         """Count one new article's lines (text after the rules, before learned removal)

@@ -30,14 +30,17 @@ import itertools
 import re
 import zlib
 from collections import Counter, deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from newsfold.errors import StorageError
 
+K = TypeVar("K")
+D = TypeVar("D", bound="Collection[Any]")  # one document's keys
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
     from numpy.typing import NDArray
 
@@ -105,14 +108,7 @@ class FeedTemplate:
         return out
 
     def _add(self, keys: frozenset[int]) -> None:
-        self._docs.append(keys)
-        self._counts.update(keys)
-        while len(self._docs) > self.window:
-            old = self._docs.popleft()
-            self._counts.subtract(old)
-            for key in old:
-                if self._counts[key] <= 0:
-                    del self._counts[key]
+        slide(self._docs, self._counts, keys, self.window)
 
     def observe(self, text: str) -> None:
         """Count one new item's 3-grams (its opening and closing words); once per entry."""
@@ -203,4 +199,17 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2], strict=True))
 
 
-__all__ = ["FeedTemplate"]
+__all__ = ["FeedTemplate", "slide"]
+
+
+def slide(docs: deque[D], counts: Counter[K], keys: D, window: int) -> None:
+    """Add one document's keys to a sliding window of the last ``window`` documents and their
+    document frequencies (a key no document holds any more is dropped)."""
+    docs.append(keys)
+    counts.update(keys)
+    while len(docs) > window:
+        old = docs.popleft()
+        counts.subtract(old)
+        for key in old:
+            if counts[key] <= 0:
+                del counts[key]
