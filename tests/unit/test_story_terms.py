@@ -62,6 +62,33 @@ def test_unknown_language_falls_back_safely() -> None:
     assert set(bag) == {"zzyzx", "qwerty", "flurbo"} and not names
 
 
+@pytest.mark.parametrize(
+    ("lang", "text", "dates"),
+    [
+        ("en", "The office shut on Monday 24 November after the breach.", {"monday", "novemb"}),
+        ("de", "Am Donnerstag, 25. Oktober, schloss das Werk.", {"donne", "oktob"}),
+        ("fr", "Le jeudi 25 octobre, l'usine a fermé.", {"jeud", "octobr"}),
+        ("ru", "В четверг, 25 октября, завод закрылся.", {"четверг", "октябр"}),
+    ],
+)
+def test_month_and_weekday_names_are_no_evidence(lang: str, text: str, dates: set[str]) -> None:
+    # Every report of a day names its date: two roundups of one week are not one story.
+    bag, names = _bag("", text, lang)
+    assert not dates & set(bag) and not dates & names
+    assert bag  # the rest of the sentence still counts
+
+
+def test_addresses_and_handles_are_not_terms() -> None:
+    bag, _ = _bag(
+        "The worm is back",
+        "Links: https://example.com/story?id=7 www.example.org/x news@example.net @somehost\n"
+        "The worm spread to npm.",
+        "en",
+    )
+    assert {"worm", "spread", "npm", "link"} <= set(bag)
+    assert not {"https", "com", "www", "exampl", "somehost", "news", "org"} & set(bag)
+
+
 def test_cjk_text_becomes_character_bigrams() -> None:
     bag, _ = _bag("", "中国首次民营火箭发射失败", "zh")
     assert {"中国", "火箭", "发射", "失败"} <= set(bag)

@@ -15,6 +15,10 @@ identifier reports (ISO 639-1), never on an assumption that text is English:
 * **Stop words.** Function words carry no event identity: the newsroom list
   below for English, the ``stop-words`` package's list for the other
   languages it has, none for the rest (IDF discounts what is common anyway).
+  Month and weekday names (CLDR, through Babel) are stop words in every
+  language: every report of a day names its date, whatever the event.
+* **Not words.** Web and mail addresses and @handles are where a text links,
+  not what it reports (a video's description is mostly links).
 * **Names.** The specifics that tell two events of one kind apart: numbers
   (years, counts, versions, ids), words with a capital inside them or in
   capitals throughout (*BIOS*, *iPhone*, *ThinkPad*) in every cased script,
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import Stemmer
 import stop_words
+from babel import Locale, UnknownLocaleError
 
 from newsfold.dedup.shingles import U64, word_hash
 
@@ -99,6 +104,8 @@ _UNSPACED = (
 _TERM = re.compile(rf"[{_UNSPACED}]+|[^\W\d_{_UNSPACED}](?:[\w'’-]*[^\W_])?|\d+(?:[.,]\d+)*[^\W_]*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _IS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
+# Addresses and handles: a URL (with or without its scheme), an e-mail address, an @handle.
+_NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?<!\w)@\w+")
 _CACHE_LIMIT = 1 << 18
 
 
@@ -139,6 +146,7 @@ def language(code: str | None) -> Language:
             stops = frozenset(w.lower() for w in stop_words.get_stop_words(code))
         except stop_words.StopWordError:
             stops = frozenset()
+    stops |= _calendar_words(code)
     # Unknown languages keep the capital rule of most cased scripts; a script
     # without case never has a capital to read.
     return Language(
@@ -147,6 +155,23 @@ def language(code: str | None) -> Language:
         capital_names=code not in _NOUNS_CAPITALISED,
         split_hyphens=code in _HYPHEN_COMPOUNDS,
     )
+
+
+def _calendar_words(code: str) -> frozenset[str]:
+    """The language's month and weekday names, wide and abbreviated, as CLDR spells them
+    standing alone and inside a date (*März*, *janv.*, *января*)."""
+    try:
+        locale = Locale.parse(code) if code else None
+    except (ValueError, UnknownLocaleError):
+        locale = None
+    if locale is None:
+        return frozenset()
+    words: set[str] = set()
+    for names in (locale.months, locale.days):
+        for context in names.values():
+            for width in ("wide", "abbreviated"):
+                words.update(str(w).lower().rstrip(".") for w in context.get(width, {}).values())
+    return frozenset(w for w in words if not _IS_UNSPACED.search(w))
 
 
 class _Normaliser:
@@ -237,6 +262,8 @@ def term_weights(
         inner: list[str] = []
         inner_headline: list[str] = []
         for line in source.splitlines():
+            if "@" in line or "www." in line or "://" in line:
+                line = _NOT_WORDS.sub(" ", line)  # noqa: PLW2901 - the line without its addresses
             tokens = _tokens(line, split_hyphens=normalise.lang.split_hyphens)
             if not tokens:
                 continue
