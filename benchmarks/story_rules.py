@@ -70,8 +70,8 @@ def pick(cands: list[Candidate], ok: list[int]) -> int | None:
 class Thresholds:
     """The shipped rule: cosine ≥ t and name coverage ≥ nt."""
 
-    t: float = 0.25
-    nt: float = 0.3
+    t: float = DedupSettings().story_threshold
+    nt: float = DedupSettings().story_name_threshold
 
     def accept(self, cands: list[Candidate]) -> list[int]:
         return [q for q, c in enumerate(cands) if c.f["sim"] >= self.t and c.f["ns"] >= self.nt]
@@ -85,8 +85,8 @@ class Competition:
     loose_nt: float
     rival: float
     min_size: int
-    t: float = 0.25
-    nt: float = 0.3
+    t: float = DedupSettings().story_threshold
+    nt: float = DedupSettings().story_name_threshold
 
     def accept(self, cands: list[Candidate]) -> list[int]:
         ok = []

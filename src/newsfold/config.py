@@ -109,7 +109,9 @@ class DedupSettings(_Section):
     # LSH bands/rows come from datasketch's optimiser at ``copy_threshold``;
     # every candidate is verified, so a missed candidate costs more than a spare one.
     lsh_false_negative_weight: float = Field(0.8, gt=0, lt=1)
-    story_threshold: float = Field(0.25, gt=0, le=1)  # chosen by 5-fold topic CV on ECB+ dev
+    # Least pair score to link two reports (and a report to a story). 0.30 with the
+    # length scale below: on one scale for feed snippets and full texts (see the README).
+    story_threshold: float = Field(0.3, gt=0, le=1)
     story_merge_threshold: float = Field(0.5, gt=0, le=1)  # both links to bridge two stories
     # Share of an article's IDF-weighted names (people, places, numbers) its story must
     # also name: two events of one kind share vocabulary, not specifics. 0 turns it off.
@@ -126,6 +128,12 @@ class DedupSettings(_Section):
     story_link_threshold: float = Field(0.1, gt=0, le=1)  # least linkage to join two clusters
     # Least share of one document's names the other names, for a pair to be joinable.
     story_link_name_threshold: float = Field(0.0, ge=0, le=1)
+    # A short report inside a long one scores lower by cosine alone (its k terms among the
+    # other's n give about sqrt(k/n)): a pair's score is its cosine times the ratio of their
+    # term counts, capped, to this power. Measured per length ratio on three labelled sets
+    # (python -m benchmarks.calibration); 0 turns it off.
+    story_length_exponent: float = Field(0.3, ge=0, le=1)
+    story_length_cap: float = Field(4.0, ge=1)
     story_terms: int = Field(64, ge=8, le=4096)  # terms kept per article sketch
     story_title_boost: float = Field(2.0, ge=1)
     story_name_boost: float = Field(2.0, ge=1)

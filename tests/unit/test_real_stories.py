@@ -27,8 +27,20 @@ def test_german_outlets_story_floor() -> None:
 
 @needs_month
 def test_english_security_days_story_floor() -> None:
-    """Templated feeds cost precision; two-line summaries cost recall."""
+    """Templated feeds cost precision; two-line summaries beside long reports cost recall
+    (measured 0.720: P 0.84, R 0.63; without the length scale 0.566: P 0.67, R 0.49)."""
     scores = evaluate(realsets.security_records(), DedupSettings(), "stories").scores
-    assert scores.pair_precision >= 0.6, scores
-    assert scores.pair_recall >= 0.45, scores
-    assert scores.ari >= 0.5, scores
+    assert scores.pair_precision >= 0.8, scores
+    assert scores.pair_recall >= 0.6, scores
+    assert scores.ari >= 0.68, scores
+
+
+@needs_month
+def test_the_length_scale_is_what_joins_summaries_to_long_reports() -> None:
+    off = DedupSettings(story_length_exponent=0.0)
+    on = DedupSettings()
+    records = realsets.security_records()
+    assert (
+        evaluate(records, on, "stories").scores.pair_recall
+        > evaluate(records, off, "stories").scores.pair_recall + 0.05
+    )

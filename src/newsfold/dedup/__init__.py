@@ -123,6 +123,8 @@ class Deduplicator:
             # An edge is a pair one-pass placing would join; complete link may then
             # keep a cluster together down to ``story_link_threshold``.
             edge_threshold=settings.story_threshold,
+            length_exponent=settings.story_length_exponent,
+            length_cap=settings.story_length_cap,
         )
         self._titles = FeedTitles()
         self.scorer = partition.DocScorer(
