@@ -4,11 +4,12 @@
 
 For each labelled set (the German outlets, the security days, ECB+ dev), every pair of
 documents is scored as consolidation scores it (``DocScorer.scores``: TF-IDF cosine, the
-same-feed and name guards), once by cosine alone (at 0.25, its tuned threshold) and once
-as shipped (length-scaled, at ``story_threshold``). Pairs are grouped by the ratio of their
+same-feed and name guards), once by cosine alone (at 0.25, its tuned threshold) and once as
+shipped (length-scaled, at ``story_threshold``). Pairs are grouped by the ratio of their
 documents' term counts (long / short). For each group: the same-event pairs, their median
-score, and pair precision and recall at the threshold (pairs, before clustering). A calibrated score keeps same-event pairs of unlike length at the level of pairs
-of like length without lifting different-event pairs over the threshold.
+score, and pair precision and recall at the threshold (pairs, before clustering). A
+calibrated score keeps same-event pairs of unlike length at the level of pairs of like
+length without lifting different-event pairs over the threshold.
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     def f(v: float | None) -> str:
         return "–" if v is None else f"{v:.2f}"
 
-    print("| set | long/short terms | same-event pairs | median score, cosine → scaled | pair P | pair R |")
+    print(
+        "| set | long/short terms | same-event pairs | median, cosine → scaled | pair P | pair R |"
+    )
     print("|---|---|---|---|---|---|")
     for name, rows in out.items():
         for r in rows:

@@ -177,3 +177,20 @@ def test_sketching_in_worker_processes_places_exactly_as_in_one() -> None:
     data = json.loads(out.stdout)
     assert data["same"] is True
     assert data["children_cpu"] > 0  # the workers did sketch
+
+
+def test_eval_identifies_a_templated_items_language_as_ingest_does() -> None:
+    """Ingest identifies an item's language before its feed's template is left out; so
+    does eval. A link post whose text is all template is then still read as English."""
+    from newsfold.evaluation.scoring import to_docs
+
+    template = "submitted by /u/{} [link] [comments]"
+    records = [
+        Record(f"r{i}", f"c{i}", f"Researchers detail the {w} exploit chain", template.format(f"u{i}"),
+               source="/r/netsec")
+        for i, w in enumerate(["first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+                               "eighth", "ninth", "tenth"])
+    ]  # fmt: skip
+    docs, _ = to_docs(records)
+    assert all("submitted" not in d.text for d in docs)  # the template is left out...
+    assert {d.language for d in docs} == {"en"}  # ...after the language was identified

@@ -144,10 +144,13 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
     docs = []
     for n, (r, text) in enumerate(zip(records, texts, strict=True)):
         feed = feeds.get(r.source or "", 0)
+        title = plain_text(r.title)
+        # Ingest identifies the language before the feed's template is left out (the
+        # template is in the feed's language too, and it lengthens a short item's sample).
+        lang = r.language or article_language(title, text)
         if feed:
             text = templates[feed].strip(text)  # noqa: PLW2901 - the text compared
         when = r.published if dated and r.published else _EPOCH + timedelta(seconds=n)
-        title = plain_text(r.title)
         digest = hashlib.sha256(" ".join((text or r.title).split()).encode()).hexdigest()
         docs.append(
             DedupDoc(
@@ -158,7 +161,7 @@ def to_docs(records: Sequence[Record]) -> tuple[list[DedupDoc], str]:
                 text=text,
                 url=r.url,
                 content_hash=digest,
-                language=r.language or article_language(title, text),
+                language=lang,
             )
         )
     return [docs[i] for i in placement_order(docs)], "published" if dated else "arrival"
