@@ -189,3 +189,39 @@ def test_a_hot_story_costs_one_pass_per_batch_bounded_by_what_it_touches() -> No
     assert visited <= 40
     assert pairs <= 40**2
     assert all(dedup.stories.docs.story_of(d.article_id) == story for d in late_ten)
+
+
+WORM_REPORTS = [
+    ("Sha1-Hulud worm returns to npm: hundreds of packages compromised",
+     "The Sha1-Hulud worm has returned to the npm registry, compromising hundreds of packages "
+     "and stealing developer credentials through a preinstall script. Wiz counted 25,000 GitHub "
+     "repositories exposing stolen secrets."),
+    ("Second Sha1-Hulud wave hits hundreds of npm packages",
+     "The second wave abuses a preinstall script in hundreds of compromised npm packages to steal "
+     "credentials and publish them to 25,000 GitHub repositories, according to Wiz."),
+    ("Preinstall script steals registry credentials, publishes them to GitHub",
+     "A preinstall script steals registry credentials and publishes them to 25,000 GitHub "
+     "repositories, Wiz said; maintainers should rotate tokens and credentials."),
+    # A link post: its headline is all it says, and it shares no word with the third report.
+    ("Live updates: Sha1-Hulud worm returns, hundreds of npm packages compromised", ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("short_terms", "together"), [(12, True), (0, False)])
+def test_a_headline_that_shares_nothing_with_one_report_still_joins_its_story(
+    short_terms: int, together: bool
+) -> None:
+    """Under complete link one pair scoring 0 keeps a document out of a cluster; a document
+    of a few terms scores 0 against many reports of its own event, so its low scores are no
+    evidence against a join, while its high ones still link it."""
+    from newsfold.evaluation import evaluate
+    from newsfold.evaluation.datasets import Record
+
+    t0 = datetime(2025, 11, 24, 9, tzinfo=UTC)
+    records = [
+        Record(f"r{i}", "worm", title, text, t0 + timedelta(hours=i), f"outlet{i}")
+        for i, (title, text) in enumerate(WORM_REPORTS)
+    ]
+    stories = evaluate(records, DedupSettings(story_short_terms=short_terms), "stories").stories
+    assert len({stories[1], stories[2], stories[3]}) == 1
+    assert (stories[4] == stories[1]) is together

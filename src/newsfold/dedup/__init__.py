@@ -125,6 +125,7 @@ class Deduplicator:
             edge_threshold=settings.story_threshold,
             length_exponent=settings.story_length_exponent,
             length_cap=settings.story_length_cap,
+            short_terms=settings.story_short_terms,
         )
         self._titles = FeedTitles()
         self.scorer = partition.DocScorer(

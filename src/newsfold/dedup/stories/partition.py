@@ -88,6 +88,7 @@ class PartitionSettings:
     idf_steps: int = 2  # document-frequency levels per doubling
     length_exponent: float = 0.0  # a pair's cosine times (long/short terms, capped) ** this
     length_cap: float = 4.0
+    short_terms: int = 0  # a pair with a document of fewer terms scores no evidence against
 
 
 @dataclass(slots=True)
@@ -119,7 +120,8 @@ class DocScorer:
     scale (``_length_scale``). Two documents of one feed pair only at
     ``same_feed_threshold`` (as one-pass placing joins a story of the
     document's own feed alone only at it: an outlet rarely reports one event
-    twice). A pair in which neither document holds enough
+    twice). A pair with a document of fewer than ``short_terms`` terms is no
+    evidence against a join. A pair in which neither document holds enough
     of the other's IDF-weighted names (``name_threshold``) never joins.
     All pairs of a set are scored at once, as sparse products.
     """
@@ -257,6 +259,11 @@ class DocScorer:
         sim = np.asarray((r.tfidf @ r.tfidf.T).toarray(), np.float64)
         sim *= self._length_scale(r.terms[:, None], r.terms[None, :])
         s = self.settings
+        # A document of a few terms (a headline, a link post) shares none with many reports of
+        # its own event: under complete link one such pair would keep a story apart. Its low
+        # scores are no evidence either way (``_NEUTRAL``); its high ones still link.
+        short = np.minimum.outer(r.terms, r.terms) < s.short_terms
+        sim[short & (sim < s.threshold)] = _NEUTRAL
         feeds = self._feeds(r.ids)
         same = (feeds[:, None] == feeds[None, :]) & (feeds[:, None] != 0)
         # Below its threshold, a pair of one feed is no evidence either way (``_NEUTRAL``):
