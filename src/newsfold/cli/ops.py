@@ -41,6 +41,7 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
         "clusters_touched": summary.clusters_touched,
         "errors": summary.errors,
         "duration_s": round(summary.duration_s, 3),
+        "write_s": round(summary.write_s, 3),
         "results": [
             {
                 "feed_id": f.feed_id,
@@ -55,6 +56,7 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
                 "error_kind": str(f.error_kind) if f.error_kind else None,
                 "error": f.error,
                 "duration_s": round(f.duration_s, 3),
+                "write_s": round(f.write_s, 3),
                 "bytes": f.bytes,
             }
             for f in summary.feeds
@@ -91,7 +93,8 @@ def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = N
         f"{plural(len(summary.feeds), 'feed')}, {plural(summary.new_articles, 'new article')}, "
         f"{plural(summary.duplicates, 'duplicate')}, "
         f"{plural(summary.clusters_touched, 'cluster')} touched, "
-        f"{plural(summary.errors, 'error')} in {summary.duration_s:.2f}s"
+        f"{plural(summary.errors, 'error')} in {summary.duration_s:.2f}s "
+        f"(writing {summary.write_s:.2f}s)"
     )
 
 
