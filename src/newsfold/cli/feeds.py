@@ -24,6 +24,7 @@ from newsfold.cli._common import (
     print_json,
     say,
     settings_from,
+    stamp,
     text,
 )
 from newsfold.cli._common import table as make_table
@@ -32,6 +33,8 @@ from newsfold.cli._tables import Brief, Col, kv_grid
 from newsfold.errors import ConfigError, FetchError, ParseError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from newsfold.config import Settings
     from newsfold.storage.records import FeedInfo
     from newsfold.types import ParsedFeed
@@ -76,12 +79,17 @@ _JSON_KEYS = {
 }
 
 
-def feed_json(feed: FeedInfo, settings: Settings) -> dict[str, object]:
+def feed_json(
+    feed: FeedInfo,
+    settings: Settings,
+    *,
+    times: Callable[[datetime], str | None] = iso,  # ``stamp`` for people
+) -> dict[str, object]:
     fields = dataclasses.asdict(feed) | {"status": _status(feed, settings)}
     out: dict[str, object] = {}
     for key, name in _JSON_KEYS.items():
         value = fields[name]
-        out[key] = iso(value) if isinstance(value, datetime) else value
+        out[key] = times(value) if isinstance(value, datetime) else value
     out["tags"] = list(feed.tags)
     return out
 
@@ -269,7 +277,7 @@ def show(
     console.print(
         kv_grid(
             (key, text(value if value is not None else "-"))
-            for key, value in feed_json(info, service.settings).items()
+            for key, value in feed_json(info, service.settings, times=stamp).items()
         )
     )
     table = make_table(
@@ -285,7 +293,7 @@ def show(
     )
     for h in history:
         table.add_row(
-            h.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            stamp(h.started_at),
             h.outcome,
             str(h.http_status or "-"),
             str(h.bytes),

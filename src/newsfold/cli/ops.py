@@ -18,6 +18,7 @@ from newsfold.cli._common import (
     print_json,
     say,
     settings_from,
+    stamp,
     text,
 )
 from newsfold.cli._common import table as make_table
@@ -93,8 +94,7 @@ def print_poll(summary: PollSummary, titles: Mapping[int, str | None] | None = N
         f"{plural(len(summary.feeds), 'feed')}, {plural(summary.new_articles, 'new article')}, "
         f"{plural(summary.duplicates, 'duplicate')}, "
         f"{plural(summary.clusters_touched, 'cluster')} touched, "
-        f"{plural(summary.errors, 'error')} in {summary.duration_s:.2f}s "
-        f"(writing {summary.write_s:.2f}s)"
+        f"{plural(summary.errors, 'error')} in {summary.duration_s:.2f}s"
     )
 
 
@@ -188,8 +188,8 @@ def prune(
         say("retention.days is not set: every article is kept")
     else:
         say(
-            f"articles with a story time before {iso(report.cutoff)} go, unless their story "
-            f"has one since {iso(report.open_since)}"
+            f"articles with a story time before {stamp(report.cutoff)} go, unless their story "
+            f"has one since {stamp(report.open_since)}"
         )
     say(
         f"{verb} {report.articles} articles, {report.copies} emptied copy groups, "
