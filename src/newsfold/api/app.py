@@ -183,7 +183,7 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
         flt = story_filter(since, until, min_size, tag, min_sources)
         size = limit or page_size
         total = reader.count_published_stories(flt)
-        stories = reader.published_stories(flt, limit=size, offset=offset)
+        stories = reader.published_stories(flt, limit=size, offset=offset, with_history=True)
         nxt = offset + len(stories)
         return schemas.ClusterPage(
             total=total,
