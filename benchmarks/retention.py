@@ -162,7 +162,7 @@ def simulate(
                     known=service.storage.known_entries(source.id, since=now - month),
                     dedup=None,
                 )
-                ready.append((prepared, now, time.perf_counter()))
+                ready.append((prepared, now, 0.0))
             service.writer.write_all(ready)
         started = time.perf_counter()
         report = service.prune()  # the daemon's daily run

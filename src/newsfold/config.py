@@ -245,6 +245,8 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"  # loopback unless asked: the API has no per-user access control
     port: int = Field(8000, ge=0, le=65535)
     page_size: int = Field(50, ge=1, le=500)  # default page and output-feed length
+    # One log line a request (method, path with any token masked, status, ms): ``serve``.
+    access_log: bool = True
 
     @field_validator("token", "feed_token")
     @classmethod

@@ -202,7 +202,8 @@ class FeedUpdateSummary:
     clusters_touched: int = 0
     error_kind: ErrorKind | None = None
     error: str | None = None
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # its own fetch, parse and normalise, not the database write
+    write_s: float = 0.0  # the write that stored it (a ``fetch`` poll's feeds share one)
     bytes: int = 0
 
 
@@ -210,6 +211,7 @@ class FeedUpdateSummary:
 class PollSummary:
     feeds: tuple[FeedUpdateSummary, ...]
     duration_s: float
+    write_s: float = 0.0  # of ``duration_s``, the database write of the poll's feeds
 
     @property
     def new_articles(self) -> int:

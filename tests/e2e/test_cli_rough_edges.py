@@ -12,7 +12,7 @@ import pytest
 
 from newsfold.cli import main
 from tests.e2e.test_daemon import daemon_env, rss, sql, start_daemon, wait_for, words
-from tests.support.server import Reply, Stall, Static
+from tests.support.server import Gated, Reply, Stall, Static
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -148,6 +148,34 @@ def test_fetch_summary_counts_in_english(
     code, out, err = run(capsys, "fetch")
     assert code == 0, err
     assert out.strip().splitlines()[-1].startswith(summary), out
+
+
+def test_fetch_times_each_feed_without_the_batch_it_waits_for(
+    env: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A poll writes its feeds together once the slowest has answered: a quick feed's
+    duration is its own fetch and preparing, not that wait nor the write."""
+    hold_s = 2.0
+    feed_server.route("/quick.xml", Static(rss("quick", [("q1", "Quick story", words(1))])))
+    feed_server.route(
+        "/slow.xml", Gated(Static(rss("slow", [("s1", "Slow story", words(2))])), hold_s=hold_s)
+    )
+    for path in ("/quick.xml", "/slow.xml"):
+        assert run(capsys, "feeds", "add", "--no-check", feed_server.url(path))[0] == 0
+    code, out, err = run(capsys, "fetch", "--json")
+    assert code == 0, err
+    poll = json.loads(out)
+    quick, slow = sorted(poll["results"], key=lambda r: r["url"])
+    assert quick["url"].endswith("/quick.xml") and quick["new_articles"] == 1
+    assert quick["duration_s"] < hold_s / 2, poll
+    assert slow["duration_s"] >= hold_s, poll
+    # The write is reported apart: shared by the poll's feeds, inside the poll's time.
+    assert 0 < quick["write_s"] == slow["write_s"] <= poll["write_s"] < poll["duration_s"]
+    assert poll["duration_s"] >= slow["duration_s"] + poll["write_s"]
+    # The fetch log keeps the same figure.
+    code, out, err = run(capsys, "feeds", "show", "1", "--json")
+    (entry,) = json.loads(out)["history"]
+    assert entry["duration_ms"] < hold_s * 1000 / 2, entry
 
 
 # --- SQLite databases in places that do not exist ----------------------------------------------

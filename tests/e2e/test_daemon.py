@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -375,3 +376,39 @@ def _answers(url: str) -> bool:
         return get(url, timeout=1)[0] == 200
     except OSError:
         return False
+
+
+def test_once_with_nothing_due_says_when_the_next_feed_is(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    """``run --once`` polls what is due; when nothing is, it says so in one line, exit 0."""
+    env = daemon_env(database_url)
+    feed_server.route("/a.xml", Static(rss("alpha", [("a1", "One", words(1))])))
+    feeds = [(feed_server.url("/a.xml"), 3600)]
+
+    def once(name: str, *, with_feeds: bool = True) -> list[dict[str, object]]:
+        daemon = start_daemon(
+            tmp_path, env, feeds=feeds if with_feeds else [], extra=["--once"], name=name
+        )
+        assert daemon.proc.wait(60) == 0, daemon.lines()
+        return daemon.events()
+
+    assert [r["msg"] for r in once("empty", with_feeds=False) if r.get("event") == "idle"] == [
+        "nothing to poll: no feed is enabled"
+    ]
+    first = once("first")
+    assert [r for r in first if r.get("event") == "fetch"] and not [
+        r for r in first if r.get("event") == "idle"
+    ]
+    (due,) = sql(database_url, "SELECT next_fetch_at FROM feeds")[0]
+    due = due if isinstance(due, datetime) else datetime.fromisoformat(str(due))  # SQLite: text
+    when = due.replace(tzinfo=UTC) if due.tzinfo is None else due.astimezone(UTC)
+    second = once("second")
+    assert not [r for r in second if r.get("event") == "fetch"]
+    (idle,) = [r for r in second if r.get("event") == "idle"]
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")  # to the second: a line for people
+    assert idle["next_due"] == stamp, idle
+    assert re.fullmatch(
+        rf"nothing was due; the next feed is due at {stamp} \(in (59m|1h)\)", str(idle["msg"])
+    ), idle
+    assert feed_server.hits("/a.xml") == 1

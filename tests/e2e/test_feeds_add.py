@@ -84,3 +84,37 @@ def test_good_feed_is_subscribed(
     feed_server.route("/ok.xml", Static(rss("T", "https://t.example/", [])))
     assert main(["feeds", "add", feed_server.url("/ok.xml")]) == 0
     assert _feeds(capsys) == [feed_server.url("/ok.xml")]
+
+
+@pytest.mark.parametrize(
+    ("options", "title"),
+    [([], "Harbour Gazette — World"), (["--title", "My name for it"], "My name for it")],
+)
+def test_added_feed_is_named_by_what_its_check_parsed(
+    options: list[str],
+    title: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``feeds list`` names a feed from the moment it is added, before any poll."""
+    monkeypatch.setenv("NEWSFOLD_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFOLD_ALLOW_PRIVATE_NETWORKS", "true")
+    body = rss("Harbour Gazette — World", "https://gazette.example/world", [])
+    feed_server.route("/world.xml", Static(body))
+    assert main(["feeds", "add", feed_server.url("/world.xml"), *options]) == 0
+    capsys.readouterr()
+    assert main(["feeds", "list", "--json"]) == 0
+    (feed,) = json.loads(capsys.readouterr().out)
+    assert (feed["title"], feed["site_url"]) == (title, "https://gazette.example/world")
+    assert feed["last_fetch"] is None  # named by the check, not by a poll
+    assert main(["feeds", "list"]) == 0
+    table = capsys.readouterr().out
+    assert all(word in table for word in title.split()), table  # the table wraps at words
+    # --no-check parses nothing: the first poll names the feed, as before.
+    feed_server.route("/other.xml", Static(rss("Other", "https://other.example/", [])))
+    assert main(["feeds", "add", "--no-check", feed_server.url("/other.xml")]) == 0
+    capsys.readouterr()
+    assert main(["feeds", "list", "--json"]) == 0
+    assert [f["title"] for f in json.loads(capsys.readouterr().out)] == [title, None]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,14 @@ from newsfold.pipeline.index_keeper import IndexKeeper
 from newsfold.pipeline.prepare import prepare
 from newsfold.pipeline.service import Service
 from newsfold.storage.records import FetchLogEntry
-from newsfold.storage.tables import ArticleRow, ClusterRow, FetchLogRow, MembershipRow, MergeRow
+from newsfold.storage.tables import (
+    ArticleRow,
+    ClusterRow,
+    FetchLogRow,
+    MembershipRow,
+    MergeRow,
+    SplitRow,
+)
 from newsfold.types import FetchOutcome, FetchResult
 
 if TYPE_CHECKING:
@@ -125,7 +131,7 @@ def _ingest(
         known=None,
         dedup=None,
     )
-    return service.writer.write(prepared, now, time.perf_counter()).new_articles
+    return service.writer.write(prepared, now, 0.0).new_articles
 
 
 def _world(
@@ -321,6 +327,38 @@ def test_merged_story_records_go_with_their_story(
     assert service.prune().stories == 1
     with service.storage.session() as s:
         assert s.scalar(select(func.count()).select_from(MergeRow)) == 0
+
+
+def test_split_records_go_with_either_story(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    """A split names two stories: it goes when either goes (S1 here), or when an id merged
+    into a story that goes is one side; splits between stories that stay are kept."""
+    ids = _world(make_settings, database_url)
+    a1, b1, c1 = ids["a1"], ids["b1"], ids["c1"]  # S1 goes whole; S2 shrinks; S3 stays
+    service = _service(make_settings, database_url, Clock())
+    absorbed = 999_999  # an id once merged into S1
+    with service.storage.session(write=True) as s:
+        s.add(
+            MergeRow(
+                level="stories",
+                absorbed_id=absorbed,
+                survivor_id=a1,
+                article_id=ids["a2"],
+                merged_at=NOW,
+            )
+        )
+        s.add_all(
+            SplitRow(story_id=story, from_id=source, split_at=NOW - 6 * DAY)
+            for story, source in ((a1, b1), (c1, a1), (c1, absorbed), (absorbed, b1), (c1, b1))
+        )
+    assert [i for i, _ in service.storage.cluster_detail(c1).split_from] == sorted([a1, b1])
+    assert service.prune().stories == 1
+    with service.storage.session() as s:
+        left = {(int(r.story_id), int(r.from_id)) for r in s.scalars(select(SplitRow))}
+    assert left == {(c1, b1)}
+    assert [i for i, _ in service.storage.cluster_detail(c1).split_from] == [b1]
+    assert [i for i, _ in service.storage.cluster_detail(b1).split_into] == [c1]
 
 
 def test_fetch_log_keeps_the_newest_lines_per_feed(

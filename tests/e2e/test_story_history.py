@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from typer.testing import CliRunner
 
 from newsfold.api.app import create_app
@@ -202,8 +202,15 @@ def test_a_split_and_a_merge_show_in_clusters_show_the_api_and_the_page(
         page = client.get(f"/stories/{story}").text
         page_off = client.get(f"/stories/{off}").text
         page_d = client.get(f"/stories/{d_id}").text
+        listed = {i["id"]: i for i in client.get("/api/clusters?limit=50").json()["items"]}
     finally:
         h.service.close()
+    # A list item carries the same history as the story's own answer.
+    history_keys = ("merged_from", "split_from", "split_into")
+    for detail in (api, api_off):
+        assert {k: listed[detail["id"]][k] for k in history_keys} == {
+            k: detail[k] for k in history_keys
+        }
     at = when.isoformat().replace("+00:00", "Z")
     assert api["merged_from"] == [d_id]
     assert api["split_from"] == []
@@ -274,3 +281,36 @@ def test_feed_entries_change_with_a_story_s_articles_not_with_re_clustering(
         assert later[off] == after[off]
     finally:
         h.service.close()
+
+
+def test_a_list_page_reads_every_story_s_history_at_once(
+    feed_server: FeedServer, make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """``/api/clusters`` asks the database as many times for a page of one story as for a
+    page of all of them: no statement per story."""
+    h = History(feed_server, make_settings, database_url)
+    try:
+        _split(h)
+        h.clock.at = EVENT + timedelta(days=7, hours=14)
+        h.poll("e")
+        client = TestClient(create_app(h.service.settings, service=h.service))
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        engine = h.service.storage.engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            per_page = {}
+            for limit in (1, 50):
+                statements.clear()
+                page = client.get(f"/api/clusters?limit={limit}").json()
+                per_page[limit] = (len(page["items"]), len(statements))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    finally:
+        h.service.close()
+    (one, n_one), (many, n_many) = per_page[1], per_page[50]
+    assert one == 1 and many >= 3, per_page
+    assert n_many == n_one, per_page

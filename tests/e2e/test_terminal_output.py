@@ -107,3 +107,51 @@ def test_messages_are_one_plain_line(env: dict[str, str], feed_server: FeedServe
     assert rules == "no alert rules: add [[alerts]] tables to the settings file\n", rules
     extracted = _run(["extract", feed_server.url(LONG_PATH)], env, 80)
     assert "[bold]Bracketed[/bold] headline" in extracted, extracted
+
+
+UNDATED = (
+    '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Undated</title>'
+    "<link>https://undated.example/</link><description>d</description>"
+    "<item><title>A report without a date</title><link>https://undated.example/a</link>"
+    "<guid>u1</guid><description>The harbour reopened after the storm passed the coast."
+    "</description></item></channel></rss>"
+)
+FRACTION = re.compile(r"\d\d:\d\d:\d\d\.\d")
+SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def test_people_see_times_to_the_second_and_json_keeps_them_whole(
+    database_url: str,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An undated entry goes by the time it was first seen (microseconds): people read it
+    to the second, UTC marked; ``--json`` keeps full precision."""
+    from newsfold.cli import main
+
+    monkeypatch.setenv("NEWSFOLD_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFOLD_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("NEWSFOLD_RETENTION__DAYS", "30")
+    feed_server.route("/undated.xml", Static(UNDATED.encode()))
+
+    def run(*args: str) -> str:
+        capsys.readouterr()
+        assert main(list(args)) == 0
+        return capsys.readouterr().out
+
+    run("feeds", "add", feed_server.url("/undated.xml"))
+    run("fetch")
+    for args in (
+        ["articles", "show", "1"],
+        ["clusters", "show", "1"],
+        ["feeds", "show", "1"],
+        ["prune", "--dry-run"],
+    ):
+        out = run(*args)
+        assert SECONDS.search(out) and not FRACTION.search(out), (args, out)
+    article = json.loads(run("articles", "show", "1", "--json"))
+    assert article["date_source"] == "first_seen"
+    assert FRACTION.search(article["published"]) and article["published"].endswith("Z"), article
+    feed = json.loads(run("feeds", "show", "1", "--json"))
+    assert FRACTION.search(feed["next_fetch"]) and FRACTION.search(feed["history"][0]["started_at"])

@@ -4,7 +4,6 @@ already alerted under a rule does not alert again for that rule (other rules sti
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -78,7 +77,7 @@ def _prepare(service: Service, url: str, items: list[tuple[str, str, str]]) -> P
 
 
 def _ingest(service: Service, url: str, items: list[tuple[str, str, str]]) -> None:
-    service.writer.write(_prepare(service, url, items), NOW, time.perf_counter())
+    service.writer.write(_prepare(service, url, items), NOW, 0.0)
 
 
 def _story_of(service: Service, title: str) -> int:

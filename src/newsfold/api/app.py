@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 
 from newsfold import __version__
 from newsfold.api import schemas
+from newsfold.api.access import AccessLog
 from newsfold.api.auth import TokenGate, describe_security
 from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed
 from newsfold.api.web import bad_address_page, is_web_page, web_router
@@ -157,6 +158,8 @@ def create_app(settings: Settings, *, service: Service | None = None) -> FastAPI
     if settings.api.token is not None:
         app.add_middleware(TokenGate, token=settings.api.token, feed_token=settings.api.feed_token)
         describe_security(app)
+    if settings.api.access_log:  # added last: outermost, so a refused request is logged too
+        app.add_middleware(AccessLog)
     return app
 
 
@@ -180,7 +183,7 @@ def _api_router(settings: Settings, svc: Service) -> APIRouter:
         flt = story_filter(since, until, min_size, tag, min_sources)
         size = limit or page_size
         total = reader.count_published_stories(flt)
-        stories = reader.published_stories(flt, limit=size, offset=offset)
+        stories = reader.published_stories(flt, limit=size, offset=offset, with_history=True)
         nxt = offset + len(stories)
         return schemas.ClusterPage(
             total=total,

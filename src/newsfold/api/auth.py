@@ -12,7 +12,7 @@ Any one of these lets a request in:
 The gate is ASGI middleware in front of the whole app, not a dependency per router, so a
 route added later (and FastAPI's own ``/docs`` and ``/openapi.json``) is closed by default.
 Tokens are compared in constant time and never logged: the ``token`` parameter is taken
-out of the query the app sees, and out of uvicorn's access log lines.
+out of the query the app sees, and masked in the access log (``access.py``, and uvicorn's).
 """
 
 from __future__ import annotations
@@ -105,6 +105,18 @@ def split_feed_token(query: bytes) -> tuple[bytes, bytes | None]:
         else:
             keep.append(part)
     return b"&".join(keep), given
+
+
+def mask_feed_token(query: bytes) -> bytes:
+    """The query with the value of every ``token`` parameter replaced by ``***``."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split(b"&"):
+        key, eq, _value = part.partition(b"=")
+        secret = unquote_to_bytes(key.replace(b"+", b" ")) == FEED_TOKEN_PARAM.encode()
+        parts.append(key + eq + b"***" if secret and eq else part)
+    return b"&".join(parts)
 
 
 def _app_path(scope: Scope) -> str:

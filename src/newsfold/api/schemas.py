@@ -43,6 +43,13 @@ class MemberBrief(BaseModel):
     published: datetime
 
 
+class SplitOut(BaseModel):
+    """The other side of a split: a story's id (as it resolves now) and when it split."""
+
+    id: int
+    split_at: datetime
+
+
 class ClusterOut(BaseModel):
     id: int
     title: str  # the representative (earliest-published) member's title
@@ -56,6 +63,9 @@ class ClusterOut(BaseModel):
     span_days: float
     sources: list[str]
     members: list[MemberBrief]
+    merged_from: list[int]  # story ids that now resolve to this one
+    split_from: list[SplitOut]  # the stories this one split from
+    split_into: list[SplitOut]  # the stories that split from this one
 
 
 class ClusterPage(BaseModel):
@@ -79,13 +89,6 @@ class Evidence(BaseModel):
     similarity: float
     matched_article_id: int | None
     copy_group: int | None
-
-
-class SplitOut(BaseModel):
-    """The other side of a split: a story's id (as it resolves now) and when it split."""
-
-    id: int
-    split_at: datetime
 
 
 class ClusterDetailOut(BaseModel):
@@ -186,6 +189,9 @@ def cluster_out(story: PublishedStory) -> ClusterOut:
             MemberBrief(id=m.id, title=m.title, url=m.url, source=m.feed, published=m.published)
             for m in story.members
         ],
+        merged_from=list(story.history.merged_from),
+        split_from=[SplitOut(id=i, split_at=at) for i, at in story.history.split_from],
+        split_into=[SplitOut(id=i, split_at=at) for i, at in story.history.split_into],
     )
 
 

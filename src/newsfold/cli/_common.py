@@ -86,9 +86,17 @@ def open_service(
 
 
 def iso(value: datetime | None) -> str | None:
+    """A UTC time for ``--json``: ISO 8601 at full precision."""
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def stamp(value: datetime | None) -> str:
+    """A UTC time for people: ISO 8601 to the second (``2024-12-01T13:05:00Z``)."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def when(value: datetime | None) -> str:

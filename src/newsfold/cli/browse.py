@@ -16,6 +16,7 @@ from newsfold.cli._common import (
     plural,
     print_json,
     since_to_datetime,
+    stamp,
     text,
     when,
 )
@@ -144,7 +145,9 @@ def clusters_show(
     )
     console.print(Text(f"sources: {', '.join(s.sources)}"))
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
-    console.print(Text(f"published {iso(s.first_seen)} .. {iso(s.last_seen)} ({span:.1f} days)"))
+    console.print(
+        Text(f"published {stamp(s.first_seen)} .. {stamp(s.last_seen)} ({span:.1f} days)")
+    )
     if past:
         console.print(Text("history: " + "; ".join(past)))
     table = make_table(
@@ -242,7 +245,7 @@ def articles_show(
     console.print(Text(a.url or "-", overflow="fold"))
     details = (
         ("feed", a.feed),
-        ("published", f"{iso(a.published)} (date from {a.date_source})"),
+        ("published", f"{stamp(a.published)} (date from {a.date_source})"),
         ("author", a.author or "-"),
         ("language", a.language or "-"),
         ("story", a.cluster or "-"),

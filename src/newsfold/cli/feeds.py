@@ -24,6 +24,7 @@ from newsfold.cli._common import (
     print_json,
     say,
     settings_from,
+    stamp,
     text,
 )
 from newsfold.cli._common import table as make_table
@@ -32,8 +33,11 @@ from newsfold.cli._tables import Brief, Col, kv_grid
 from newsfold.errors import ConfigError, FetchError, ParseError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from newsfold.config import Settings
     from newsfold.storage.records import FeedInfo
+    from newsfold.types import ParsedFeed
 
 app = typer.Typer(help="Manage feed subscriptions.", no_args_is_help=True)
 
@@ -75,12 +79,17 @@ _JSON_KEYS = {
 }
 
 
-def feed_json(feed: FeedInfo, settings: Settings) -> dict[str, object]:
+def feed_json(
+    feed: FeedInfo,
+    settings: Settings,
+    *,
+    times: Callable[[datetime], str | None] = iso,  # ``stamp`` for people
+) -> dict[str, object]:
     fields = dataclasses.asdict(feed) | {"status": _status(feed, settings)}
     out: dict[str, object] = {}
     for key, name in _JSON_KEYS.items():
         value = fields[name]
-        out[key] = iso(value) if isinstance(value, datetime) else value
+        out[key] = times(value) if isinstance(value, datetime) else value
     out["tags"] = list(feed.tags)
     return out
 
@@ -113,11 +122,18 @@ def add(
     url = url.strip()
     if not _is_http_url(url):
         raise FetchError(f"not an http(s) URL: {url!r}", url=url)
+    parsed = None
     if check:  # before the database is opened: a refused URL leaves nothing behind
-        url = _resolve_feed_url(url, settings_from(ctx, config))
+        url, parsed = _resolve_feed_url(url, settings_from(ctx, config))
     service = open_service(ctx, config)
+    # What the check parsed names the feed at once (``feeds list``), not at its first poll.
     feed = service.add_feed(
-        url, title=title, interval_s=interval_s, full_text=full_text, tags=tag or ()
+        url,
+        title=title or (parsed.title if parsed else None),
+        site_url=parsed.link if parsed else None,
+        interval_s=interval_s,
+        full_text=full_text,
+        tags=tag or (),
     )
     if json_out:
         print_json(feed_json(feed, service.settings))
@@ -133,9 +149,10 @@ def _is_http_url(url: str) -> bool:
         return False
 
 
-def _resolve_feed_url(url: str, settings: Settings) -> str:
-    """Check what the URL serves: a feed is subscribed to, a web page is followed to the
-    feed it advertises with <link rel=alternate> (autodiscovery), anything else is refused.
+def _resolve_feed_url(url: str, settings: Settings) -> tuple[str, ParsedFeed | None]:
+    """Check what the URL serves: a feed is subscribed to (with what it parsed to), a web
+    page is followed to the feed it advertises with <link rel=alternate> (autodiscovery;
+    that feed is read at its first poll), anything else is refused.
 
     The check parses what it fetched, as a poll would: an image, a JSON document that is
     not a JSON Feed or a spreadsheet answers 200 like a feed, and only a parse tells them
@@ -161,14 +178,14 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
             + (f" (also offered: {others})" if others else ""),
             err=True,
         )
-        return chosen
+        return chosen, None
     except FetchError as e:
         why = str(e) if url in str(e) else f"{url}: {e}"
         raise FetchError(
             f"not subscribed: {why} (--no-check subscribes anyway)", url=url, kind=e.kind
         ) from e
     try:
-        parse_feed(
+        parsed = parse_feed(
             result.content,
             url=result.url,
             headers=result.headers,
@@ -184,7 +201,7 @@ def _resolve_feed_url(url: str, settings: Settings) -> str:
         raise ParseError(
             f"not subscribed: {url} is not a feed ({served}): {why} (--no-check subscribes anyway)"
         ) from e
-    return url
+    return url, parsed
 
 
 @app.command("list")
@@ -247,7 +264,7 @@ def show(
                 "outcome": h.outcome,
                 "http_status": h.http_status,
                 "bytes": h.bytes,
-                # The whole poll of the feed, its wait for the host's turn included.
+                # Its fetch, parse and normalise, its wait for the host's turn included.
                 "duration_ms": h.duration_ms,
                 "wait_ms": h.wait_ms,
                 "new_items": h.new_items,
@@ -260,7 +277,7 @@ def show(
     console.print(
         kv_grid(
             (key, text(value if value is not None else "-"))
-            for key, value in feed_json(info, service.settings).items()
+            for key, value in feed_json(info, service.settings, times=stamp).items()
         )
     )
     table = make_table(
@@ -276,7 +293,7 @@ def show(
     )
     for h in history:
         table.add_row(
-            h.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            stamp(h.started_at),
             h.outcome,
             str(h.http_status or "-"),
             str(h.bytes),

@@ -18,6 +18,7 @@ from newsfold.cli._common import (
     print_json,
     say,
     settings_from,
+    stamp,
     text,
 )
 from newsfold.cli._common import table as make_table
@@ -41,6 +42,7 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
         "clusters_touched": summary.clusters_touched,
         "errors": summary.errors,
         "duration_s": round(summary.duration_s, 3),
+        "write_s": round(summary.write_s, 3),
         "results": [
             {
                 "feed_id": f.feed_id,
@@ -55,6 +57,7 @@ def poll_json(summary: PollSummary) -> dict[str, object]:
                 "error_kind": str(f.error_kind) if f.error_kind else None,
                 "error": f.error,
                 "duration_s": round(f.duration_s, 3),
+                "write_s": round(f.write_s, 3),
                 "bytes": f.bytes,
             }
             for f in summary.feeds
@@ -185,8 +188,8 @@ def prune(
         say("retention.days is not set: every article is kept")
     else:
         say(
-            f"articles with a story time before {iso(report.cutoff)} go, unless their story "
-            f"has one since {iso(report.open_since)}"
+            f"articles with a story time before {stamp(report.cutoff)} go, unless their story "
+            f"has one since {stamp(report.open_since)}"
         )
     say(
         f"{verb} {report.articles} articles, {report.copies} emptied copy groups, "

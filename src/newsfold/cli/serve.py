@@ -27,6 +27,14 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Port (default: api.port, 8000).")
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log one line a request (default: api.access_log, on).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the JSON API, the deduplicated feeds and the web page (read-only)."""
@@ -34,8 +42,14 @@ def serve(
 
     from newsfold.api.app import create_app
     from newsfold.api.auth import redact_access_log
+    from newsfold.logs import setup_logging
 
     settings = settings_from(ctx, config)
+    if access_log is not None:
+        settings = settings.model_copy(
+            update={"api": settings.api.model_copy(update={"access_log": access_log})}
+        )
+    setup_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     redact_access_log()  # a feed token in a URL must not reach a log, whatever the level
     bind_host = host or settings.api.host
@@ -44,7 +58,8 @@ def serve(
         f"serving on http://{bind_host}:{bind_port}/ (API at /api, feeds at /feeds)", err=True
     )
     try:
-        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
+        # The app logs its own access lines (``api/access.py``), in the project's format.
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
     except OSError as e:  # port in use, address not available
         raise ConfigError(f"cannot listen on {bind_host}:{bind_port}: {e}") from e
 

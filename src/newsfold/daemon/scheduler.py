@@ -61,6 +61,7 @@ from newsfold.daemon.owners import (
 from newsfold.daemon.probes import start_health_server
 from newsfold.errors import NewsfoldError, StorageError
 from newsfold.logs import setup_logging
+from newsfold.pipeline.policy import humanize_s
 from newsfold.pipeline.retention import PRUNE_EVERY
 from newsfold.pipeline.service import Service
 
@@ -406,6 +407,26 @@ class Daemon:
                 # Wait for a free slot (or the end) rather than spin.
                 self._wait_for_slot()
         self._report_finished()
+        with self._state:
+            polled = bool(self._claimed_once)
+        if not polled and self.last_cycle_ok:
+            self._report_idle()
+
+    def _report_idle(self) -> None:
+        """``--once`` found nothing to poll: one line that says so, and when to come back."""
+        now = self.service.clock()
+        due = self.service.storage.next_due_at()
+        if due is None:
+            log.info("nothing to poll: no feed is enabled", extra={"event": "idle"})
+            return
+        due = (due if due.tzinfo else due.replace(tzinfo=UTC)).astimezone(UTC)
+        when = due.isoformat(timespec="seconds").replace("+00:00", "Z")
+        if due > now:
+            message = "nothing was due; the next feed is due at %s (in %s)"
+        else:  # due, but leased by another worker polling it now
+            message = "nothing was polled: the feeds due since %s (%s ago) are another worker's"
+        wait = humanize_s((due - now).total_seconds())  # unsigned
+        log.info(message, when, wait, extra={"event": "idle", "next_due": when})
 
     def _wait_for_slot(self) -> None:
         with self._state:

@@ -139,6 +139,7 @@ class Service:
         url: str,
         *,
         title: str | None = None,
+        site_url: str | None = None,
         interval_s: int | None = None,
         full_text: bool = False,
         tags: Sequence[str] = (),
@@ -151,6 +152,7 @@ class Service:
             clean,
             now=self.clock(),
             title=title,
+            site_url=site_url,
             interval_s=interval_s,
             default_interval_s=self.settings.schedule.default_interval_s,
             full_text=full_text,
@@ -194,7 +196,7 @@ class Service:
         outcome = await self._poll_one(fetcher, source, pooled=pooled)
         if isinstance(outcome, FeedUpdateSummary):
             return outcome
-        return (await asyncio.to_thread(self._write_poll, [outcome]))[0]
+        return (await asyncio.to_thread(self._write_poll, [outcome]))[0][0]
 
     async def poll_sources(
         self, sources: Sequence[FeedSource], *, watch: PollWatcher | None = None
@@ -233,14 +235,19 @@ class Service:
         ready = [o for o in outcomes if not isinstance(o, FeedUpdateSummary)]
         if watch is not None and ready:
             watch.writing(len(ready))
-        stored = iter(await asyncio.to_thread(self._write_poll, ready) if ready else [])
+        written, write_s = await asyncio.to_thread(self._write_poll, ready) if ready else ([], 0.0)
+        stored = iter(written)
         results = [o if isinstance(o, FeedUpdateSummary) else next(stored) for o in outcomes]
-        return PollSummary(feeds=tuple(results), duration_s=time.perf_counter() - started)
+        return PollSummary(
+            feeds=tuple(results), duration_s=time.perf_counter() - started, write_s=write_s
+        )
 
     async def _poll_one(
         self, fetcher: Fetcher, source: FeedSource, *, pooled: bool = False
     ) -> tuple[Prepared, datetime, float] | FeedUpdateSummary:
-        """Fetch and prepare one feed: what to write, or the summary of its failure."""
+        """Fetch and prepare one feed: what to write, with its start and the seconds it took
+        (its own fetch, parse and normalise: not the wait for the rest of a poll or for the
+        write), or the summary of its failure."""
         started_at = self.clock()
         t0 = time.perf_counter()
         result: FetchResult | None = None
@@ -261,50 +268,52 @@ class Service:
             if source.full_text and prepared.articles:
                 await self._add_full_text(fetcher, prepared, started_at)
         except Exception as e:  # every failure becomes the feed's summary
-            return await asyncio.to_thread(self._failed, source, e, started_at, t0, result)
+            took_s = time.perf_counter() - t0
+            return await asyncio.to_thread(self._failed, source, e, started_at, took_s, result)
         log.debug(
             "feed prepared; written with the rest of the poll",
             extra={"event": "prepared", "feed_id": source.id, "feed_url": source.url},
         )
-        return prepared, started_at, t0
+        return prepared, started_at, time.perf_counter() - t0
 
     def _write_poll(
         self, ready: Sequence[tuple[Prepared, datetime, float]]
-    ) -> list[FeedUpdateSummary]:
-        """``FeedWriter.write_all``; should the poll's write fail, each feed is written alone,
-        so one feed's bad data never stops the others."""
+    ) -> tuple[list[FeedUpdateSummary], float]:
+        """``FeedWriter.write_all``, and the seconds the writing took; should the poll's write
+        fail, each feed is written alone, so one feed's bad data never stops the others."""
+        w0 = time.perf_counter()
         if len(ready) > 1:
             try:
-                return self.writer.write_all(ready)
+                return self.writer.write_all(ready), time.perf_counter() - w0
             except Exception as e:  # retried feed by feed below
                 log.warning("poll write failed (%s): writing its feeds one by one", e)
         out = []
-        for prepared, started_at, t0 in ready:
+        for prepared, started_at, took_s in ready:
             try:
-                out.append(self.writer.write(prepared, started_at, t0))
+                out.append(self.writer.write(prepared, started_at, took_s))
             except Exception as e:  # every failure becomes the feed's summary
-                out.append(self._failed(prepared.source, e, started_at, t0))
-        return out
+                out.append(self._failed(prepared.source, e, started_at, took_s))
+        return out, time.perf_counter() - w0
 
     def _failed(
         self,
         source: FeedSource,
         e: Exception,
         started_at: datetime,
-        t0: float,
+        took_s: float,
         result: FetchResult | None = None,
     ) -> FeedUpdateSummary:
         """A feed's failure as its summary, recorded on the feed where that is possible;
         ``result`` is the answer when one came (a 200 that is not a feed)."""
         if isinstance(e, (FetchError, ParseError)):
-            return self.writer.record_error(source, e, started_at, t0, result)
+            return self.writer.record_error(source, e, started_at, took_s, result)
         if isinstance(e, StorageError):
             log.error("feed %s: database error: %s", source.url, e, extra={"feed_id": source.id})
-            return error_summary(source, ErrorKind.TRANSIENT, str(e), t0)
+            return error_summary(source, ErrorKind.TRANSIENT, str(e), took_s)
         # A bug must not stop the other feeds.
         log.error("feed %s: internal error", source.url, exc_info=e, extra={"feed_id": source.id})
         err = ParseError(f"internal error: {type(e).__name__}: {e}", kind=ErrorKind.TRANSIENT)
-        return self.writer.record_error(source, err, started_at, t0, result)
+        return self.writer.record_error(source, err, started_at, took_s, result)
 
     # --- stages -------------------------------------------------------------------------------
 

@@ -90,14 +90,17 @@ class FeedWriter:
     rng: random.Random
     lock: threading.Lock  # one poll's writes at a time, and the index with them
 
-    def write(self, prepared: Prepared, started_at: datetime, t0: float) -> FeedUpdateSummary:
+    def write(self, prepared: Prepared, started_at: datetime, took_s: float) -> FeedUpdateSummary:
         """Store one successful poll: its new and revised entries and the feed's new state."""
-        return self.write_all([(prepared, started_at, t0)])[0]
+        return self.write_all([(prepared, started_at, took_s)])[0]
 
     def write_all(
         self, polled: Sequence[tuple[Prepared, datetime, float]]
     ) -> list[FeedUpdateSummary]:
-        """Store a poll's feeds (each with its start time and timer) in one transaction."""
+        """Store a poll's feeds in one transaction. Each comes with its start time and the
+        seconds its fetch and preparing took: its ``duration``, which leaves out the wait for
+        the poll's other feeds and this write (the summaries' ``write_s``)."""
+        w0 = time.perf_counter()
         with self.lock:
             self.index.ensure()
             self.index.evict_old()
@@ -132,7 +135,7 @@ class FeedWriter:
                     )
                     self.index.placed(ids, merged=merged, batch=batch)
                     for i in live:
-                        feed, (prepared, started_at, t0) = feeds[i], polled[i]
+                        feed, (prepared, started_at, took_s) = feeds[i], polled[i]
                         assert feed is not None
                         self._save_feed(
                             batch,
@@ -141,7 +144,7 @@ class FeedWriter:
                             plans[i][0],
                             started_at=started_at,
                             now=now,
-                            t0=t0,
+                            took_s=took_s,
                         )
                     # In the placing transaction (after the feeds' titles are saved, which the
                     # body names): an alert is queued exactly when its story is placed.
@@ -157,12 +160,13 @@ class FeedWriter:
                 for prepared, _, _ in polled:
                     self.boilerplate.forget(prepared.source.id)
                 raise
+        write_s = time.perf_counter() - w0
         out = []
-        for i, (prepared, _, t0) in enumerate(polled):
+        for i, (prepared, _, took_s) in enumerate(polled):
             if i not in placements:
-                out.append(skipped_summary(prepared.source, t0))
+                out.append(skipped_summary(prepared.source, took_s))
                 continue
-            summary = summarise(prepared, plans[i][0], placements[i], t0)
+            summary = summarise(prepared, plans[i][0], placements[i], took_s, write_s)
             report(summary, placements[i])
             out.append(summary)
         return out
@@ -197,7 +201,7 @@ class FeedWriter:
         *,
         started_at: datetime,
         now: datetime,
-        t0: float,
+        took_s: float,
     ) -> None:
         """The feed's new state (with what its boilerplate model learned) and its fetch log."""
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
@@ -225,7 +229,7 @@ class FeedWriter:
                 outcome=decide.outcome(result, parsed),
                 http_status=result.status,
                 bytes=len(result.content),
-                duration_ms=round((time.perf_counter() - t0) * 1000),
+                duration_ms=round(took_s * 1000),
                 new_items=len(changes.new),
                 error=parsed.warning if parsed else None,
                 wait_ms=round(result.wait_s * 1000),
@@ -311,23 +315,25 @@ class FeedWriter:
         source: FeedSource,
         error: FetchError | ParseError,
         started_at: datetime,
-        t0: float,
+        took_s: float,
         result: FetchResult | None = None,
     ) -> FeedUpdateSummary:
         """Record a failed poll on the feed (back-off, error count) and in its fetch log.
 
-        ``result``: the answer, when the failure came after one (it was not a feed).
+        ``took_s``: how long the poll took until it failed; ``result``: the answer, when the
+        failure came after one (it was not a feed).
         """
         status = error.status if isinstance(error, FetchError) else None
         size = error.size if isinstance(error, FetchError) else 0
         if result is not None:
             status, size = result.status, len(result.content)
         now = self.clock()
+        w0 = time.perf_counter()
         try:
             with self.lock, self.storage.batch(placing=False) as batch:
                 feed = batch.feed(source.id)
                 if feed is None:
-                    return skipped_summary(source, t0)
+                    return skipped_summary(source, took_s)
                 update = decide.after_error(
                     feed,
                     error,
@@ -345,7 +351,7 @@ class FeedWriter:
                         outcome=FetchOutcome.ERROR,
                         http_status=status,
                         bytes=size,
-                        duration_ms=round((time.perf_counter() - t0) * 1000),
+                        duration_ms=round(took_s * 1000),
                         new_items=0,
                         error=str(error),
                         wait_ms=round(error.wait_s * 1000) if isinstance(error, FetchError) else 0,
@@ -368,15 +374,24 @@ class FeedWriter:
             },
         )
         metrics.FETCHES.labels(FetchOutcome.ERROR).inc()
-        metrics.FETCH_SECONDS.observe(time.perf_counter() - t0)
-        return error_summary(source, error.kind, str(error), t0, status, size=size)
+        metrics.FETCH_SECONDS.observe(took_s)
+        return error_summary(
+            source,
+            error.kind,
+            str(error),
+            took_s,
+            status,
+            size=size,
+            write_s=time.perf_counter() - w0,
+        )
 
 
 def summarise(
     prepared: Prepared,
     changes: decide.EntryChanges,
     placements: Sequence[Placement],
-    t0: float,
+    took_s: float,
+    write_s: float,
 ) -> FeedUpdateSummary:
     near = sum(1 for p in placements if p.copy.tier is Tier.NEAR)
     exact = sum(1 for p in placements if p.copy.tier is Tier.EXACT)
@@ -390,7 +405,8 @@ def summarise(
         duplicates=exact + changes.unchanged,
         near_duplicates=near,
         clusters_touched=len({p.story.cluster_id for p in placements}),
-        duration_s=time.perf_counter() - t0,
+        duration_s=took_s,
+        write_s=write_s,
         bytes=len(prepared.result.content),
     )
 
@@ -417,6 +433,7 @@ def report(summary: FeedUpdateSummary, placements: Sequence[Placement]) -> None:
             "status": summary.http_status,
             "outcome": str(summary.status),
             "duration_ms": round(summary.duration_s * 1000),
+            "write_ms": round(summary.write_s * 1000),
             "bytes": summary.bytes,
             "new_items": summary.new_articles,
         },
@@ -427,10 +444,11 @@ def error_summary(
     source: FeedSource,
     kind: ErrorKind,
     message: str,
-    t0: float,
+    took_s: float,
     status: int | None = None,
     *,
     size: int = 0,
+    write_s: float = 0.0,
 ) -> FeedUpdateSummary:
     return FeedUpdateSummary(
         feed_id=source.id,
@@ -439,12 +457,13 @@ def error_summary(
         http_status=status,
         error_kind=kind,
         error=message,
-        duration_s=time.perf_counter() - t0,
+        duration_s=took_s,
+        write_s=write_s,
         bytes=size,
     )
 
 
-def skipped_summary(source: FeedSource, t0: float) -> FeedUpdateSummary:
+def skipped_summary(source: FeedSource, took_s: float) -> FeedUpdateSummary:
     """The feed was removed while it was being polled: nothing is written for it."""
     log.info(
         "feed %s was removed during its poll: skipped",
@@ -455,5 +474,5 @@ def skipped_summary(source: FeedSource, t0: float) -> FeedUpdateSummary:
         feed_id=source.id,
         url=source.url,
         status=FetchOutcome.SKIPPED,
-        duration_s=time.perf_counter() - t0,
+        duration_s=took_s,
     )

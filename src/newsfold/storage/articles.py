@@ -4,8 +4,9 @@ the one way articles are deleted (``delete_articles``).
 Deleting keeps the clusters what the remaining articles make them: a cluster
 shrinks (size, first and last seen), keeps its id (a founder's id stays the
 cluster's id, as in ``Deduplicator.remove``), and goes once it is empty, with the
-merge records that resolved to it. Every deletion moves the deletions token
-(``storage.state``), so other workers rebuild their in-memory indexes.
+merge records that resolved to it and the split records that name it. Every
+deletion moves the deletions token (``storage.state``), so other workers rebuild
+their in-memory indexes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from sqlalchemy import bindparam, delete, func, select, update
 from newsfold.storage import state
 from newsfold.storage.records import Deleted
 from newsfold.storage.search_index import unindex_articles
-from newsfold.storage.tables import ArticleRow, ClusterRow, MembershipRow, MergeRow, UTCDateTime
+from newsfold.storage.tables import (
+    ArticleRow,
+    ClusterRow,
+    MembershipRow,
+    MergeRow,
+    SplitRow,
+    UTCDateTime,
+)
 from newsfold.types import Level
 
 if TYPE_CHECKING:
@@ -113,9 +121,28 @@ def _shrink(s: Session, level: str, cids: Sequence[int]) -> list[int]:
     for start in range(0, len(empty), CHUNK):
         chunk = empty[start : start + CHUNK]
         s.execute(delete(ClusterRow).where(ClusterRow.level == level, ClusterRow.id.in_(chunk)))
+        if level == Level.STORIES:
+            _forget_splits(s, chunk)
         # Ids once merged into a story that is gone resolve to nothing now.
         s.execute(delete(MergeRow).where(MergeRow.level == level, MergeRow.survivor_id.in_(chunk)))
     return empty
+
+
+def _forget_splits(s: Session, story_ids: Sequence[int]) -> None:
+    """Delete the split records of stories that are gone, on either side of the split, with
+    those of the ids merged into them (which resolve to nothing once the merges go)."""
+    absorbed = s.scalars(
+        select(MergeRow.absorbed_id).where(
+            MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(story_ids)
+        )
+    )
+    gone = sorted({*story_ids, *(int(i) for i in absorbed)})
+    step = CHUNK // 2  # each id is bound twice
+    for start in range(0, len(gone), step):
+        chunk = gone[start : start + step]
+        s.execute(
+            delete(SplitRow).where(SplitRow.story_id.in_(chunk) | SplitRow.from_id.in_(chunk))
+        )
 
 
 def _shrink_statement() -> Any:

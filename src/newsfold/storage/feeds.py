@@ -84,6 +84,7 @@ class FeedsMixin:
         *,
         now: datetime,
         title: str | None = None,
+        site_url: str | None = None,
         interval_s: int | None = None,
         default_interval_s: int = 1800,
         full_text: bool = False,
@@ -94,6 +95,7 @@ class FeedsMixin:
         row = FeedRow(
             url=url,
             title=title,
+            site_url=site_url,
             full_text=full_text,
             configured_interval_s=interval_s,
             tags=",".join(tags),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - a field type of a dataclass
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, union_all, update
+from sqlalchemy.orm import aliased
 
 from newsfold.storage.tables import (
     ArticleRow,
@@ -27,7 +28,7 @@ from newsfold.types import Level
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from sqlalchemy import Table
+    from sqlalchemy import CompoundSelect, Table
     from sqlalchemy.orm import Session
 
 _VERSION = "partition_version"
@@ -211,27 +212,74 @@ def resolve(s: Session, story_id: int) -> int:
 
 
 def history(s: Session, story_id: int) -> StoryHistory:
-    """``story_id``'s merges and splits. A split's other side is shown by the id it has
-    now (it may since have merged); one that came back into this story is left out."""
+    """``story_id``'s merges and splits (see ``histories``)."""
+    return histories(s, [story_id]).get(story_id, StoryHistory())
 
-    def sides(rows: Iterable[tuple[int, datetime]]) -> tuple[tuple[int, datetime], ...]:
-        out: dict[int, datetime] = {}
-        for other, at in rows:
-            now_id = resolve(s, int(other))
-            if now_id != story_id:
-                out[now_id] = max(at, out.get(now_id, at))
-        return tuple(sorted(out.items()))
 
-    split_from = s.execute(
-        select(SplitRow.from_id, SplitRow.split_at).where(SplitRow.story_id == story_id)
-    )
-    split_into = s.execute(
-        select(SplitRow.story_id, SplitRow.split_at).where(SplitRow.from_id == story_id)
-    )
-    return StoryHistory(
-        merged_from=tuple(merged_from(s, story_id)),
-        split_from=sides((int(a), b) for a, b in split_from),
-        split_into=sides((int(a), b) for a, b in split_into),
+# Kinds of rows in ``histories``' one statement.
+_MERGED, _SPLIT_FROM, _SPLIT_INTO = 0, 1, 2
+
+
+def histories(s: Session, story_ids: Sequence[int]) -> dict[int, StoryHistory]:
+    """The merges and splits of many stories (a page of a list), in one statement per
+    ``_HISTORY_CHUNK`` stories. A split's other side is shown by the id it has now (it may
+    since have merged); one that came back into its story is left out."""
+    merged: dict[int, list[int]] = {}
+    sides: dict[tuple[int, int], dict[int, datetime]] = {}  # (story, kind) -> {other: at}
+    ids = sorted(set(story_ids))
+    for start in range(0, len(ids), _HISTORY_CHUNK):
+        chunk = ids[start : start + _HISTORY_CHUNK]
+        for kind, story, other, at in s.execute(_history_select(chunk)):
+            if kind == _MERGED:
+                merged.setdefault(int(story), []).append(int(other))
+            elif int(other) != int(story):
+                seen = sides.setdefault((int(story), int(kind)), {})
+                seen[int(other)] = max(at, seen.get(int(other), at))
+    out: dict[int, StoryHistory] = {}
+    for story in {*merged, *(sid for sid, _ in sides)}:
+        out[story] = StoryHistory(
+            merged_from=tuple(sorted(merged.get(story, ()))),
+            split_from=tuple(sorted(sides.get((story, _SPLIT_FROM), {}).items())),
+            split_into=tuple(sorted(sides.get((story, _SPLIT_INTO), {}).items())),
+        )
+    return out
+
+
+_HISTORY_CHUNK = 160  # each id is bound three times: under 500 parameters a statement
+
+
+def _history_select(chunk: Sequence[int]) -> CompoundSelect[int, int, int, datetime]:
+    """(kind, story, other side as it resolves now, when) for the stories in ``chunk``."""
+    from_merge, into_merge = aliased(MergeRow), aliased(MergeRow)
+    return union_all(
+        select(
+            literal_column(str(_MERGED)),
+            MergeRow.survivor_id,
+            MergeRow.absorbed_id,
+            MergeRow.merged_at,
+        ).where(MergeRow.level == Level.STORIES, MergeRow.survivor_id.in_(chunk)),
+        select(
+            literal_column(str(_SPLIT_FROM)),
+            SplitRow.story_id,
+            func.coalesce(from_merge.survivor_id, SplitRow.from_id),
+            SplitRow.split_at,
+        )
+        .outerjoin(
+            from_merge,
+            (from_merge.level == Level.STORIES) & (from_merge.absorbed_id == SplitRow.from_id),
+        )
+        .where(SplitRow.story_id.in_(chunk)),
+        select(
+            literal_column(str(_SPLIT_INTO)),
+            SplitRow.from_id,
+            func.coalesce(into_merge.survivor_id, SplitRow.story_id),
+            SplitRow.split_at,
+        )
+        .outerjoin(
+            into_merge,
+            (into_merge.level == Level.STORIES) & (into_merge.absorbed_id == SplitRow.story_id),
+        )
+        .where(SplitRow.from_id.in_(chunk)),
     )
 
 
@@ -299,6 +347,7 @@ def merged_from(s: Session, story_id: int) -> list[int]:
 __all__ = [
     "StoryHistory",
     "changed_at",
+    "histories",
     "history",
     "merged_from",
     "resolve",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import distinct, func, literal, select
 
 from newsfold.errors import NotFoundError
-from newsfold.storage.history import StoryHistory, changed_at, history, resolve
+from newsfold.storage.history import StoryHistory, changed_at, histories, history, resolve
 from newsfold.storage.tables import ArticleRow, ClusterRow, FeedRow, MembershipRow
 from newsfold.types import Level
 
@@ -59,7 +59,8 @@ class PublishedStory:
     members: tuple[PublishedMember, ...]  # earliest published first
     # When its content last changed (``history.changed_at``); None: unknown, last_seen stands.
     changed_at: datetime | None = None
-    # Merges and splits: filled for one story (``published_story``), not for lists.
+    # Merges and splits: filled for one story (``published_story``), and for a list that
+    # asks (``published_stories(with_history=True)``: the JSON API's).
     history: StoryHistory = field(default_factory=StoryHistory)
 
     @property
@@ -91,9 +92,15 @@ class PublishedMixin:
         def session(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]: ...
 
     def published_stories(
-        self, flt: StoryFilter | None = None, *, limit: int | None = 50, offset: int = 0
+        self,
+        flt: StoryFilter | None = None,
+        *,
+        limit: int | None = 50,
+        offset: int = 0,
+        with_history: bool = False,
     ) -> list[PublishedStory]:
-        """Stories newest first (by last article seen), each with all its members."""
+        """Stories newest first (by last article seen), each with all its members (and,
+        ``with_history``, its merges and splits: one more statement for the page)."""
         flt = flt or StoryFilter()
         with self.session() as s:
             stmt = _filtered(select(ClusterRow), flt)
@@ -101,8 +108,10 @@ class PublishedMixin:
             if limit:
                 stmt = stmt.limit(limit)
             rows = list(s.scalars(stmt))
-            members = _members(s, [r.id for r in rows])
-            changed = changed_at(s, [r.id for r in rows])
+            ids = [r.id for r in rows]
+            members = _members(s, ids)
+            changed = changed_at(s, ids)
+            past = histories(s, ids) if with_history else {}
             return [
                 PublishedStory(
                     r.id,
@@ -111,6 +120,7 @@ class PublishedMixin:
                     r.last_seen,
                     members.get(r.id, ()),
                     changed_at=changed.get(r.id),
+                    history=past.get(r.id, StoryHistory()),
                 )
                 for r in rows
             ]

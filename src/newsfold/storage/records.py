@@ -92,7 +92,7 @@ class FetchLogEntry:
     outcome: FetchOutcome
     http_status: int | None
     bytes: int
-    duration_ms: int  # the whole poll of the feed, ``wait_ms`` included
+    duration_ms: int  # the feed's fetch, parse and normalise, ``wait_ms`` included; not the write
     new_items: int
     error: str | None
     wait_ms: int = 0  # queued for the host's turn (per-host politeness) before the request

@@ -37,6 +37,7 @@ VACUUMED = (
     "memberships",
     "clusters",
     "cluster_merges",
+    "story_splits",
     "fetch_log",
     "state",
     "feeds",
