@@ -11,6 +11,7 @@ from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.dedup.identifiers import conflicts, identifier_keys
 from newsfold.errors import StorageError
 from newsfold.normalise import BoilerplateModel, FeedTemplate
+from newsfold.normalise.template import item_keys
 from newsfold.types import Tier
 
 T0 = datetime(2025, 11, 3, 9, tzinfo=UTC)
@@ -92,6 +93,29 @@ def test_template_survives_a_restart_with_the_boilerplate_model() -> None:
     assert BoilerplateModel.from_json(old).template.documents == 0
     with pytest.raises(StorageError):
         BoilerplateModel.from_json(model.to_json().replace('"template":"', '"template":"!'))
+
+
+def test_template_learned_from_keys_read_once() -> None:
+    # The writer teaches a feed's model the 3-grams the worker read: the same model.
+    long_note = " ".join(PROSE * 4) + " " + REDDIT.format(user="tail")  # head and tail read
+    texts = [*(REDDIT.format(user=f"user_{c}") for c in "abcdefgh"), long_note, ""]
+    by_text, by_keys = FeedTemplate(), FeedTemplate()
+    for text in texts:
+        by_text.observe(text)
+        by_keys.observe(text, item_keys(text))
+    assert by_keys.to_state() == by_text.to_state() != ""
+    assert by_keys.documents == 9  # a text without words teaches nothing
+
+
+def test_template_follows_each_new_item() -> None:
+    # What is template is kept between strips, and forgotten when an item comes.
+    template = _learned(PROSE[:8])
+    probe = REDDIT.format(user="zed")
+    assert template.strip(probe) == probe
+    for c in "abcdefghi":
+        template.observe(REDDIT.format(user=f"user_{c}"))
+    assert template.strip(probe) == ""
+    assert template.copy().strip(probe) == ""
 
 
 def test_identifiers_fill_slots() -> None:

@@ -70,10 +70,21 @@ def _gram_keys(tokens: list[str]) -> list[int]:
     return (acc >> np.uint64(32)).tolist()  # type: ignore[no-any-return]
 
 
+def item_keys(text: str) -> frozenset[int]:
+    """The 3-gram keys ``FeedTemplate.observe`` counts for one item: those of its
+    opening and closing words (none for a text without words)."""
+    tokens = _TOKEN.findall(text)
+    if len(tokens) > _HEAD + _TAIL:  # only the words read are case-folded
+        head = _gram_keys([t.casefold() for t in tokens[:_HEAD]])
+        tail = _gram_keys([t.casefold() for t in tokens[-_TAIL:]])
+        return frozenset(head[:-1] + tail[1:])
+    return frozenset(_gram_keys([t.casefold() for t in tokens])) if tokens else frozenset()
+
+
 class FeedTemplate:
     """Word 3-grams shared by a feed's recent items (see the module docstring)."""
 
-    __slots__ = ("_counts", "_docs", "min_docs", "min_items", "min_share", "window")
+    __slots__ = ("_counts", "_docs", "_hot", "min_docs", "min_items", "min_share", "window")
 
     def __init__(
         self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.3, min_items: int = 8
@@ -91,6 +102,7 @@ class FeedTemplate:
         self.min_items = min_items
         self._docs: deque[frozenset[int]] = deque()
         self._counts: Counter[int] = Counter()
+        self._hot: frozenset[int] | None = None  # the template's 3-grams, until the next item
 
     @property
     def documents(self) -> int:
@@ -105,43 +117,52 @@ class FeedTemplate:
         )
         out._docs = deque(self._docs)
         out._counts = Counter(self._counts)
+        out._hot = self._hot
         return out
 
     def _add(self, keys: frozenset[int]) -> None:
         slide(self._docs, self._counts, keys, self.window)
+        self._hot = None
 
-    def observe(self, text: str) -> None:
-        """Count one new item's 3-grams (its opening and closing words); once per entry."""
-        tokens = [t.casefold() for t in _TOKEN.findall(text)]
-        if not tokens:
-            return
-        if len(tokens) > _HEAD + _TAIL:
-            keys = _gram_keys(tokens[:_HEAD])[:-1] + _gram_keys(tokens[-_TAIL:])[1:]
-        else:
-            keys = _gram_keys(tokens)
+    def observe(self, text: str, keys: frozenset[int] | None = None) -> None:
+        """Count one new item's 3-grams (its opening and closing words); once per entry.
+
+        ``keys``: ``item_keys(text)``, when the caller has them already.
+        """
+        if keys is None:
+            keys = item_keys(text)
         # Items with one text are the strongest evidence of a template (a channel's
         # description under every video), so an equal text counts again: the caller
         # observes each new entry once.
-        self._add(frozenset(keys))
+        if keys:
+            self._add(keys)
 
     def _threshold(self) -> float:
         return max(self.min_docs, self.min_share * len(self._docs))
 
+    def _template(self) -> frozenset[int]:
+        """The 3-grams that are template now (kept until the window changes: a poll
+        strips all its items with one window)."""
+        if self._hot is None:
+            need = self._threshold()
+            self._hot = frozenset(k for k, n in self._counts.items() if n >= need)
+        return self._hot
+
     def learned(self) -> int:
         """How many 3-grams are template now."""
-        need = self._threshold()
-        return sum(1 for n in self._counts.values() if n >= need)
+        return len(self._template())
 
     def strip(self, text: str) -> str:
         """``text`` without the feed's template ("" when nothing of its own is left)."""
         if len(self._docs) < self.min_items or not text:
             return text
+        template = self._template()
+        if not template:  # nothing learned yet: no need to read the text
+            return text
         tokens = [t.casefold() for t in _TOKEN.findall(text)]
         if not tokens:
             return text
-        need = self._threshold()
-        counts = self._counts
-        hits = [i for i, key in enumerate(_gram_keys(tokens)) if counts.get(key, 0) >= need]
+        hits = [i for i, key in enumerate(_gram_keys(tokens)) if key in template]
         if not hits:
             return text
         n = len(tokens)
@@ -199,7 +220,7 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2], strict=True))
 
 
-__all__ = ["FeedTemplate", "slide"]
+__all__ = ["FeedTemplate", "item_keys", "slide"]
 
 
 def slide(docs: deque[D], counts: Counter[K], keys: D, window: int) -> None:
