@@ -35,6 +35,7 @@ of names each holds of the other's); another scorer slots in unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -99,13 +100,15 @@ class Work:
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """Documents' terms as sparse rows: slots, unit TF-IDF weights, IDF-weighted names."""
+    """Documents' terms as sparse rows: slots, unit TF-IDF weights, and what a caller
+    asked for besides (building a sparse matrix costs more than most products here)."""
 
     ids: NDArray[np.int64]
     tfidf: sparse.csr_array
-    names: sparse.csr_array  # IDF-weighted name terms
-    named: sparse.csr_array  # 1 where a term is a name
-    rare: sparse.csr_array  # 1 where a term is held by few documents
+    names: sparse.csr_array | None = None  # IDF-weighted name terms
+    named: sparse.csr_array | None = None  # 1 where a term is a name
+    rare: sparse.csr_array | None = None  # 1 where a term is held by few documents
+    rare_terms: NDArray[np.uint32] | None = None  # those terms, as held (repeats and all)
 
 
 class DocScorer:
@@ -178,8 +181,11 @@ class DocScorer:
                 out.update(a for _, a in story.members)
         return sorted(out)
 
-    def _rows(self, article_ids: Sequence[int]) -> _Rows:
-        """The documents' vectors, gathered from the index's columns in one pass."""
+    def _rows(
+        self, article_ids: Sequence[int], *, names: bool = False, rare: bool = False
+    ) -> _Rows:
+        """The documents' vectors, gathered from the index's columns in one pass, with
+        their names (``names``) and their rare terms (``rare``) when asked for."""
         docs = self.index.docs
         n = len(article_ids)
         at, which = _positions(self.index, article_ids)
@@ -188,8 +194,6 @@ class DocScorer:
         w = docs.weights[at].astype(np.float64) * idf
         norm = np.sqrt(np.bincount(which, weights=w * w, minlength=n))
         w /= np.where(norm > 0, norm, 1.0)[which]
-        flag = (docs.flags[at >> 3] >> (at & 7).astype(np.uint8)) & 1
-        named = flag.astype(np.float64)
         shape = (n, max(int(slots.max()) + 1 if len(slots) else 1, 1))
 
         def csr(values: NDArray[np.float64]) -> sparse.csr_array:
@@ -197,14 +201,17 @@ class DocScorer:
             m.eliminate_zeros()
             return m
 
-        rare = self._rare(slots, docs.terms[at], which).astype(np.float64)
-        return _Rows(
-            np.asarray(article_ids, np.int64),
-            csr(w),
-            csr(docs.weights[at].astype(np.float64) * idf * named),
-            csr(named),
-            csr(rare),
-        )
+        out = _Rows(np.asarray(article_ids, np.int64), csr(w))
+        if names:
+            flag = (docs.flags[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+            named = flag.astype(np.float64)
+            weighted = csr(docs.weights[at].astype(np.float64) * idf * named)
+            out = dataclasses.replace(out, names=weighted, named=csr(named))
+        if rare:
+            terms = docs.terms[at]
+            few = self._rare(slots, terms, which)
+            out = dataclasses.replace(out, rare=csr(few.astype(np.float64)), rare_terms=terms[few])
+        return out
 
     def _rare(
         self, slots: NDArray[np.int64], terms: NDArray[np.uint32], which: NDArray[np.int64]
@@ -229,10 +236,10 @@ class DocScorer:
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]:
         n = len(article_ids)
         self.work.cluster_pairs += n * n
-        r = self._rows(article_ids)
+        s = self.settings
+        r = self._rows(article_ids, names=s.name_threshold > 0)
         _fit(r)
         sim = np.asarray((r.tfidf @ r.tfidf.T).toarray(), np.float64)
-        s = self.settings
         feeds = self._feeds(r.ids)
         same = (feeds[:, None] == feeds[None, :]) & (feeds[:, None] != 0)
         # Below its threshold, a pair of one feed is no evidence either way (``_NEUTRAL``):
@@ -243,7 +250,7 @@ class DocScorer:
         veto = self._title_veto(r.ids[iu], r.ids[ju])
         sim[iu[veto], ju[veto]] = _NEUTRAL
         sim[ju[veto], iu[veto]] = _NEUTRAL
-        if s.name_threshold > 0:
+        if r.names is not None and r.named is not None:  # a name threshold is set
             total = np.asarray(r.names.sum(axis=1)).ravel()
             # mine[k, j]: of k's names, the weight j also names; held = mine.T.
             mine = np.asarray((r.names @ r.named.T).toarray())
@@ -270,11 +277,10 @@ class DocScorer:
         if not len(frontier):
             return np.empty((0, 2), np.int64)
         self.work.docs += len(frontier)
-        f = self._rows(frontier)
+        f = self._rows(frontier, rare=True)
         _fit(f)
-        at, which = _positions(index, frontier)
-        rare = self._rare(index.docs.slots[at].astype(np.int64), index.docs.terms[at], which)
-        terms = np.unique(index.docs.terms[at][rare])
+        assert f.rare_terms is not None
+        terms = np.unique(f.rare_terms)
         held: set[int] = set()
         for term in terms.tolist():
             held.update(index.postings.stories(term))
@@ -285,8 +291,9 @@ class DocScorer:
                 cand.update(a for _, a in story.members)
         if not cand:
             return np.empty((0, 2), np.int64)
-        c = self._rows(sorted(cand))
+        c = self._rows(sorted(cand), rare=True)
         _fit(f, c)
+        assert f.rare is not None and c.rare is not None
         shared = f.rare @ c.rare.T
         self.work.candidate_pairs += shared.nnz
         # Scores of the pairs sharing a rare term (a pair sharing none has 0 there).
@@ -327,7 +334,7 @@ def _fit(*rows: _Rows) -> None:
     width = max(r.tfidf.shape[1] for r in rows)
     for r in rows:
         for m in (r.tfidf, r.names, r.named, r.rare):
-            if m.shape[1] != width:
+            if m is not None and m.shape[1] != width:
                 m.resize((m.shape[0], width))
 
 
