@@ -100,6 +100,7 @@ _TERM = re.compile(rf"[{_UNSPACED}]+|[^\W\d_{_UNSPACED}](?:[\w'’-]*[^\W_])?|\d
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _IS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
 _CACHE_LIMIT = 1 << 18
+_first_char = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,8 @@ def language(code: str | None) -> Language:
     if prefix:
         stem: Callable[[str], str] = partial(_prefix, size=prefix)
     elif algorithm:
-        stem = Stemmer.Stemmer(algorithm).stemWord
+        # No cache of its own (0): the normaliser caches each token's term already.
+        stem = Stemmer.Stemmer(algorithm, 0).stemWord
     else:
         stem = _identity
     if code == "en":
@@ -181,7 +183,7 @@ class _Normaliser:
             term = lower
         else:
             term = self.lang.stem(lower)
-        inner_capital = len(token) > 1 and any(c.isupper() for c in token[1:])
+        inner_capital = any(map(str.isupper, token[1:]))
         found = (term, token[0].isupper(), digit or inner_capital)
         self.cache[token] = found
         return found
@@ -228,7 +230,9 @@ def term_weights(
     word, so its capitals are no evidence of a name.
     """
     normalise = _normaliser(language_code)
+    known = normalise.cache.get  # a token seen before costs a lookup, not a call
     capital_names = normalise.lang.capital_names
+    split_hyphens = normalise.lang.split_hyphens
     bag: dict[str, float] = {}
     found = set() if names is None else names
     weight_of, add_name = bag.get, found.add
@@ -236,13 +240,19 @@ def term_weights(
         firsts: list[str] = []  # sentence-initial: capitalised by grammar, not a name
         inner: list[str] = []
         inner_headline: list[str] = []
+        # One search per text: with no unspaced script (nor a hyphen to split) in it,
+        # every line's tokens are its words as found.
+        as_found = not (split_hyphens and "-" in source) and not _IS_UNSPACED.search(source)
         for line in source.splitlines():
-            tokens = _tokens(line, split_hyphens=normalise.lang.split_hyphens)
+            if as_found:
+                tokens: list[str] = _TERM.findall(line)
+            else:
+                tokens = _tokens(line, split_hyphens=split_hyphens)
             if not tokens:
                 continue
             firsts.append(tokens[0])
             headline = (boost != 1.0 or len(tokens) > 2) and sum(
-                map(str.isupper, [t[0] for t in tokens])
+                map(str.isupper, map(_first_char, tokens))
             ) * 2 > len(tokens)
             (inner_headline if headline else inner).extend(tokens[1:])
         named = boost * name_boost
@@ -252,7 +262,7 @@ def term_weights(
             (inner_headline, False),
         ):
             for token, n in Counter(tokens).items():
-                term, upper, specific = normalise(token)
+                term, upper, specific = known(token) or normalise(token)
                 if not term:
                     continue
                 is_name = specific or (upper and capitals_are_names)
