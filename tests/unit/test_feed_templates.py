@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.dedup.identifiers import conflicts, identifier_keys
 from newsfold.errors import StorageError
 from newsfold.normalise import BoilerplateModel, FeedTemplate
-from newsfold.normalise.template import item_keys
+from newsfold.normalise.template import _gram_keys, item_keys
 from newsfold.types import Tier
 
 T0 = datetime(2025, 11, 3, 9, tzinfo=UTC)
@@ -105,6 +107,25 @@ def test_template_learned_from_keys_read_once() -> None:
         by_keys.observe(text, item_keys(text))
     assert by_keys.to_state() == by_text.to_state() != ""
     assert by_keys.documents == 9  # a text without words teaches nothing
+
+
+def _keys_read_whole(text: str) -> frozenset[int]:
+    """``item_keys`` as specified: every word read, then the first 120 and last 60 kept."""
+    words = [t.casefold() for t in re.findall(r"\w+", text)]
+    if len(words) <= 180:
+        return frozenset(_gram_keys(words)) if words else frozenset()
+    return frozenset(_gram_keys(words[:120])[:-1] + _gram_keys(words[-60:])[1:])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_item_keys_read_from_the_ends_as_from_the_whole(seed: int) -> None:
+    # Long texts are read from their two ends only: words cut by the spans, words longer
+    # than the spans expect, and texts just long enough must all give the same keys.
+    rng = random.Random(seed)
+    for size in (0, 3, 150, 181, 200, 300, 2000):
+        for alphabet in ("ab ", "abcdefghij  \n", "Straße İstanbul 東京 x-1 ", "a" * 30 + " "):
+            text = "".join(rng.choice(alphabet) for _ in range(size * 8))
+            assert item_keys(text) == _keys_read_whole(text)
 
 
 def test_template_follows_each_new_item() -> None:

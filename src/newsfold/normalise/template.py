@@ -52,6 +52,9 @@ _GAP = 2  # a slot this short between template runs is the template's blank
 # Only the opening and closing words of an item are learned: templates sit
 # there, and the stored state stays small for full-text feeds.
 _HEAD, _TAIL = 120, 60
+# Characters read per word wanted from an end of a long text before it is read whole
+# (a word and its space: 6 characters in English prose, 7 to 9 in German or Finnish).
+_CHARS_PER_WORD = 12
 
 
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
@@ -73,12 +76,33 @@ def _gram_keys(tokens: list[str]) -> list[int]:
 def item_keys(text: str) -> frozenset[int]:
     """The 3-gram keys ``FeedTemplate.observe`` counts for one item: those of its
     opening and closing words (none for a text without words)."""
+    ends = _ends(text)
+    if ends is None:  # a short text: all its words
+        tokens = [t.casefold() for t in _TOKEN.findall(text)]
+        return frozenset(_gram_keys(tokens)) if tokens else frozenset()
+    head, tail = ends
+    # The opening's 3-grams with the start marker and the closing's with the end marker,
+    # in one pass: the two 3-grams across the junction are left out.
+    keys = _gram_keys([t.casefold() for t in (*head, *tail)])
+    return frozenset(keys[: _HEAD - 1] + keys[_HEAD + 1 :])
+
+
+def _ends(text: str) -> tuple[list[str], list[str]] | None:
+    """The first ``_HEAD`` and the last ``_TAIL`` words of a text with more words than
+    both together (None: one with fewer).
+
+    Only the text's two ends are read when they hold enough words: a word that ends
+    within the opening span has been read whole, and so have all but the first word
+    that starts within the closing span. Otherwise the whole text is read.
+    """
+    head_span, tail_span = _CHARS_PER_WORD * _HEAD, _CHARS_PER_WORD * _TAIL
+    if len(text) >= head_span + tail_span:
+        head = _TOKEN.findall(text, 0, head_span)
+        tail = _TOKEN.findall(text, len(text) - tail_span)
+        if len(head) > _HEAD and len(tail) > _TAIL:
+            return head[:_HEAD], tail[-_TAIL:]
     tokens = _TOKEN.findall(text)
-    if len(tokens) > _HEAD + _TAIL:  # only the words read are case-folded
-        head = _gram_keys([t.casefold() for t in tokens[:_HEAD]])
-        tail = _gram_keys([t.casefold() for t in tokens[-_TAIL:]])
-        return frozenset(head[:-1] + tail[1:])
-    return frozenset(_gram_keys([t.casefold() for t in tokens])) if tokens else frozenset()
+    return (tokens[:_HEAD], tokens[-_TAIL:]) if len(tokens) > _HEAD + _TAIL else None
 
 
 class FeedTemplate:
