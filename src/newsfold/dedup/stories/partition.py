@@ -291,7 +291,9 @@ class DocScorer:
                 cand.update(a for _, a in story.members)
         if not cand:
             return np.empty((0, 2), np.int64)
-        c = self._rows(sorted(cand), rare=True)
+        ids = sorted(cand)
+        # A batch's first search often finds just its own documents: their rows are built.
+        c = f if ids == list(frontier) else self._rows(ids, rare=True)
         _fit(f, c)
         assert f.rare is not None and c.rare is not None
         shared = f.rare @ c.rare.T
