@@ -218,6 +218,7 @@ def term_weights(
     name_boost: float,
     language_code: str | None = None,
     names: set[str] | None = None,
+    title_terms: set[str] | None = None,
 ) -> dict[str, float]:
     """Bag of content terms with raw weights, before any corpus statistics.
 
@@ -227,7 +228,8 @@ def term_weights(
     given, receives the terms seen as names: the specifics that tell two
     events of the same kind apart (see the module docstring for what counts
     as a name in which language). A Title Case Headline capitalises every
-    word, so its capitals are no evidence of a name.
+    word, so its capitals are no evidence of a name. ``title_terms``, when
+    given, receives the terms of the title.
     """
     normalise = _normaliser(language_code)
     known = normalise.cache.get  # a token seen before costs a lookup, not a call
@@ -236,7 +238,7 @@ def term_weights(
     bag: dict[str, float] = {}
     found = set() if names is None else names
     weight_of, add_name = bag.get, found.add
-    for source, boost in ((title, title_boost), (text, 1.0)):
+    for reading_text, (source, boost) in enumerate(((title, title_boost), (text, 1.0))):
         firsts: list[str] = []  # sentence-initial: capitalised by grammar, not a name
         inner: list[str] = []
         inner_headline: list[str] = []
@@ -269,6 +271,8 @@ def term_weights(
                 bag[term] = weight_of(term, 0.0) + n * (named if is_name else boost)
                 if is_name:
                     add_name(term)
+        if title_terms is not None and not reading_text:
+            title_terms.update(bag)
     return bag
 
 
@@ -280,8 +284,10 @@ def story_terms(
     name_boost: float,
     max_terms: int,
     language_code: str | None = None,
+    title_terms: set[str] | None = None,
 ) -> tuple[NDArray[np.uint32], NDArray[np.float32], NDArray[np.bool_]]:
-    """Sorted 32-bit term hashes, sublinear weights (1 + ln w), name flags of the top terms."""
+    """Sorted 32-bit term hashes, sublinear weights (1 + ln w), name flags of the top terms
+    (``title_terms``, when given, receives all the title's terms)."""
     names: set[str] = set()
     bag = term_weights(
         title,
@@ -290,6 +296,7 @@ def story_terms(
         name_boost=name_boost,
         language_code=language_code,
         names=names,
+        title_terms=title_terms,
     )
     # Ties broken by the term so the kept set does not depend on text order.
     items = list(bag.items())
