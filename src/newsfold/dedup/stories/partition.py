@@ -298,12 +298,17 @@ class DocScorer:
         assert f.rare is not None and c.rare is not None
         shared = f.rare @ c.rare.T
         self.work.candidate_pairs += shared.nnz
-        # Scores of the pairs sharing a rare term (a pair sharing none has 0 there).
-        sim = (f.tfidf @ c.tfidf.T).multiply(shared > 0).tocoo()
-        fi, ci, dots = sim.row.astype(np.int64), sim.col.astype(np.int64), sim.data
+        # The pairs scoring at least an edge's threshold (few of all the pairs that share
+        # some term), then of those the ones sharing a rare term, in (row, column) order.
+        sim = (f.tfidf @ c.tfidf.T).tocoo()
+        close = np.flatnonzero(sim.data >= self.settings.edge_threshold)
+        close = close[shared[sim.row[close], sim.col[close]] > 0]
+        close = close[np.lexsort((sim.col[close], sim.row[close]))]
+        fi, ci = sim.row[close].astype(np.int64), sim.col[close].astype(np.int64)
+        dots = sim.data[close]
         a, b = f.ids[fi], c.ids[ci]
         fa, fb = self._feeds(f.ids)[fi], self._feeds(c.ids)[ci]
-        ok = (dots >= self.settings.edge_threshold) & (a != b)
+        ok = a != b
         ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
         mine = np.flatnonzero(ok & (fa == fb) & (fa != 0))
         ok[mine[self._title_veto(a[mine], b[mine])]] = False
