@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from newsfold.dedup import DedupDoc, Deduplicator
 from newsfold.dedup.identifiers import conflicts, identifier_keys
 from newsfold.errors import StorageError
 from newsfold.normalise import BoilerplateModel, FeedTemplate
+from newsfold.normalise.template import _gram_keys, item_keys
 from newsfold.types import Tier
 
 T0 = datetime(2025, 11, 3, 9, tzinfo=UTC)
@@ -92,6 +95,48 @@ def test_template_survives_a_restart_with_the_boilerplate_model() -> None:
     assert BoilerplateModel.from_json(old).template.documents == 0
     with pytest.raises(StorageError):
         BoilerplateModel.from_json(model.to_json().replace('"template":"', '"template":"!'))
+
+
+def test_template_learned_from_keys_read_once() -> None:
+    # The writer teaches a feed's model the 3-grams the worker read: the same model.
+    long_note = " ".join(PROSE * 4) + " " + REDDIT.format(user="tail")  # head and tail read
+    texts = [*(REDDIT.format(user=f"user_{c}") for c in "abcdefgh"), long_note, ""]
+    by_text, by_keys = FeedTemplate(), FeedTemplate()
+    for text in texts:
+        by_text.observe(text)
+        by_keys.observe(text, item_keys(text))
+    assert by_keys.to_state() == by_text.to_state() != ""
+    assert by_keys.documents == 9  # a text without words teaches nothing
+
+
+def _keys_read_whole(text: str) -> frozenset[int]:
+    """``item_keys`` as specified: every word read, then the first 120 and last 60 kept."""
+    words = [t.casefold() for t in re.findall(r"\w+", text)]
+    if len(words) <= 180:
+        return frozenset(_gram_keys(words)) if words else frozenset()
+    return frozenset(_gram_keys(words[:120])[:-1] + _gram_keys(words[-60:])[1:])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_item_keys_read_from_the_ends_as_from_the_whole(seed: int) -> None:
+    # Long texts are read from their two ends only: words cut by the spans, words longer
+    # than the spans expect, and texts just long enough must all give the same keys.
+    rng = random.Random(seed)
+    for size in (0, 3, 150, 181, 200, 300, 2000):
+        for alphabet in ("ab ", "abcdefghij  \n", "Straße İstanbul 東京 x-1 ", "a" * 30 + " "):
+            text = "".join(rng.choice(alphabet) for _ in range(size * 8))
+            assert item_keys(text) == _keys_read_whole(text)
+
+
+def test_template_follows_each_new_item() -> None:
+    # What is template is kept between strips, and forgotten when an item comes.
+    template = _learned(PROSE[:8])
+    probe = REDDIT.format(user="zed")
+    assert template.strip(probe) == probe
+    for c in "abcdefghi":
+        template.observe(REDDIT.format(user=f"user_{c}"))
+    assert template.strip(probe) == ""
+    assert template.copy().strip(probe) == ""
 
 
 def test_identifiers_fill_slots() -> None:

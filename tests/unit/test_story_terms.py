@@ -257,3 +257,24 @@ def test_feed_titles_tell_the_feeds_naming_from_the_subject() -> None:
     assert titles.agree(2, title_terms("Fujitsu schließt Werk", "de"), [10])
     titles.remove(10)
     assert not titles.agree(2, title_terms("Fujitsu schließt Werk", "de"), [10])
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "lang"),
+    [
+        (
+            "Fujitsu macht Werk in Augsburg dicht",
+            "Das Werk schließt 2026, sagt der Betriebsrat.",
+            "de",
+        ),
+        ("ISC Stormcast For Wednesday, November 26th, 2025", "Podcast notes.", "en"),
+        ("東京で地震", "東京で地震が発生した。", "ja"),
+        ("Only a title, 1.30 update", "Only a title, 1.30 update", "en"),  # compared by its title
+        ("", "A text without a title.", None),
+    ],
+)
+def test_title_terms_read_with_the_story_terms(title: str, text: str, lang: str | None) -> None:
+    # Sketching reads the title's terms once for the story and the same-feed rule alike.
+    doc = DedupDoc(1, 1, datetime(2025, 11, 3, 9, tzinfo=UTC), title, text, None, "h", lang)
+    sketch = Deduplicator(DedupSettings()).sketch(doc)
+    assert sketch.title_terms == title_terms(title, lang)

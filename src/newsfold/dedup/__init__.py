@@ -68,6 +68,9 @@ class Sketch:
     # where the sketching runs (a worker process) so placing need not. Never
     # stored: a sketch without them (b"") has its keys computed when placed.
     keys: bytes = field(default=b"", compare=False)
+    # The title's terms (``feed_titles.title_terms``), read with the story terms; also never
+    # stored (None: computed when placed).
+    title_terms: frozenset[str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +146,10 @@ class Deduplicator:
         # A title-only entry is compared by its title rather than not at all.
         return words(doc.text) or words(doc.title)
 
-    def _story_blob(self, doc: DedupDoc) -> bytes:
+    def _story_blob(self, doc: DedupDoc) -> tuple[bytes, frozenset[str]]:
+        """The story sketch, and the title's terms (read on the way)."""
         s = self.settings
+        in_title: set[str] = set()
         terms, weights, names = story_terms(
             doc.title,
             doc.text,
@@ -152,8 +157,9 @@ class Deduplicator:
             name_boost=s.story_name_boost,
             max_terms=s.story_terms,
             language_code=doc.language,
+            title_terms=in_title,
         )
-        return stories.encode(terms, weights, names)
+        return stories.encode(terms, weights, names), title_terms(doc.title, doc.language, in_title)
 
     def _shingles(self, doc: DedupDoc) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
         """All shingle hashes, and those of the lead (the first ``LEAD_WORDS`` words)."""
@@ -170,13 +176,17 @@ class Deduplicator:
         pairs = [self._shingles(d) for d in docs]
         sigs = minhash.signatures([h for h, _ in pairs], self.settings.num_perm)
         keys = self.copies.keys_many(sigs, [len(h) for h, _ in pairs], [ld for _, ld in pairs])
+        blobs = [self._story_blob(doc) for doc in docs]
         return [
             Sketch(
                 minhash.encode(sig, len(hashes), lead, identifier_keys(doc.text)),
-                self._story_blob(doc),
+                story,
                 k,
+                in_title,
             )
-            for doc, (hashes, lead), sig, k in zip(docs, pairs, sigs, keys, strict=True)
+            for doc, (hashes, lead), sig, k, (story, in_title) in zip(
+                docs, pairs, sigs, keys, blobs, strict=True
+            )
         ]
 
     # ------------------------------------------------------------------ placing
@@ -205,6 +215,11 @@ class Deduplicator:
         self.stories.count(terms)
         merged: tuple[int, ...] = ()
 
+        def in_title() -> frozenset[str]:
+            if sketch.title_terms is not None:
+                return sketch.title_terms
+            return title_terms(doc.title, doc.language)
+
         # A copy joins its original's story too, so only while that story stays within
         # the window (see ``StoryIndex.fits``): a text republished a year later is news again.
         def fits(story_id: int) -> bool:
@@ -220,7 +235,7 @@ class Deduplicator:
             story = Join(near.story_id, Tier.NEAR, near.similarity, near.article_id)
         elif (
             found := self.stories.match(
-                terms, weights, ts, lang, names, own_feed=self._own_feed(doc)
+                terms, weights, ts, lang, names, own_feed=self._own_feed(doc, in_title)
             )
         ) is not None:
             copy = Join(doc.article_id, Tier.NEW, 1.0, None)
@@ -236,7 +251,7 @@ class Deduplicator:
             self.copies.rename_story(absorbed, story.cluster_id)
         self._feed_of[doc.article_id] = doc.feed_id
         if doc.feed_id:
-            self._titles.add(doc.article_id, doc.feed_id, title_terms(doc.title, doc.language))
+            self._titles.add(doc.article_id, doc.feed_id, in_title())
         self.copies.add(
             article_id=doc.article_id,
             ts=ts,
@@ -263,7 +278,9 @@ class Deduplicator:
         )
         return Placement(doc.article_id, copy, story, merged)
 
-    def _own_feed(self, doc: DedupDoc) -> Callable[[int], float] | None:
+    def _own_feed(
+        self, doc: DedupDoc, in_title: Callable[[], frozenset[str]]
+    ) -> Callable[[int], float] | None:
         """The least similarity a story takes from ``doc`` for being of ``doc``'s feed alone
         (0: a story with other feeds' reports; None: no feed known).
 
@@ -283,7 +300,7 @@ class Deduplicator:
             if any(feed_of(a) != feed for a in members):
                 return 0.0
             if terms is None:
-                terms = title_terms(doc.title, doc.language)
+                terms = in_title()
             return strict if self._titles.agree(feed, terms, members) else math.inf
 
         return floor

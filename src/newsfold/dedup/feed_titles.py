@@ -26,9 +26,15 @@ _SAMPLE = 5  # titles of a feed before its naming can be told from its subjects
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def title_terms(title: str, language: str | None) -> frozenset[str]:
-    """The title's terms, and its numbers as written (``#`` + digits: *26*, *36*, *1.30*)."""
-    terms = term_weights(title, "", title_boost=1.0, name_boost=1.0, language_code=language)
+def title_terms(
+    title: str, language: str | None, terms: Iterable[str] | None = None
+) -> frozenset[str]:
+    """The title's terms, and its numbers as written (``#`` + digits: *26*, *36*, *1.30*).
+
+    ``terms``: the title's terms, when ``term_weights`` has read them already.
+    """
+    if terms is None:
+        terms = term_weights(title, "", title_boost=1.0, name_boost=1.0, language_code=language)
     return frozenset(terms) | frozenset("#" + n for n in _NUMBER.findall(title))
 
 

@@ -107,6 +107,7 @@ _IS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
 # Addresses and handles: a URL (with or without its scheme), an e-mail address, an @handle.
 _NOT_WORDS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?<!\w)@\w+")
 _CACHE_LIMIT = 1 << 18
+_first_char = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ def language(code: str | None) -> Language:
     if prefix:
         stem: Callable[[str], str] = partial(_prefix, size=prefix)
     elif algorithm:
-        stem = Stemmer.Stemmer(algorithm).stemWord
+        # No cache of its own (0): the normaliser caches each token's term already.
+        stem = Stemmer.Stemmer(algorithm, 0).stemWord
     else:
         stem = _identity
     if code == "en":
@@ -206,7 +208,7 @@ class _Normaliser:
             term = lower
         else:
             term = self.lang.stem(lower)
-        inner_capital = len(token) > 1 and any(c.isupper() for c in token[1:])
+        inner_capital = any(map(str.isupper, token[1:]))
         found = (term, token[0].isupper(), digit or inner_capital)
         self.cache[token] = found
         return found
@@ -241,6 +243,7 @@ def term_weights(
     name_boost: float,
     language_code: str | None = None,
     names: set[str] | None = None,
+    title_terms: set[str] | None = None,
 ) -> dict[str, float]:
     """Bag of content terms with raw weights, before any corpus statistics.
 
@@ -250,26 +253,35 @@ def term_weights(
     given, receives the terms seen as names: the specifics that tell two
     events of the same kind apart (see the module docstring for what counts
     as a name in which language). A Title Case Headline capitalises every
-    word, so its capitals are no evidence of a name.
+    word, so its capitals are no evidence of a name. ``title_terms``, when
+    given, receives the terms of the title.
     """
     normalise = _normaliser(language_code)
+    known = normalise.cache.get  # a token seen before costs a lookup, not a call
     capital_names = normalise.lang.capital_names
+    split_hyphens = normalise.lang.split_hyphens
     bag: dict[str, float] = {}
     found = set() if names is None else names
     weight_of, add_name = bag.get, found.add
-    for source, boost in ((title, title_boost), (text, 1.0)):
+    for reading_text, (source, boost) in enumerate(((title, title_boost), (text, 1.0))):
         firsts: list[str] = []  # sentence-initial: capitalised by grammar, not a name
         inner: list[str] = []
         inner_headline: list[str] = []
+        # One search per text: with no unspaced script (nor a hyphen to split) in it,
+        # every line's tokens are its words as found.
+        as_found = not (split_hyphens and "-" in source) and not _IS_UNSPACED.search(source)
         for line in source.splitlines():
             if "@" in line or "www." in line or "://" in line:
                 line = _NOT_WORDS.sub(" ", line)  # noqa: PLW2901 - the line without its addresses
-            tokens = _tokens(line, split_hyphens=normalise.lang.split_hyphens)
+            if as_found:
+                tokens: list[str] = _TERM.findall(line)
+            else:
+                tokens = _tokens(line, split_hyphens=split_hyphens)
             if not tokens:
                 continue
             firsts.append(tokens[0])
             headline = (boost != 1.0 or len(tokens) > 2) and sum(
-                map(str.isupper, [t[0] for t in tokens])
+                map(str.isupper, map(_first_char, tokens))
             ) * 2 > len(tokens)
             (inner_headline if headline else inner).extend(tokens[1:])
         named = boost * name_boost
@@ -279,13 +291,15 @@ def term_weights(
             (inner_headline, False),
         ):
             for token, n in Counter(tokens).items():
-                term, upper, specific = normalise(token)
+                term, upper, specific = known(token) or normalise(token)
                 if not term:
                     continue
                 is_name = specific or (upper and capitals_are_names)
                 bag[term] = weight_of(term, 0.0) + n * (named if is_name else boost)
                 if is_name:
                     add_name(term)
+        if title_terms is not None and not reading_text:
+            title_terms.update(bag)
     return bag
 
 
@@ -297,8 +311,10 @@ def story_terms(
     name_boost: float,
     max_terms: int,
     language_code: str | None = None,
+    title_terms: set[str] | None = None,
 ) -> tuple[NDArray[np.uint32], NDArray[np.float32], NDArray[np.bool_]]:
-    """Sorted 32-bit term hashes, sublinear weights (1 + ln w), name flags of the top terms."""
+    """Sorted 32-bit term hashes, sublinear weights (1 + ln w), name flags of the top terms
+    (``title_terms``, when given, receives all the title's terms)."""
     names: set[str] = set()
     bag = term_weights(
         title,
@@ -307,6 +323,7 @@ def story_terms(
         name_boost=name_boost,
         language_code=language_code,
         names=names,
+        title_terms=title_terms,
     )
     # Ties broken by the term so the kept set does not depend on text order.
     items = list(bag.items())

@@ -181,10 +181,11 @@ class BoilerplateModel:
     def _add(self, keys: tuple[str, ...]) -> None:
         slide(self._docs, self._counts, keys, self.window)
 
-    def observe(self, text: str) -> None:
+    def observe(self, text: str, template_keys: frozenset[int] | None = None) -> None:
         """Count one new article's lines (text after the rules, before learned removal)
-        and its template 3-grams."""
-        self.template.observe(text)
+        and its template 3-grams (``template_keys``: ``template.item_keys(text)``, when
+        the caller has them)."""
+        self.template.observe(text, template_keys)
         keys = self._keys(text)
         removed = self._removed.get(_text_key(text))
         if removed:

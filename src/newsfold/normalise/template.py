@@ -52,6 +52,9 @@ _GAP = 2  # a slot this short between template runs is the template's blank
 # Only the opening and closing words of an item are learned: templates sit
 # there, and the stored state stays small for full-text feeds.
 _HEAD, _TAIL = 120, 60
+# Characters read per word wanted from an end of a long text before it is read whole
+# (a word and its space: 6 characters in English prose, 7 to 9 in German or Finnish).
+_CHARS_PER_WORD = 12
 
 
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
@@ -70,10 +73,42 @@ def _gram_keys(tokens: list[str]) -> list[int]:
     return (acc >> np.uint64(32)).tolist()  # type: ignore[no-any-return]
 
 
+def item_keys(text: str) -> frozenset[int]:
+    """The 3-gram keys ``FeedTemplate.observe`` counts for one item: those of its
+    opening and closing words (none for a text without words)."""
+    ends = _ends(text)
+    if ends is None:  # a short text: all its words
+        tokens = [t.casefold() for t in _TOKEN.findall(text)]
+        return frozenset(_gram_keys(tokens)) if tokens else frozenset()
+    head, tail = ends
+    # The opening's 3-grams with the start marker and the closing's with the end marker,
+    # in one pass: the two 3-grams across the junction are left out.
+    keys = _gram_keys([t.casefold() for t in (*head, *tail)])
+    return frozenset(keys[: _HEAD - 1] + keys[_HEAD + 1 :])
+
+
+def _ends(text: str) -> tuple[list[str], list[str]] | None:
+    """The first ``_HEAD`` and the last ``_TAIL`` words of a text with more words than
+    both together (None: one with fewer).
+
+    Only the text's two ends are read when they hold enough words: a word that ends
+    within the opening span has been read whole, and so have all but the first word
+    that starts within the closing span. Otherwise the whole text is read.
+    """
+    head_span, tail_span = _CHARS_PER_WORD * _HEAD, _CHARS_PER_WORD * _TAIL
+    if len(text) >= head_span + tail_span:
+        head = _TOKEN.findall(text, 0, head_span)
+        tail = _TOKEN.findall(text, len(text) - tail_span)
+        if len(head) > _HEAD and len(tail) > _TAIL:
+            return head[:_HEAD], tail[-_TAIL:]
+    tokens = _TOKEN.findall(text)
+    return (tokens[:_HEAD], tokens[-_TAIL:]) if len(tokens) > _HEAD + _TAIL else None
+
+
 class FeedTemplate:
     """Word 3-grams shared by a feed's recent items (see the module docstring)."""
 
-    __slots__ = ("_counts", "_docs", "min_docs", "min_items", "min_share", "window")
+    __slots__ = ("_counts", "_docs", "_hot", "min_docs", "min_items", "min_share", "window")
 
     def __init__(
         self, *, window: int = 40, min_docs: int = 3, min_share: float = 0.3, min_items: int = 8
@@ -91,6 +126,7 @@ class FeedTemplate:
         self.min_items = min_items
         self._docs: deque[frozenset[int]] = deque()
         self._counts: Counter[int] = Counter()
+        self._hot: frozenset[int] | None = None  # the template's 3-grams, until the next item
 
     @property
     def documents(self) -> int:
@@ -105,43 +141,52 @@ class FeedTemplate:
         )
         out._docs = deque(self._docs)
         out._counts = Counter(self._counts)
+        out._hot = self._hot
         return out
 
     def _add(self, keys: frozenset[int]) -> None:
         slide(self._docs, self._counts, keys, self.window)
+        self._hot = None
 
-    def observe(self, text: str) -> None:
-        """Count one new item's 3-grams (its opening and closing words); once per entry."""
-        tokens = [t.casefold() for t in _TOKEN.findall(text)]
-        if not tokens:
-            return
-        if len(tokens) > _HEAD + _TAIL:
-            keys = _gram_keys(tokens[:_HEAD])[:-1] + _gram_keys(tokens[-_TAIL:])[1:]
-        else:
-            keys = _gram_keys(tokens)
+    def observe(self, text: str, keys: frozenset[int] | None = None) -> None:
+        """Count one new item's 3-grams (its opening and closing words); once per entry.
+
+        ``keys``: ``item_keys(text)``, when the caller has them already.
+        """
+        if keys is None:
+            keys = item_keys(text)
         # Items with one text are the strongest evidence of a template (a channel's
         # description under every video), so an equal text counts again: the caller
         # observes each new entry once.
-        self._add(frozenset(keys))
+        if keys:
+            self._add(keys)
 
     def _threshold(self) -> float:
         return max(self.min_docs, self.min_share * len(self._docs))
 
+    def _template(self) -> frozenset[int]:
+        """The 3-grams that are template now (kept until the window changes: a poll
+        strips all its items with one window)."""
+        if self._hot is None:
+            need = self._threshold()
+            self._hot = frozenset(k for k, n in self._counts.items() if n >= need)
+        return self._hot
+
     def learned(self) -> int:
         """How many 3-grams are template now."""
-        need = self._threshold()
-        return sum(1 for n in self._counts.values() if n >= need)
+        return len(self._template())
 
     def strip(self, text: str) -> str:
         """``text`` without the feed's template ("" when nothing of its own is left)."""
         if len(self._docs) < self.min_items or not text:
             return text
+        template = self._template()
+        if not template:  # nothing learned yet: no need to read the text
+            return text
         tokens = [t.casefold() for t in _TOKEN.findall(text)]
         if not tokens:
             return text
-        need = self._threshold()
-        counts = self._counts
-        hits = [i for i, key in enumerate(_gram_keys(tokens)) if counts.get(key, 0) >= need]
+        hits = [i for i, key in enumerate(_gram_keys(tokens)) if key in template]
         if not hits:
             return text
         n = len(tokens)
@@ -199,7 +244,7 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(edges[::2], edges[1::2], strict=True))
 
 
-__all__ = ["FeedTemplate", "slide"]
+__all__ = ["FeedTemplate", "item_keys", "slide"]
 
 
 def slide(docs: deque[D], counts: Counter[K], keys: D, window: int) -> None:

@@ -29,6 +29,7 @@ from newsfold.errors import NewsfoldError
 from newsfold.normalise import normalise_entry, without_template
 from newsfold.normalise.dates import EARLIEST_PLAUSIBLE
 from newsfold.normalise.language import detect_language
+from newsfold.normalise.template import item_keys
 from newsfold.parse import parse_feed
 from newsfold.types import DateSource
 
@@ -57,6 +58,9 @@ class Prepared:
     articles: list[Article]
     entries: dict[str, RawEntry] = dataclasses.field(default_factory=dict)  # by entry key
     sketches: dict[str, Sketch] = dataclasses.field(default_factory=dict)  # by entry key
+    # The template 3-grams of unseen entries' texts (``item_keys``), by entry key: the
+    # writer teaches them to the feed's model without reading the texts again.
+    template_keys: dict[str, frozenset[int]] = dataclasses.field(default_factory=dict)
 
 
 def needs_parse(source: FeedSource, result: FetchResult) -> bool:
@@ -142,9 +146,8 @@ def prepare(
         if article.entry_key not in articles:
             articles[article.entry_key] = article
             entries[article.entry_key] = entry
-    prepared = Prepared(
-        source, result, parsed, learn_template(list(articles.values()), boilerplate, known), entries
-    )
+    compared, template_keys = learn_template(list(articles.values()), boilerplate, known)
+    prepared = Prepared(source, result, parsed, compared, entries, template_keys=template_keys)
     if dedup is not None and known is not None:
         unseen = [a for a in prepared.articles if a.entry_key not in known]
         if unseen:
@@ -155,19 +158,22 @@ def prepare(
 
 def learn_template(
     articles: list[Article], boilerplate: BoilerplateModel, known: Mapping[str, str] | None
-) -> list[Article]:
+) -> tuple[list[Article], dict[str, frozenset[int]]]:
     """``articles`` compared without their feed's template, learned first from the
-    new ones among them (a copy learns: the writer teaches the feed's model).
+    new ones among them (a copy learns: the writer teaches the feed's model), and
+    the template 3-grams learned from each new one, by entry key.
 
     Learning the whole poll before stripping any of it matters on a feed's first
     poll: its first items would otherwise be hashed and placed with the template
     in, before the template was known.
     """
     template = boilerplate.template.copy()
+    learned: dict[str, frozenset[int]] = {}
     for a in articles:
         if known is None or a.entry_key not in known:
-            template.observe(a.text)
-    return [without_template(a, template) for a in articles]
+            learned[a.entry_key] = keys = item_keys(a.text)
+            template.observe(a.text, keys)
+    return [without_template(a, template) for a in articles], learned
 
 
 # --- worker processes ----------------------------------------------------------------------

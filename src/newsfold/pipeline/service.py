@@ -375,6 +375,7 @@ class Service:
             # The page may name another canonical URL; the entry keeps its identity.
             by_key[article.entry_key] = dataclasses.replace(redone, entry_key=article.entry_key)
             prepared.sketches.pop(article.entry_key, None)  # new text, new sketch
+            prepared.template_keys.pop(article.entry_key, None)
         prepared.articles = list(by_key.values())
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:

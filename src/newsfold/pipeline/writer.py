@@ -207,7 +207,7 @@ class FeedWriter:
         source, result, parsed = prepared.source, prepared.result, prepared.parsed
         model = self.boilerplate.get(source.id)
         for article in changes.new:
-            model.observe(article.text)
+            model.observe(article.text, prepared.template_keys.get(article.entry_key))
         update = decide.after_success(
             feed,
             result,

@@ -36,6 +36,7 @@ scorer slots in unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -103,14 +104,16 @@ class Work:
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """Documents' terms as sparse rows: slots, unit TF-IDF weights, IDF-weighted names."""
+    """Documents' terms as sparse rows: slots, unit TF-IDF weights, and what a caller
+    asked for besides (building a sparse matrix costs more than most products here)."""
 
     ids: NDArray[np.int64]
     terms: NDArray[np.int64]  # each document's number of terms
     tfidf: sparse.csr_array
-    names: sparse.csr_array  # IDF-weighted name terms
-    named: sparse.csr_array  # 1 where a term is a name
-    rare: sparse.csr_array  # 1 where a term is held by few documents
+    names: sparse.csr_array | None = None  # IDF-weighted name terms
+    named: sparse.csr_array | None = None  # 1 where a term is a name
+    rare: sparse.csr_array | None = None  # 1 where a term is held by few documents
+    rare_terms: NDArray[np.uint32] | None = None  # those terms, as held (repeats and all)
 
 
 class DocScorer:
@@ -185,8 +188,11 @@ class DocScorer:
                 out.update(a for _, a in story.members)
         return sorted(out)
 
-    def _rows(self, article_ids: Sequence[int]) -> _Rows:
-        """The documents' vectors, gathered from the index's columns in one pass."""
+    def _rows(
+        self, article_ids: Sequence[int], *, names: bool = False, rare: bool = False
+    ) -> _Rows:
+        """The documents' vectors, gathered from the index's columns in one pass, with
+        their names (``names``) and their rare terms (``rare``) when asked for."""
         docs = self.index.docs
         n = len(article_ids)
         at, which = _positions(self.index, article_ids)
@@ -195,8 +201,6 @@ class DocScorer:
         w = docs.weights[at].astype(np.float64) * idf
         norm = np.sqrt(np.bincount(which, weights=w * w, minlength=n))
         w /= np.where(norm > 0, norm, 1.0)[which]
-        flag = (docs.flags[at >> 3] >> (at & 7).astype(np.uint8)) & 1
-        named = flag.astype(np.float64)
         shape = (n, max(int(slots.max()) + 1 if len(slots) else 1, 1))
 
         def csr(values: NDArray[np.float64]) -> sparse.csr_array:
@@ -204,15 +208,21 @@ class DocScorer:
             m.eliminate_zeros()
             return m
 
-        rare = self._rare(slots, docs.terms[at], which).astype(np.float64)
-        return _Rows(
+        out = _Rows(
             np.asarray(article_ids, np.int64),
             np.bincount(which, minlength=n).astype(np.int64),
             csr(w),
-            csr(docs.weights[at].astype(np.float64) * idf * named),
-            csr(named),
-            csr(rare),
         )
+        if names:
+            flag = (docs.flags[at >> 3] >> (at & 7).astype(np.uint8)) & 1
+            named = flag.astype(np.float64)
+            weighted = csr(docs.weights[at].astype(np.float64) * idf * named)
+            out = dataclasses.replace(out, names=weighted, named=csr(named))
+        if rare:
+            terms = docs.terms[at]
+            few = self._rare(slots, terms, which)
+            out = dataclasses.replace(out, rare=csr(few.astype(np.float64)), rare_terms=terms[few])
+        return out
 
     def _rare(
         self, slots: NDArray[np.int64], terms: NDArray[np.uint32], which: NDArray[np.int64]
@@ -254,11 +264,11 @@ class DocScorer:
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]:
         n = len(article_ids)
         self.work.cluster_pairs += n * n
-        r = self._rows(article_ids)
+        s = self.settings
+        r = self._rows(article_ids, names=s.name_threshold > 0)
         _fit(r)
         sim = np.asarray((r.tfidf @ r.tfidf.T).toarray(), np.float64)
         sim *= self._length_scale(r.terms[:, None], r.terms[None, :])
-        s = self.settings
         # A document of a few terms (a headline, a link post) shares none with many reports of
         # its own event: under complete link one such pair would keep a story apart. Its low
         # scores are no evidence either way (``_NEUTRAL``); its high ones still link.
@@ -274,7 +284,7 @@ class DocScorer:
         veto = self._title_veto(r.ids[iu], r.ids[ju])
         sim[iu[veto], ju[veto]] = _NEUTRAL
         sim[ju[veto], iu[veto]] = _NEUTRAL
-        if s.name_threshold > 0:
+        if r.names is not None and r.named is not None:  # a name threshold is set
             total = np.asarray(r.names.sum(axis=1)).ravel()
             # mine[k, j]: of k's names, the weight j also names; held = mine.T.
             mine = np.asarray((r.names @ r.named.T).toarray())
@@ -301,11 +311,10 @@ class DocScorer:
         if not len(frontier):
             return np.empty((0, 2), np.int64)
         self.work.docs += len(frontier)
-        f = self._rows(frontier)
+        f = self._rows(frontier, rare=True)
         _fit(f)
-        at, which = _positions(index, frontier)
-        rare = self._rare(index.docs.slots[at].astype(np.int64), index.docs.terms[at], which)
-        terms = np.unique(index.docs.terms[at][rare])
+        assert f.rare_terms is not None
+        terms = np.unique(f.rare_terms)
         held: set[int] = set()
         for term in terms.tolist():
             held.update(index.postings.stories(term))
@@ -316,17 +325,28 @@ class DocScorer:
                 cand.update(a for _, a in story.members)
         if not cand:
             return np.empty((0, 2), np.int64)
-        c = self._rows(sorted(cand))
+        ids = sorted(cand)
+        # A batch's first search often finds just its own documents: their rows are built.
+        c = f if ids == list(frontier) else self._rows(ids, rare=True)
         _fit(f, c)
+        assert f.rare is not None and c.rare is not None
         shared = f.rare @ c.rare.T
         self.work.candidate_pairs += shared.nnz
-        # Scores of the pairs sharing a rare term (a pair sharing none has 0 there).
-        sim = (f.tfidf @ c.tfidf.T).multiply(shared > 0).tocoo()
-        fi, ci = sim.row.astype(np.int64), sim.col.astype(np.int64)
-        dots = sim.data * self._length_scale(f.terms[fi], c.terms[ci])
+        # The pairs that may score an edge's threshold (the length scale only raises a
+        # cosine, by at most ``length_cap ** length_exponent``; few of all the pairs that
+        # share some term), then of those the ones sharing a rare term, in (row, column) order.
+        s = self.settings
+        sim = (f.tfidf @ c.tfidf.T).tocoo()
+        close = np.flatnonzero(sim.data * s.length_cap**s.length_exponent >= s.edge_threshold)
+        close = close[shared[sim.row[close], sim.col[close]] > 0]
+        close = close[np.lexsort((sim.col[close], sim.row[close]))]
+        fi, ci = sim.row[close].astype(np.int64), sim.col[close].astype(np.int64)
+        dots = sim.data[close] * self._length_scale(f.terms[fi], c.terms[ci])
+        edge = dots >= s.edge_threshold
+        fi, ci, dots = fi[edge], ci[edge], dots[edge]
         a, b = f.ids[fi], c.ids[ci]
         fa, fb = self._feeds(f.ids)[fi], self._feeds(c.ids)[ci]
-        ok = (dots >= self.settings.edge_threshold) & (a != b)
+        ok = a != b
         ok &= (fa != fb) | (fa == 0) | (dots >= self.settings.same_feed_threshold)
         mine = np.flatnonzero(ok & (fa == fb) & (fa != 0))
         ok[mine[self._title_veto(a[mine], b[mine])]] = False
@@ -359,7 +379,7 @@ def _fit(*rows: _Rows) -> None:
     width = max(r.tfidf.shape[1] for r in rows)
     for r in rows:
         for m in (r.tfidf, r.names, r.named, r.rare):
-            if m.shape[1] != width:
+            if m is not None and m.shape[1] != width:
                 m.resize((m.shape[0], width))
 
 
