@@ -239,6 +239,14 @@ def test_a_split_and_a_merge_show_in_clusters_show_the_api_and_the_page(
     table = runner.invoke(cli_app, ["clusters", "show", str(story)], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert f"merged from #{d_id}; split into #{off}" in table.stdout
+    # ``clusters list --json`` carries the same history for each story it lists.
+    listed_cli = runner.invoke(cli_app, ["clusters", "list", "--json", "--limit", "0"])
+    assert listed_cli.exit_code == 0, listed_cli.output
+    by_id = {i["id"]: i for i in json.loads(listed_cli.stdout)}
+    for detail in (api, api_off):
+        assert {k: by_id[detail["id"]][k] for k in history_keys} == {
+            k: detail[k] for k in history_keys
+        }
 
 
 def test_feed_entries_change_with_a_story_s_articles_not_with_re_clustering(

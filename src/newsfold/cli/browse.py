@@ -22,6 +22,7 @@ from newsfold.cli._common import (
 )
 from newsfold.cli._common import table as make_table
 from newsfold.cli._tables import Col
+from newsfold.storage.history import StoryHistory
 from newsfold.types import Level
 
 if TYPE_CHECKING:
@@ -37,7 +38,14 @@ LevelOpt = Annotated[
 ]
 
 
-def cluster_json(c: ClusterSummary) -> dict[str, object]:
+def cluster_json(c: ClusterSummary, past: StoryHistory | None = None) -> dict[str, object]:
+    history = {}
+    if past is not None:  # a story's merges and splits, as ``clusters show`` gives them
+        history = {
+            "merged_from": list(past.merged_from),
+            "split_from": [{"id": i, "split_at": iso(at)} for i, at in past.split_from],
+            "split_into": [{"id": i, "split_at": iso(at)} for i, at in past.split_into],
+        }
     return {
         "id": c.id,
         "level": c.level,
@@ -51,6 +59,7 @@ def cluster_json(c: ClusterSummary) -> dict[str, object]:
         "span_days": round((c.last_seen - c.first_seen).total_seconds() / 86400, 2),
         "sources": list(c.sources),
         **({"copy_groups": c.copy_groups} if c.level is Level.STORIES else {"story": c.story}),
+        **history,
     }
 
 
@@ -74,7 +83,10 @@ def clusters_list(
         level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
     )
     if json_out:
-        print_json([cluster_json(c) for c in rows])
+        past = (
+            service.storage.story_histories([c.id for c in rows]) if level is Level.STORIES else {}
+        )
+        print_json([cluster_json(c, past.get(c.id, StoryHistory())) for c in rows])
         return
     groups = "copy groups" if level is Level.STORIES else "story"
     table = make_table(

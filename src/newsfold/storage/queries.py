@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased
 
 from newsfold.errors import NotFoundError
 from newsfold.representative import display_title
-from newsfold.storage.history import StoryHistory, history
+from newsfold.storage.history import StoryHistory, histories, history
 from newsfold.storage.ingest import stored_docs
 from newsfold.storage.records import (
     ArticleInfo,
@@ -23,7 +23,7 @@ from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
     import contextlib
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -122,6 +122,12 @@ class QueriesMixin:
             )
         )
         return int(survivor) if survivor is not None else cluster_id
+
+    def story_histories(self, story_ids: Sequence[int]) -> dict[int, StoryHistory]:
+        """The merges and splits of many stories (a listed page) at once; a story with
+        none is left out."""
+        with self.session() as s:
+            return histories(s, story_ids)
 
     def cluster_detail(self, cluster_id: int, *, level: Level = Level.STORIES) -> ClusterDetail:
         with self.session() as s:
