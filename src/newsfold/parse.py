@@ -166,7 +166,8 @@ def _parse_xml_feed(
         if warning:
             raise ParseError(f"not a feed: {warning}")
         raise ParseError("not a feed: no RSS, Atom or JSON Feed content found")
-    raw = [_entry(e) for e in (entries[:max_entries] if max_entries else entries)]
+    language = declared_language(feed.get("language"))
+    raw = [_entry(e, language) for e in (entries[:max_entries] if max_entries else entries)]
     return ParsedFeed(
         format=str(d.get("version") or "unknown"),
         title=_text(feed.get("title")),
@@ -176,6 +177,7 @@ def _parse_xml_feed(
         update_period_minutes=_sy_minutes(feed),
         warning=warning,
         total_entries=max(counted or 0, len(entries)),
+        language=language,
     )
 
 
@@ -184,7 +186,14 @@ def _bozo_message(d: Any) -> str:
     return f"{type(exc).__name__}: {exc}" if exc is not None else "malformed document"
 
 
-def _entry(e: Any) -> RawEntry:
+def declared_language(tag: Any) -> str | None:
+    """The ISO 639-1 code of a declared language tag (RSS ``<language>en-us``, Atom
+    ``xml:lang="de"``, JSON Feed ``"language": "fr-FR"``; BCP 47 or the RSS codes), else None."""
+    primary = re.split(r"[-_]", str(tag).strip(), maxsplit=1)[0].lower() if tag else ""
+    return primary if len(primary) == 2 and primary.isascii() and primary.isalpha() else None
+
+
+def _entry(e: Any, feed_language: str | None) -> RawEntry:
     content_html = None
     contents = e.get("content") or []
     # Prefer an HTML/XHTML body over plain text when a feed offers several.
@@ -205,7 +214,16 @@ def _entry(e: Any) -> RawEntry:
         published=_struct_to_utc(e.get("published_parsed")),
         # dict.get: FeedParserDict.get falls back from updated to published (deprecated).
         updated=_struct_to_utc(dict.get(e, "updated_parsed")),
+        # An Atom entry's xml:lang (inherited from its feed's) is on its text constructs.
+        language=_entry_language(e) or feed_language,
     )
+
+
+def _entry_language(e: Any) -> str | None:
+    for detail in (e.get("title_detail"), e.get("summary_detail"), *(e.get("content") or [])):
+        if isinstance(detail, dict) and (found := declared_language(detail.get("language"))):
+            return found
+    return None
 
 
 def _struct_to_utc(value: Any) -> datetime | None:
@@ -268,6 +286,7 @@ def _parse_json_feed(content: bytes, *, max_entries: int | None) -> ParsedFeed:
         link=_str(data.get("home_page_url")),
         entries=tuple(raw),
         total_entries=len(dicts),
+        language=declared_language(_str(data.get("language"))),
     )
 
 
@@ -293,6 +312,7 @@ def _json_item(item: dict[str, Any], feed: dict[str, Any]) -> RawEntry:
         author=_json_author(item) or _json_author(feed),
         published=_iso_to_utc(item.get("date_published")),
         updated=_iso_to_utc(item.get("date_modified")),
+        language=declared_language(_str(item.get("language")) or _str(feed.get("language"))),
     )
 
 

@@ -81,6 +81,7 @@ class RawEntry:
     author: str | None = None
     published: datetime | None = None
     updated: datetime | None = None
+    language: str | None = None  # ISO 639-1, as the entry or its feed declares it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ class ParsedFeed:
     update_period_minutes: int | None = None  # sy:updatePeriod / sy:updateFrequency
     warning: str | None = None  # recoverable problem (feedparser "bozo") worth showing
     total_entries: int = 0  # entries in the document before any per-fetch cap
+    language: str | None = None  # ISO 639-1, as the feed declares it
 
 
 class DateSource(StrEnum):

@@ -240,6 +240,37 @@ def test_language_unknown_when_short_or_disabled() -> None:
     assert article.language is None
 
 
+_DECLARING = {
+    "rss": b'<rss version="2.0"><channel><title>Kanal</title><language>de-DE</language>'
+    b"<item><guid>1</guid><title>Kurz notiert</title><description>Ok.</description></item>"
+    b"<item><guid>2</guid><title>The council met</title><description>" + b"The council met on "
+    b"Tuesday to discuss the new budget for schools and the plans for the river. "
+    * 3
+    + b"</description></item></channel></rss>",
+    "atom": b'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="de"><title>K</title>'
+    b"<entry><id>1</id><title>Kurz notiert</title><summary>Ok.</summary></entry>"
+    b'<entry xml:lang="fr"><id>2</id><title>Bref</title><summary>Oui.</summary></entry></feed>',
+    "json": b'{"version": "https://jsonfeed.org/version/1.1", "title": "K", "language": "de",'
+    b' "items": [{"id": "1", "title": "Kurz notiert", "content_text": "Ok."},'
+    b' {"id": "2", "title": "Bref", "content_text": "Oui.", "language": "fr-FR"}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_DECLARING))
+def test_a_short_entry_takes_its_declared_language(kind: str) -> None:
+    """Too short to identify, an entry is read in the language it or its feed declares (the
+    story terms then stem it and drop its stop words); a text long enough to identify keeps
+    the language it is written in, whatever its feed declares (a CMS default, often)."""
+    parsed = parse_feed(_DECLARING[kind], url=f"https://x.example/{kind}")
+    assert parsed.language == "de"
+    feed = FeedSource(id=1, url=f"https://x.example/{kind}")
+    short, other = (
+        normalise_entry(e, feed, fetched_at=NOW, settings=SETTINGS) for e in parsed.entries
+    )
+    assert short.language == "de"
+    assert other.language == ("en" if kind == "rss" else "fr")
+
+
 def test_extra_tracking_params_from_settings() -> None:
     settings = NormaliseSettings(extra_tracking_params=("src",))
     entry = RawEntry(guid=None, link="https://x.example/a?src=feed&id=3", title="T")

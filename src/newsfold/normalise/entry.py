@@ -58,6 +58,7 @@ class Context:
     observe: bool = False
     sources: tuple[str, ...] = ()  # aggregator source labels
     feed_title: bool = True  # the title came from the feed or page (not from the text)
+    declared_language: str | None = None  # the entry's or its feed's, ISO 639-1
 
 
 Step = Callable[[Article, Context], Article]
@@ -161,9 +162,14 @@ def language(article: Article, ctx: Context) -> Article:
     lang = article_language(
         article.title, article.comparison_text, min_chars=ctx.settings.language_min_chars
     )
+    # Too short to identify (a headline, a link post): the article page's declared
+    # language, else the entry's or its feed's. Declarations come second because many
+    # feeds keep a CMS default (en-us) whatever they publish.
     if lang is None and ctx.page is not None and ctx.page.lang:
         declared = ctx.page.lang.split("-")[0].lower()
         lang = declared if len(declared) == 2 and declared.isalpha() else None
+    if lang is None:
+        lang = ctx.declared_language
     return replace(article, language=lang) if lang != article.language else article
 
 
@@ -254,6 +260,7 @@ def normalise_entry(
         observe=observe,
         sources=sources,
         feed_title=bool(title),
+        declared_language=entry.language,
     )
     for step in STEPS:
         article = step(article, ctx)
