@@ -15,7 +15,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -36,6 +36,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from newsfold.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 DEFAULT_CONFIG_PATHS = (Path("config/newsfold.toml"), Path("newsfold.toml"))
 DEFAULT_USER_AGENT = "newsfold/0.1 (+https://github.com/newsfold/newsfold; feed deduplicator)"
@@ -323,8 +326,30 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            _ComposeTokens(settings_cls),
             TomlConfigSettingsSource(settings_cls, toml_file=_toml_file.get()),
         )
+
+
+# The Compose file's token variables, read by newsfold itself too: set in a shell for a
+# ``newsfold serve``, they must not leave the API open without a word.
+_COMPOSE_TOKENS = {"NEWSFOLD_API_TOKEN": "token", "NEWSFOLD_API_FEED_TOKEN": "feed_token"}
+
+
+class _ComposeTokens(PydanticBaseSettingsSource):
+    """``api.token`` and ``api.feed_token`` from ``NEWSFOLD_API_TOKEN`` and
+    ``NEWSFOLD_API_FEED_TOKEN``, under the settings' own variables (``NEWSFOLD_API__TOKEN``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        api = {
+            key: value
+            for var, key in _COMPOSE_TOKENS.items()
+            if (value := os.environ.get(var, "").strip())
+        }
+        return {"api": api} if api else {}
 
 
 def normalise_database_url(value: str) -> str:

@@ -177,3 +177,20 @@ def test_unwritable_sqlite_path_from_the_command_line(
     assert main(["db", "upgrade"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/proc/nope/x.db" in err, err
+
+
+def test_the_compose_token_variables_protect_a_direct_serve_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``NEWSFOLD_API_TOKEN`` (what docker/.env sets) set in a shell must not leave
+    ``newsfold serve`` open: it is ``api.token``, under ``NEWSFOLD_API__TOKEN``."""
+    monkeypatch.setenv("NEWSFOLD_API_TOKEN", "tok123")
+    monkeypatch.setenv("NEWSFOLD_API_FEED_TOKEN", "feed456")
+    settings = load_settings(None, read_file=False)
+    assert (settings.api.token, settings.api.feed_token) == ("tok123", "feed456")
+    monkeypatch.setenv("NEWSFOLD_API__TOKEN", "own")
+    assert load_settings(None, read_file=False).api.token == "own"
+    monkeypatch.setenv("NEWSFOLD_API_TOKEN", "")  # Compose's unset ${NEWSFOLD_API_TOKEN:-}
+    monkeypatch.delenv("NEWSFOLD_API__TOKEN")
+    monkeypatch.delenv("NEWSFOLD_API_FEED_TOKEN")
+    assert load_settings(None, read_file=False).api.token is None
