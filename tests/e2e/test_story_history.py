@@ -236,6 +236,13 @@ def test_a_split_and_a_merge_show_in_clusters_show_the_api_and_the_page(
     data = json.loads(shown.stdout)
     assert data["merged_from"] == [d_id]
     assert data["split_into"] == [{"id": off, "split_at": at}]
+    # The joins re-clustering made keep their evidence: d, placed first in a story of its
+    # own, now names its closest fellow member and their score; a is alone, a founder.
+    members = {m["url"].rsplit("/", 1)[-1]: m for m in data["articles"]}
+    assert members["d"]["tier"] == "story" and members["d"]["similarity"] > 0.3
+    assert members["d"]["matched_article_id"] in {members["b"]["id"], members["c"]["id"]}
+    alone = json.loads(runner.invoke(cli_app, ["clusters", "show", str(off), "--json"]).stdout)
+    assert [(m["tier"], m["matched_article_id"]) for m in alone["articles"]] == [("new", None)]
     table = runner.invoke(cli_app, ["clusters", "show", str(story)], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert f"merged from #{d_id}; split into #{off}" in table.stdout

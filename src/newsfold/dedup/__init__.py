@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -327,7 +327,13 @@ class Deduplicator:
         for article_id, story_id in sorted(changes.moves.items()):
             self.stories.move(article_id, story_id)
             self.copies.set_story(article_id, story_id)
-        return changes
+        evidence = {}
+        for article_id, story_id in changes.moves.items():
+            # Its newest fellow members, as one-pass placing reads a story (bounded work).
+            others = [a for a in self.stories.members(story_id) if a != article_id][-16:]
+            if (found := self.scorer.closest(article_id, others)) is not None:
+                evidence[article_id] = found
+        return replace(changes, evidence=evidence)
 
     # --------------------------------------------------------- rebuild, window
     def load(self, docs: Iterable[StoredDoc]) -> int:

@@ -129,7 +129,9 @@ class FeedWriter:
                     # batch, whatever order the documents came in.
                     seeds = [p.article_id for ps in placements.values() for p in ps]
                     moved = dedup.consolidate(seeds, batch.story_id_free)
-                    batch.record_consolidation(moved.moves, moved.merges, moved.splits, now=now)
+                    batch.record_consolidation(
+                        moved.moves, moved.merges, moved.splits, now=now, evidence=moved.evidence
+                    )
                     merged = bool(moved.moves or moved.merges) or any(
                         p.merged_stories for ps in placements.values() for p in ps
                     )

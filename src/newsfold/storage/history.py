@@ -23,7 +23,7 @@ from newsfold.storage.tables import (
     SplitRow,
     StateRow,
 )
-from newsfold.types import Level
+from newsfold.types import Level, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -63,9 +63,11 @@ def write_consolidation(
     splits: Sequence[tuple[int, int]],
     *,
     now: datetime,
+    evidence: Mapping[int, tuple[int, float]] | None = None,
 ) -> None:
     """Apply one consolidation: ``moves`` (article → story), merges (absorbed, survivor),
-    splits (new story, the story it split from)."""
+    splits (new story, the story it split from), and each moved article's ``evidence``
+    (its closest member in its new story and their score; absent: alone there)."""
     if not moves and not merges and not splits:
         return
     conn = s.connection()
@@ -80,11 +82,28 @@ def write_consolidation(
     }
     c = _MEMBERSHIPS.c
     # A moved article joins its new story now: the story's content changed (``changed_at``).
+    # Its evidence is the member it is closest to there: the join clustering made.
+    found = evidence or {}
     conn.execute(
         update(_MEMBERSHIPS)
         .where(c.level == Level.STORIES, c.article_id == bindparam("b_a"))
-        .values(cluster_id=bindparam("b_s"), joined_at=now),
-        [{"b_a": a, "b_s": moves[a]} for a in ids],
+        .values(
+            cluster_id=bindparam("b_s"),
+            joined_at=now,
+            tier=bindparam("b_t"),
+            similarity=bindparam("b_m"),
+            matched_article_id=bindparam("b_w"),
+        ),
+        [
+            {
+                "b_a": a,
+                "b_s": moves[a],
+                "b_t": Tier.STORY if a in found else Tier.NEW,
+                "b_m": float(found[a][1]) if a in found else 1.0,
+                "b_w": found[a][0] if a in found else None,
+            }
+            for a in ids
+        ],
     )
     k = _CLUSTERS.c
     # A copy group's story is its founder's.

@@ -95,9 +95,10 @@ class Batch:
         splits: Sequence[tuple[int, int]],
         *,
         now: datetime,
+        evidence: Mapping[int, tuple[int, float]] | None = None,
     ) -> None:
         """Write what a story consolidation changed (see ``history.write_consolidation``)."""
-        write_consolidation(self.session, moves, merges, splits, now=now)
+        write_consolidation(self.session, moves, merges, splits, now=now, evidence=evidence)
 
     def signatures(self, ids: Sequence[int]) -> dict[int, bytes]:
         rows = self.session.execute(

@@ -256,6 +256,18 @@ class DocScorer:
         ratio = np.maximum(a, b) / np.maximum(np.minimum(a, b), 1)
         return np.asarray(np.minimum(ratio, s.length_cap) ** s.length_exponent, np.float64)
 
+    def closest(self, article_id: int, others: Sequence[int]) -> tuple[int, float] | None:
+        """Of ``others``, the one scoring highest with ``article_id`` (the smallest id among
+        equals), and the score: the evidence kept for a join clustering made."""
+        if not others:
+            return None
+        r = self._rows([article_id, *others])
+        _fit(r)
+        sims = np.asarray((r.tfidf[[0]] @ r.tfidf[1:].T).toarray()).ravel()
+        sims *= self._length_scale(r.terms[0], r.terms[1:])
+        best = min(zip((-sims).tolist(), others, strict=True))
+        return best[1], -best[0]
+
     def _feeds(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Each document's feed (0: none known)."""
         get = self.feed_of.get
@@ -518,6 +530,9 @@ class Inherited:
     moves: dict[int, int]  # article id → its new story id (only documents that moved)
     merges: list[tuple[int, int]]  # (absorbed, survivor): the old id now resolves to the survivor
     splits: list[tuple[int, int]]  # (new story, the story it split from)
+    # A moved article's evidence: its closest member in its new story and their score
+    # (absent: it is alone there, a story of its own).
+    evidence: dict[int, tuple[int, float]] = dataclasses.field(default_factory=dict)
 
 
 def inherit(
