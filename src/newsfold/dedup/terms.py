@@ -99,9 +99,11 @@ _UNSPACED = (
     "\u3040-\u30ff\u31f0-\u31ff"  # Hiragana, Katakana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
 )
-# A word (apostrophes and hyphens inside: *O'Brien*, *co-founder*), a number with its
-# separators and unit (*185.000*, *1.30*, *5G*), or a run of an unspaced script.
-_TERM = re.compile(rf"[{_UNSPACED}]+|[^\W\d_{_UNSPACED}](?:[\w'’-]*[^\W_])?|\d+(?:[.,]\d+)*[^\W_]*")
+# A word (apostrophes and hyphens inside: *O'Brien*, *co-founder*), a run of an unspaced
+# script, or a number with its separators and unit (*185.000*, *1.30*, *5G*). The three start
+# on different characters (an unspaced script's own digits start a run), so the commonest,
+# a word, is tried first.
+_TERM = re.compile(rf"[^\W\d_{_UNSPACED}](?:[\w'’-]*[^\W_])?|[{_UNSPACED}]+|\d+(?:[.,]\d+)*[^\W_]*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _IS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
 # Addresses and handles: a URL (with or without its scheme), an e-mail address, an @handle.
@@ -269,7 +271,9 @@ def term_weights(
         inner_headline: list[str] = []
         # One search per text: with no unspaced script (nor a hyphen to split) in it,
         # every line's tokens are its words as found.
-        as_found = not (split_hyphens and "-" in source) and not _IS_UNSPACED.search(source)
+        as_found = not (split_hyphens and "-" in source) and (
+            source.isascii() or not _IS_UNSPACED.search(source)
+        )
         for line in source.splitlines():
             if "@" in line or "www." in line or "://" in line:
                 line = _NOT_WORDS.sub(" ", line)  # noqa: PLW2901 - the line without its addresses
