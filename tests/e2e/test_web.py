@@ -167,7 +167,7 @@ def test_sources_filter_finds_multi_source_stories(
     dom = HTMLParser(_browse(f"{site}/?min_sources=2", tmp_path))
     assert _ids(dom) == [seeded.story_id]
     meta = " ".join(dom.css_first("main p.meta").text().split())
-    assert meta.startswith("1 story with 2 or more sources seen in the last 24 hours (of 4)")
+    assert meta.startswith("1 story with 2 or more sources reported in the last 24 hours (of 4)")
     current = dom.css_first('.filter a[aria-current="page"]')
     assert current is not None and current.text().startswith("2+ sources")
     dom = HTMLParser(_browse(f"{site}/?min_sources=4", tmp_path))

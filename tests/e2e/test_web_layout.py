@@ -147,7 +147,7 @@ def test_index_titles_direction_and_plurals(tmp_path: Path) -> None:
     meta = cards[40].css_first(".meta").text()
     assert "1 article from 1 source" in " ".join(meta.split())
     assert "21 articles from 21 sources" in " ".join(cards[1].css_first(".meta").text().split())
-    assert "3 stories seen" in dom.css_first("main p.meta").text()
+    assert "3 stories reported" in dom.css_first("main p.meta").text()
 
 
 def test_index_filter_and_pager(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_index_filter_and_pager(tmp_path: Path) -> None:
     )
     dom = HTMLParser(page.read_text())
     meta = " ".join(dom.css_first("main p.meta").text().split())
-    assert meta == "123 stories seen in the last 24 hours, newest first; 51–53 shown."
+    assert meta == "123 stories reported in the last 24 hours, newest first; 51–53 shown."
     links = {" ".join(a.text().split()): a.attributes["href"] for a in dom.css(".filter a")}
     assert links == {
         "all stories": "/",

@@ -67,7 +67,8 @@ def cluster_json(c: ClusterSummary, past: StoryHistory | None = None) -> dict[st
 def clusters_list(
     ctx: typer.Context,
     since: Annotated[
-        str | None, typer.Option(help="Only clusters seen within (24h, 7d) or since an ISO date.")
+        str | None,
+        typer.Option(help="Only clusters with a report within (24h, 7d) or since an ISO date."),
     ] = None,
     min_size: Annotated[
         int, typer.Option(min=1, help="Only clusters with at least N articles.")
@@ -95,7 +96,7 @@ def clusters_list(
         Col(groups, kind="fixed", justify="right", drop=1),
         Col("title", weight=3, min_width=20),
         Col("sources", min_width=12),
-        Col("last seen", kind="fixed"),
+        Col("latest", kind="fixed"),
     )
     for c in rows:
         extra = str(c.copy_groups) if level is Level.STORIES else str(c.story or "-")

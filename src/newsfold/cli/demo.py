@@ -102,7 +102,7 @@ def run_demo(database: Path, *, json_out: bool = False) -> None:
         Col("size", kind="fixed", justify="right"),
         Col("title", weight=3, min_width=20),
         Col("sources", min_width=12),
-        Col("first seen", kind="fixed"),
+        Col("first report", kind="fixed"),
         title="stories",
     )
     for c in sorted(stories, key=lambda c: (-c.size, c.id)):

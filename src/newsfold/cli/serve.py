@@ -68,7 +68,8 @@ def export(
     ctx: typer.Context,
     fmt: Annotated[Format, typer.Argument(help="atom (RFC 4287) or json (JSON Feed 1.1).")],
     since: Annotated[
-        str | None, typer.Option(help="Only stories seen within (24h, 7d) or since an ISO date.")
+        str | None,
+        typer.Option(help="Only stories with a report within (24h, 7d) or since an ISO date."),
     ] = None,
     min_size: Annotated[
         int, typer.Option(min=1, help="Only stories with at least N articles.")
