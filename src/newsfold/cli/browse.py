@@ -12,7 +12,7 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     iso,
-    open_service,
+    open_store,
     plural,
     print_json,
     since_to_datetime,
@@ -22,10 +22,10 @@ from newsfold.cli._common import (
 )
 from newsfold.cli._common import table as make_table
 from newsfold.cli._tables import Col
-from newsfold.storage.history import StoryHistory
 from newsfold.types import Level
 
 if TYPE_CHECKING:
+    from newsfold.storage.history import StoryHistory
     from newsfold.storage.records import ArticleInfo, ClusterSummary
 
 clusters_app = typer.Typer(help="Inspect story clusters.", no_args_is_help=True)
@@ -78,14 +78,14 @@ def clusters_list(
     config: ConfigOpt = None,
 ) -> None:
     """List clusters, newest first."""
-    service = open_service(ctx, config, read_only=True)
-    rows = service.storage.list_clusters(
+    store = open_store(ctx, config)
+    rows = store.storage.list_clusters(
         level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
     )
     if json_out:
-        past = (
-            service.storage.story_histories([c.id for c in rows]) if level is Level.STORIES else {}
-        )
+        from newsfold.storage.history import StoryHistory
+
+        past = store.storage.story_histories([c.id for c in rows]) if level is Level.STORIES else {}
         print_json([cluster_json(c, past.get(c.id, StoryHistory())) for c in rows])
         return
     groups = "copy groups" if level is Level.STORIES else "story"
@@ -121,8 +121,8 @@ def clusters_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show a cluster's articles with the evidence that put each one there."""
-    service = open_service(ctx, config, read_only=True)
-    detail = service.storage.cluster_detail(cluster_id, level=level)
+    store = open_store(ctx, config)
+    detail = store.storage.cluster_detail(cluster_id, level=level)
     members = [
         {
             "id": m.id,
@@ -220,9 +220,9 @@ def articles_list(
     config: ConfigOpt = None,
 ) -> None:
     """List articles, newest first."""
-    service = open_service(ctx, config, read_only=True)
-    feed_id = service.storage.get_feed(feed).id if feed else None
-    rows = service.storage.list_articles(feed_id=feed_id, limit=limit or None)
+    store = open_store(ctx, config)
+    feed_id = store.storage.get_feed(feed).id if feed else None
+    rows = store.storage.list_articles(feed_id=feed_id, limit=limit or None)
     if json_out:
         print_json([article_json(a, with_text=False) for a in rows])
         return
@@ -248,8 +248,8 @@ def articles_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one article with its normalised text."""
-    service = open_service(ctx, config, read_only=True)
-    a = service.storage.get_article(article_id)
+    store = open_store(ctx, config)
+    a = store.storage.get_article(article_id)
     if json_out:
         print_json(article_json(a, with_text=True))
         return
@@ -274,8 +274,8 @@ def articles_show(
 
 def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Counts of feeds, articles, clusters, duplicates and errors."""
-    service = open_service(ctx, config, read_only=True)
-    st = service.storage.stats()
+    store = open_store(ctx, config)
+    st = store.storage.stats()
     data = {
         "feeds": st.feeds,
         "feeds_erroring": st.feeds_erroring,

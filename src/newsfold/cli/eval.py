@@ -21,8 +21,6 @@ from typer.core import TyperGroup
 from newsfold.cli._common import plural
 from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Col, Grid
-from newsfold.config import load_settings
-from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
 
 if TYPE_CHECKING:
     from typer._click import Context
@@ -80,6 +78,10 @@ def run(
     ] = None,
 ) -> None:
     """Replay DATASET through the ingest dedup path and score it against the gold clusters."""
+    # The evaluation code imports the whole dedup stack (numpy, scipy): only ``eval`` pays.
+    from newsfold.config import load_settings
+    from newsfold.evaluation import evaluate, read_dataset
+
     if level not in _LEVELS:
         raise typer.BadParameter(f"--level must be copies or stories, not {level!r}")
     settings = load_settings(config or _root_config(ctx))
@@ -132,6 +134,8 @@ def syndicate_cmd(
     ] = 0.5,
 ) -> None:
     """Make a labelled near-duplicate set: republished copies plus the originals as distractors."""
+    from newsfold.evaluation import read_dataset, syndicate, write_dataset
+
     records = syndicate(read_dataset(source), copies=copies, share=share, seed=seed)
     n = write_dataset(out, records)
     typer.echo(f"wrote {plural(n, 'record')} to {out}")

@@ -12,7 +12,7 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     iso,
-    open_service,
+    open_store,
     print_json,
     since_to_datetime,
     text,
@@ -83,8 +83,8 @@ def search(
     config: ConfigOpt = None,
 ) -> None:
     """Search articles or stories, best match first."""
-    service = open_service(ctx, config, read_only=True)
-    storage = service.storage
+    store = open_store(ctx, config)
+    storage = store.storage
     feed_id = storage.get_feed(feed).id if feed else None
     hits = storage.search(
         query,
