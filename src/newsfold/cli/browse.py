@@ -15,6 +15,7 @@ from newsfold.cli._common import (
     open_store,
     plural,
     print_json,
+    say,
     since_to_datetime,
     stamp,
     text,
@@ -79,8 +80,9 @@ def clusters_list(
 ) -> None:
     """List clusters, newest first."""
     store = open_store(ctx, config)
+    after = since_to_datetime(since)
     rows = store.storage.list_clusters(
-        level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
+        level=level, since=after, min_size=min_size, limit=limit or None
     )
     if json_out:
         from newsfold.storage.history import StoryHistory
@@ -108,6 +110,9 @@ def clusters_list(
             when(c.last_seen),
         )
     console.print(table)
+    if limit and len(rows) == limit:
+        total = store.storage.count_clusters(level=level, since=after, min_size=min_size)
+        _say_cut(len(rows), total, "stories" if level is Level.STORIES else "copy groups")
 
 
 @clusters_app.command("show")
@@ -238,6 +243,14 @@ def articles_list(
             str(a.id), when(a.published), text(a.feed), str(a.cluster or "-"), text(a.title)
         )
     console.print(table)
+    if limit and len(rows) == limit:
+        _say_cut(len(rows), store.storage.count_articles(feed_id=feed_id), "articles")
+
+
+def _say_cut(shown: int, total: int, what: str) -> None:
+    """A list the limit cut says so under its table (a full list says nothing)."""
+    if total > shown:
+        say(f"{shown} of {total} {what} shown (--limit 0 for all)")
 
 
 @articles_app.command("show")

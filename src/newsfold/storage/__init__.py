@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsfold.config import redact_url, sqlite_path
 from newsfold.errors import StorageError
 from newsfold.storage.alerts import AlertsMixin
+from newsfold.storage.counts import CountsMixin
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
 from newsfold.storage.published import PublishedMixin
@@ -68,7 +69,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMixin, AlertsMixin):
+class Storage(
+    FeedsMixin,
+    QueriesMixin,
+    CountsMixin,
+    PublishedMixin,
+    RetentionMixin,
+    SearchMixin,
+    AlertsMixin,
+):
     def __init__(self, url: str) -> None:
         self.url = url
         try:

@@ -1,0 +1,85 @@
+"""What a newcomer's first session showed: lists that a limit cut without a word, headers and
+messages that read oddly, and relative times in the past shown as "ago" for what is due."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from newsfold.cli import main
+from newsfold.cli._common import console
+from tests.e2e.test_daemon import words
+from tests.support.feeds import rss
+from tests.support.server import Static
+
+if TYPE_CHECKING:
+    from tests.support.server import FeedServer
+
+pytestmark = pytest.mark.timeout(120)
+
+ITEMS = 7  # distinct reports of one outlet: as many stories, copy groups and articles
+
+
+class Cli:
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+        self.capsys, self.monkeypatch = capsys, monkeypatch
+
+    def __call__(self, *args: str, columns: int = 80, code: int = 0) -> str:
+        self.monkeypatch.setenv("COLUMNS", str(columns))
+        self.monkeypatch.setattr(console, "width", columns)
+        got = main(list(args))
+        captured = self.capsys.readouterr()
+        assert got == code, captured.err
+        return captured.out if code == 0 else captured.err
+
+
+@pytest.fixture
+def cli(
+    feed_server: FeedServer,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Cli:
+    items = [
+        {
+            "title": f"Report number {i} on {words(i, 4)}",
+            "link": f"https://outlet.example/{i}",
+            "guid": f"g{i}",
+            "date": f"Tue, 01 Dec 2026 1{i}:00:00 GMT",
+            "html": f"<p>{words(100 + i)}</p>",
+        }
+        for i in range(ITEMS)
+    ]
+    feed_server.route("/feed.xml", Static(rss("Outlet", "https://outlet.example/", items)))
+    monkeypatch.setenv("NEWSFOLD_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFOLD_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("NEWSFOLD_FETCH__MIN_HOST_DELAY_S", "0")
+    run = Cli(capsys, monkeypatch)
+    run("feeds", "add", feed_server.url("/feed.xml"), "--no-check")
+    run("fetch")
+    return run
+
+
+def test_a_list_cut_by_its_limit_says_how_many_there_are(cli: Cli) -> None:
+    for level in ("stories", "copies"):
+        rows = json.loads(cli("clusters", "list", "--level", level, "--limit", "0", "--json"))
+        assert len(rows) == ITEMS, rows
+    cut = {
+        ("clusters", "list", "--limit", "2"): f"2 of {ITEMS} stories shown (--limit 0 for all)",
+        ("clusters", "list", "--level", "copies", "--limit", "2"): (
+            f"2 of {ITEMS} copy groups shown (--limit 0 for all)"
+        ),
+        ("articles", "list", "--limit", "3"): f"3 of {ITEMS} articles shown (--limit 0 for all)",
+    }
+    for args, note in cut.items():
+        assert cli(*args).splitlines()[-1] == note
+    # Nothing cut (no limit, or every row within it), and never in JSON: no note.
+    for args in (
+        ("clusters", "list", "--limit", "0"),
+        ("clusters", "list", "--limit", str(ITEMS)),
+        ("articles", "list"),
+    ):
+        assert "shown" not in cli(*args)
+    assert len(json.loads(cli("articles", "list", "--limit", "3", "--json"))) == 3
