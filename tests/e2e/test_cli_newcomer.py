@@ -4,6 +4,7 @@ messages that read oddly, and relative times in the past shown as "ago" for what
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -83,3 +84,29 @@ def test_a_list_cut_by_its_limit_says_how_many_there_are(cli: Cli) -> None:
     ):
         assert "shown" not in cli(*args)
     assert len(json.loads(cli("articles", "list", "--limit", "3", "--json"))) == 3
+
+
+def test_extract_lines_values_up_under_their_column(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import SHARED
+
+    page = SHARED / "fixtures" / "seed-article.html"
+    out = Cli(capsys, monkeypatch)("extract", str(page), "--url", "https://voz.us/en/world/x.html")
+    lines = out.splitlines()
+    fields = lines[: lines.index("")]
+    first = re.match(r" *kind +", fields[0])
+    assert first is not None, out
+    column = first.end()  # keys right-aligned, then two spaces, then every value
+    keys = [line[: column - 2].strip() for line in fields if line[: column - 2].strip()]
+    assert "comparison_text" in keys and "updated" in keys
+    for line in fields:
+        key, value = line[: column - 2], line[column:]
+        assert len(line) <= 80, line
+        assert key.strip() in (*keys, ""), line
+        assert line[column - 2 : column] == "  " and value[:1] not in ("", " "), line
+    values = {line[: column - 2].strip(): line[column:].rstrip() for line in fields}
+    assert values["updated"] == "-" and "None" not in out
+    assert values["rules_fired"] == "subhead"  # a list, not its repr
+    text = lines[lines.index("text") + 1 :]
+    assert text[0].startswith("This Sunday, Russian and Syrian warplanes")
