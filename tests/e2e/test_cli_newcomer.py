@@ -110,3 +110,10 @@ def test_extract_lines_values_up_under_their_column(
     assert values["rules_fired"] == "subhead"  # a list, not its repr
     text = lines[lines.index("text") + 1 :]
     assert text[0].startswith("This Sunday, Russian and Syrian warplanes")
+
+
+def test_clusters_show_names_the_story_or_copy_group(cli: Cli) -> None:
+    for level, noun in (("stories", "story"), ("copies", "copy group")):
+        (first, *_) = json.loads(cli("clusters", "list", "--level", level, "--json"))
+        header = cli("clusters", "show", str(first["id"]), "--level", level).splitlines()[0]
+        assert header.endswith(f"  ({noun} {first['id']}, 1 article)"), header

@@ -151,14 +151,15 @@ def clusters_show(
         print_json(data)
         return
     s = detail.summary
+    noun = "story" if s.level is Level.STORIES else "copy group"
     if detail.requested_id != s.id:
-        console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
+        console.print(f"[dim]{noun} {detail.requested_id} was merged into {s.id}[/dim]")
     past = [f"split from #{i} ({when(at)})" for i, at in detail.split_from]
     past += [f"split into #{i} ({when(at)})" for i, at in detail.split_into]
     if detail.merged_from:
         past.insert(0, "merged from " + ", ".join(f"#{i}" for i in detail.merged_from))
     console.print(
-        Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {plural(s.size, 'article')})")
+        Text(s.title, style="bold") + Text(f"  ({noun} {s.id}, {plural(s.size, 'article')})")
     )
     console.print(Text(f"sources: {', '.join(s.sources)}"))
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
