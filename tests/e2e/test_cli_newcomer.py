@@ -16,6 +16,8 @@ from tests.support.feeds import rss
 from tests.support.server import Static
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.support.server import FeedServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -117,3 +119,21 @@ def test_clusters_show_names_the_story_or_copy_group(cli: Cli) -> None:
         (first, *_) = json.loads(cli("clusters", "list", "--level", level, "--json"))
         header = cli("clusters", "show", str(first["id"]), "--level", level).splitlines()[0]
         assert header.endswith(f"  ({noun} {first['id']}, 1 article)"), header
+
+
+@pytest.mark.parametrize(
+    "args", [["--level", "bogus"], ["--bogus"], ["--workers", "-1"]], ids=" ".join
+)
+def test_eval_usage_names_the_command_as_it_is_typed(
+    args: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dataset = tmp_path / "set.jsonl"
+    dataset.write_text("")
+    code = main(["eval", str(dataset), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.splitlines()[0] == "Usage: newsfold eval [OPTIONS] {dataset}", err
+    assert "eval run" not in err, err
+    assert main(["eval", str(dataset), "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "newsfold eval [OPTIONS] {dataset}" in out and "eval run" not in out, out

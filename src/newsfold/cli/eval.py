@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer._click import Context
+from typer.core import TyperCommand, TyperGroup
 
 from newsfold.cli._common import plural
 from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Col, Grid
-
-if TYPE_CHECKING:
-    from typer._click import Context
 
 _RUN = "run"
 
@@ -37,11 +35,25 @@ class _DatasetGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _DatasetContext(Context):
+    """The routed command's context: its usage line and help hint name the command as it
+    is typed, ``newsfold eval [OPTIONS] DATASET`` (not the hidden ``eval run``)."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class _DatasetCommand(TyperCommand):
+    context_class = _DatasetContext
+
+
 eval_app = typer.Typer(
     cls=_DatasetGroup,
     help=(
         "Measure dedup quality on a labelled JSONL file (fields id, cluster, title, text, "
-        "optional published, source, url): newsfold eval DATASET.jsonl [--level copies|stories]."
+        "optional published, source, url): newsfold eval DATASET.jsonl [--level copies|stories]. "
+        "Its options: newsfold eval DATASET.jsonl --help."
     ),
     no_args_is_help=True,
 )
@@ -54,7 +66,7 @@ _CLOCKS = {
 }
 
 
-@eval_app.command(_RUN, hidden=True)
+@eval_app.command(_RUN, hidden=True, cls=_DatasetCommand)
 def run(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="Labelled JSONL file.", show_default=False)],
