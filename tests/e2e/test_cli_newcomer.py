@@ -137,3 +137,13 @@ def test_eval_usage_names_the_command_as_it_is_typed(
     assert main(["eval", str(dataset), "--help"]) == 0
     out = capsys.readouterr().out
     assert "newsfold eval [OPTIONS] {dataset}" in out and "eval run" not in out, out
+
+
+def test_export_to_a_file_says_what_it_wrote(cli: Cli, tmp_path: Path) -> None:
+    atom, feed = tmp_path / "stories.atom", tmp_path / "stories.json"
+    out = cli("export", "atom", "--limit", "3", "-o", str(atom))
+    assert out == f"wrote an Atom feed of 3 entries to {atom}\n"
+    assert atom.read_bytes().count(b"<entry>") == 3
+    out = cli("export", "json", "-o", str(feed))
+    assert out == f"wrote a JSON Feed of {ITEMS} items to {feed}\n"
+    assert "wrote" not in cli("export", "json")  # on stdout: the feed alone
