@@ -147,3 +147,54 @@ def test_export_to_a_file_says_what_it_wrote(cli: Cli, tmp_path: Path) -> None:
     out = cli("export", "json", "-o", str(feed))
     assert out == f"wrote a JSON Feed of {ITEMS} items to {feed}\n"
     assert "wrote" not in cli("export", "json")  # on stdout: the feed alone
+
+
+GERMAN = [
+    (
+        "Datenschutzuntersuchung gegen Meta: Aufsichtsbehörde verhängt Bußgeld in Millionenhöhe",
+        "Die Datenschutzuntersuchung der irischen Aufsichtsbehörde dauerte drei Jahre; "
+        "das Bußgeldverfahren endete mit der höchsten Strafe der Behördengeschichte.",
+    ),
+    (
+        "Bundesverfassungsgericht prüft Vorratsdatenspeicherung nach Verfassungsbeschwerde",
+        "Die Verfassungsbeschwerde gegen die Vorratsdatenspeicherung wurde von "
+        "Bürgerrechtsorganisationen eingereicht; die Datenschutzuntersuchung läuft weiter.",
+    ),
+]
+
+
+@pytest.mark.parametrize("level", ["articles", "stories"])
+def test_search_results_wrap_words_whole(
+    level: str,
+    feed_server: FeedServer,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    items = [
+        {
+            "title": title,
+            "link": f"https://presse.example/{i}",
+            "guid": f"de{i}",
+            "date": f"Tue, 01 Dec 2026 1{i}:00:00 GMT",
+            "html": f"<p>{body}</p>",
+        }
+        for i, (title, body) in enumerate(GERMAN)
+    ]
+    feed_server.route(
+        "/de.xml",
+        Static(rss("Süddeutsche Presseschau Nachrichtenagentur", "https://presse.example/", items)),
+    )
+    monkeypatch.setenv("NEWSFOLD_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSFOLD_ALLOW_PRIVATE_NETWORKS", "true")
+    cli = Cli(capsys, monkeypatch)
+    cli("feeds", "add", feed_server.url("/de.xml"), "--no-check")
+    cli("fetch")
+    for width in (80, 100, 120):
+        out = cli("search", "Datenschutzuntersuchung", "--level", level, columns=width)
+        assert max(len(line) for line in out.splitlines()) <= width, out
+        tokens = set(re.sub(r"[│┃]", " ", out).split())
+        for title, _ in GERMAN[: 1 if level == "stories" else 2]:
+            for word in title.split():
+                assert word in tokens, (word, width, out)  # never split mid-word
+        assert "Datenschutzuntersuchung" in tokens
