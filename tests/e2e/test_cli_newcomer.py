@@ -198,3 +198,13 @@ def test_search_results_wrap_words_whole(
             for word in title.split():
                 assert word in tokens, (word, width, out)  # never split mid-word
         assert "Datenschutzuntersuchung" in tokens
+
+
+def test_feeds_list_says_due_now_for_a_time_past(cli: Cli, feed_server: FeedServer) -> None:
+    cli("feeds", "add", feed_server.url("/new.xml"), "--no-check")  # due at once
+    out = cli("feeds", "list")
+    rows = [line for line in out.splitlines() if re.match(r"│ \d+ ", line)]  # a feed's first line
+    polled, new = rows[0], rows[-1]
+    assert re.search(r"│ due now\s+│$", new), new
+    assert re.search(r"│ in \d+[smhd]\s+│$", polled), polled  # polled: its next time is ahead
+    assert len(rows) == 2 and " ago" not in out, out

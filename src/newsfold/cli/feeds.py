@@ -235,9 +235,17 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
             str(f.article_count),
             str(f.error_count),
             text(f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-"),
-            ago(f.next_fetch_at, now),
+            _next_poll(f, now),
         )
     console.print(table)
+
+
+def _next_poll(feed: FeedInfo, now: datetime) -> str:
+    """``in 12m``; ``due now`` once the time has come (the next tick polls it, so a time
+    in the past is not "2s ago"); ``-`` for a disabled feed, which is not polled."""
+    if feed.disabled_reason:
+        return "-"
+    return "due now" if feed.next_fetch_at <= now else ago(feed.next_fetch_at, now)
 
 
 def _brief_status(status: str) -> str:
