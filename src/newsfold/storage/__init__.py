@@ -122,7 +122,14 @@ class Storage(
             f"applied {kw['step'].up_revision_id}"
         )
         try:
-            with self.engine.begin() as conn:
+            connection = self.engine.connect()
+        except (SQLAlchemyError, OSError) as e:
+            # The database did not answer: no migration was tried, so none "failed".
+            raise StorageError(
+                f"cannot connect to the database: {_unreachable(e)} ({_redact(self.url)})"
+            ) from e
+        try:
+            with connection as conn, conn.begin():
                 if self.dialect == "postgresql":
                     # Several workers starting at once must not migrate concurrently.
                     step("waiting for the migration lock")
@@ -197,6 +204,11 @@ def check_sqlite_location(url: str) -> None:
         raise StorageError(f"cannot create the SQLite database {path}: directory {parent} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StorageError(f"cannot create the SQLite database {path}: permission denied")
+
+
+def _unreachable(e: BaseException) -> str:
+    """Why a connection failed, without the driver's "connection failed:" preamble."""
+    return _short(e).removeprefix("connection failed: ")
 
 
 def _short(e: BaseException) -> str:
