@@ -163,9 +163,10 @@ def _parse_xml_feed(
     cut = f"{counted} entries: only the first {max_entries} parsed" if counted else None
     warning = "; ".join(w for w in (defused, redecoded, cut, bozo) if w) or None
     if not d.get("version") and not entries:
-        if warning:
-            raise ParseError(f"not a feed: {warning}")
-        raise ParseError("not a feed: no RSS, Atom or JSON Feed content found")
+        # What the document is not comes first; the parser's complaint about it (an
+        # encoding override, a syntax error) is detail.
+        detail = f"; {warning}" if warning else ""
+        raise ParseError(f"not a feed: no RSS, Atom or JSON Feed content found{detail}")
     language = declared_language(feed.get("language"))
     raw = [_entry(e, language) for e in (entries[:max_entries] if max_entries else entries)]
     return ParsedFeed(

@@ -140,6 +140,11 @@ def test_serve_logs_one_line_a_request_with_tokens_masked(tmp_path: Path) -> Non
         ("GET /api/a%0Ab", 404, "newsfold.access", "info"),  # as sent: one line, no forgery
     ], lines
     assert all(isinstance(r["duration_ms"], int) for r in _access(lines)), lines
+    # Every line is a log record, the "serving on" line among them (was: plain text).
+    records = [json.loads(ln) for ln in lines if ln.strip()]
+    [serving] = [r for r in records if r.get("event") == "serving"]
+    assert serving["logger"] == "newsfold.serve" and serving["level"] == "info", serving
+    assert str(serving["msg"]).startswith("serving on http://127.0.0.1:"), serving
 
 
 @pytest.mark.parametrize(

@@ -254,6 +254,9 @@ def test_example_settings_show_the_defaults() -> None:
 
     data = tomllib.loads((REPO / "config" / "newsfold.toml").read_text())
     defaults = Settings.model_construct()
+    for key, value in data.items():
+        if not isinstance(value, dict | list):
+            assert value == getattr(defaults, key), key
     for section in (
         "fetch",
         "schedule",
@@ -263,12 +266,48 @@ def test_example_settings_show_the_defaults() -> None:
         "daemon",
         "api",
         "retention",
+        "http",
+        "alerting",
     ):
         for key, value in data.get(section, {}).items():
             expected = getattr(getattr(defaults, section), key)
             assert value == (list(expected) if isinstance(expected, tuple) else expected), (
                 f"[{section}] {key}"
             )
+
+
+def test_example_settings_list_every_key() -> None:
+    """config/newsfold.toml lists every setting, set or commented out under its section header
+    (``# key = ...``, ``# [[feeds]]``). The defaults test above reads only the keys the file
+    has, so a setting added to config.py and not to the file went unnoticed."""
+    import re
+
+    from pydantic import BaseModel
+
+    from newsfold.config import AlertRule, FeedConfig, Settings
+
+    listed: dict[str, set[str]] = {"": set()}
+    section = ""
+    for line in (REPO / "config" / "newsfold.toml").read_text().splitlines():
+        if header := re.match(r"#?\s*\[\[?(\w+)\]\]?", line):
+            section = header[1]
+            listed.setdefault(section, set())
+        elif key := re.match(r"#?\s*(\w+)\s*=", line):
+            listed[section].add(key[1])
+    expected: dict[str, set[str]] = {"": set()}
+    tables = {"feeds": FeedConfig, "alerts": AlertRule}
+    for name, field in Settings.model_fields.items():
+        model = tables.get(name) or field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            expected[name] = set(model.model_fields)
+        else:
+            expected[""].add(name)
+    missing = {
+        f"[{name}] {key}" if name else key
+        for name, keys in expected.items()
+        for key in keys - listed.get(name, set())
+    }
+    assert not missing, sorted(missing)
 
 
 def test_settings_file_feeds_follow_the_file(

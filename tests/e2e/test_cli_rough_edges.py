@@ -77,6 +77,20 @@ def test_feeds_add_refuses_what_is_not_a_feed(
     assert [f["url"] for f in feeds(capsys)] == [url]
 
 
+def test_feeds_add_gives_the_reason_before_an_encoding_warning(
+    env: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed_server.route(
+        "/prices.csv",
+        Static("<p>caf\xe9</p>".encode("latin-1"), content_type="text/csv; charset=utf-8"),
+    )
+    url = feed_server.url("/prices.csv")
+    code, out, err = run(capsys, "feeds", "add", url)
+    assert code == 1, out
+    why = err.split(", text/csv): ", 1)[1]
+    assert why.startswith("no RSS, Atom or JSON Feed content found; CharacterEncodingOverride"), err
+
+
 @pytest.mark.parametrize(
     ("body", "media"),
     [(JSON_FEED, "application/feed+json"), (rss("plain", []), "application/rss+xml")],

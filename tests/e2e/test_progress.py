@@ -105,7 +105,7 @@ def test_progress_at_a_terminal_only(env: dict[str, str], tmp_path: Path) -> Non
     assert "importing" in err and "4/4" in err, err
     out, err = _run(["fetch"], env, terminal=True)
     assert "fetching" in err and "/4" in err, err
-    assert "waiting on 127.0.0.1" in err, err  # what the poll is waiting on
+    assert "waiting: 127.0.0.1 ×" in err, err  # what the poll is waiting on
     assert "fetching" not in out  # the bar never reaches stdout
     _, err = _run(["eval", str(tmp_path / "set.jsonl")], env, terminal=True)
     assert "placing" in err and "20/20" in err, err
@@ -117,3 +117,47 @@ def test_progress_at_a_terminal_only(env: dict[str, str], tmp_path: Path) -> Non
     assert json.loads(out)["feeds"] == 4
     _, err = _run(["eval", str(tmp_path / "set.jsonl"), "--json"], env, terminal=True)
     assert err.strip() == "", err
+
+
+def test_the_fetch_bar_fits_80_columns(env: dict[str, str], tmp_path: Path) -> None:
+    _run(["feeds", "import", str(tmp_path / "feeds.opml")], env, terminal=False)
+    _, err = _run(["fetch"], env | {"COLUMNS": "80"}, terminal=True)
+    # Four feeds on one host: what the rest wait on, whole, and no column cut short.
+    assert re.search(r"waiting: 127\.0\.0\.1 ×[2-4]", err), err
+    assert "…" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("hosts", "width", "expected"),
+    [
+        (["127.0.0.1"] * 3, 80, "waiting: 127.0.0.1 ×3"),
+        (["a.example"] * 3 + ["b.example"], 80, "waiting: a.example ×3 +1 host"),
+        (["a.example"] * 3 + ["b.example"], 120, "waiting: a.example ×3, b.example"),
+        (
+            ["a.example"] * 3 + ["b.example"] * 2 + ["c.example"],
+            80,
+            "waiting: a.example ×3 +2 hosts",
+        ),
+        (["a.example"] * 3 + ["b.example"] * 97, 80, "waiting: 2 hosts"),
+        (["a.example"] * 3 + ["b.example"] * 97, 100, "waiting: b.example ×97, a.example ×3"),
+        (
+            ["a-rather-long-host-name.example.com"] * 2,
+            80,
+            "waiting: a-rather-long-host-name.example.com ×2",
+        ),
+    ],
+)
+def test_what_the_poll_waits_on_fits_beside_the_bar(
+    hosts: list[str], width: int, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar's other columns take 45 cells and the counts ("0/4"); what is waited on gets
+    the rest, less one: a host and its count whole, else how many hosts."""
+    from types import SimpleNamespace
+
+    from newsfold.cli._common import err_console
+    from newsfold.cli._progress import Bar, PollBar
+
+    monkeypatch.setattr(err_console, "width", width)
+    bar = PollBar(Bar(None, None))
+    bar.started([SimpleNamespace(url=f"https://{h}/feed") for h in hosts])  # type: ignore[misc]
+    assert bar._waiting() == expected

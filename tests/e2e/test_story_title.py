@@ -128,8 +128,24 @@ def test_representative_rule() -> None:
         ("  Spaced   title ", "x", "Spaced title"),
         ("", "Floods close the port. Crews pump water all night.", "Floods close the port."),
         (None, "", "(untitled)"),
+        ("", " ", "(untitled)"),
         (None, "word " * 40, ("word " * 18).strip() + "…"),
     ],
 )
 def test_derived_title(title: str | None, text: str, expected: str) -> None:
     assert display_title(title, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://www.links.example/2026/dam-gates/?id=3#top", "links.example/2026/dam-gates"),
+        ("https://links.example/", "links.example"),
+        ("https://links.example/" + "a" * 200, "links.example/" + "a" * 75 + "…"),
+        ("not a url", "(untitled)"),
+        (None, "(untitled)"),
+    ],
+)
+def test_without_title_or_text_the_url_names_the_report(url: str | None, expected: str) -> None:
+    assert display_title(None, "", url) == expected
+    assert display_title("Headline", "", url) == "Headline"  # a title still wins

@@ -7,6 +7,7 @@ writes what the browser laid out into attributes that ``--dump-dom`` returns.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -148,6 +149,34 @@ def test_index_titles_direction_and_plurals(tmp_path: Path) -> None:
     assert "1 article from 1 source" in " ".join(meta.split())
     assert "21 articles from 21 sources" in " ".join(cards[1].css_first(".meta").text().split())
     assert "3 stories reported" in dom.css_first("main p.meta").text()
+
+
+def test_a_report_with_neither_title_nor_text_goes_by_its_url(tmp_path: Path) -> None:
+    bare = replace(
+        _member(60, feed="Link Wire", title=""),
+        url="https://www.links.example/2026/12/dam-gates-open/?utm_source=rss",
+        snippet="",
+    )
+    stories = [PublishedStory(60, 1, NOW, NOW, (bare,))]
+    page = _render(tmp_path, "index.html", stories=stories, recent=True, hours=24, now=NOW)
+    card = HTMLParser(page.read_text()).css_first("article.story h2 a")
+    assert card is not None and card.text(strip=True) == "links.example/2026/12/dam-gates-open"
+    story = _render(tmp_path, "story.html", story=stories[0], by_id={60: bare}, requested_id=60)
+    assert "(untitled)" not in story.read_text()
+
+
+def test_pages_carry_their_icon_inline(tmp_path: Path) -> None:
+    """A browser asks for /favicon.ico unless the page names an icon: a 404 each visit."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import unquote
+
+    stories = _stories()
+    page = _render(tmp_path, "index.html", stories=stories, recent=True, hours=24, now=NOW)
+    icon = HTMLParser(page.read_text()).css_first('head link[rel="icon"]')
+    assert icon is not None, "no icon"
+    media, _, svg = (icon.attributes.get("href") or "").partition(",")
+    assert media == "data:image/svg+xml"
+    assert ET.fromstring(unquote(svg)).tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def test_index_filter_and_pager(tmp_path: Path) -> None:

@@ -68,7 +68,11 @@ CASES: dict[str, tuple[str | bytes | None, list[str]]] = {
         ["fetch.max_bytes", "integer"],
     ),
     "bad_scheme": ('database_url = "mysql://root@localhost/x"\n', ["database_url", "sqlite"]),
-    "unreachable_db": (f'database_url = "{UNREACHABLE_PG}"\n', ["127.0.0.1", "refused"]),
+    # Said as it is, for reading and writing commands alike (was: "migration failed").
+    "unreachable_db": (
+        f'database_url = "{UNREACHABLE_PG}"\n',
+        ["error: cannot connect to the database: ", "127.0.0.1", "refused"],
+    ),
     "not_utf8": (b'database_url = "\xff\xfe"\n', ["bad.toml"]),
     "missing_file": (None, ["not found", "bad.toml"]),
 }

@@ -158,6 +158,28 @@ def test_unusable_documents_raise_parse_error(doc: bytes) -> None:
         parse_feed(doc, url=URL)
 
 
+@pytest.mark.parametrize(
+    ("doc", "media", "detail"),
+    [
+        # Latin-1 bytes declared UTF-8: feedparser's complaint is an encoding override.
+        (
+            "<p>caf\xe9</p>".encode("latin-1"),
+            "text/csv; charset=utf-8",
+            "CharacterEncodingOverride",
+        ),
+        (b"id\ttitle\n1\tlamp\n", "text/tab-separated-values", "SAXParseException"),
+    ],
+)
+def test_not_a_feed_says_so_before_the_parsers_complaint(
+    doc: bytes, media: str, detail: str
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_feed(doc, url=URL, headers={"Content-Type": media})
+    reason, _, rest = str(caught.value).partition("; ")
+    assert reason == "not a feed: no RSS, Atom or JSON Feed content found"
+    assert rest.startswith(detail), rest
+
+
 def test_absurd_dates_fall_back_or_clamp() -> None:
     parsed = parse_feed(h.absurd_dates(), url=URL)
     settings = NormaliseSettings()

@@ -60,7 +60,7 @@ def representative(story: PublishedStory) -> PublishedMember:
 def story_title(story: PublishedStory) -> str:
     """The title a story is shown under everywhere: its representative's, or derived."""
     rep = representative(story)
-    return display_title(rep.title, rep.snippet)
+    return display_title(rep.title, rep.snippet, rep.url)
 
 
 def story_summary(member: PublishedMember, limit: int = SUMMARY_CHARS) -> str:
@@ -95,7 +95,7 @@ def members_html(story: PublishedStory) -> str:
     items = []
     for m in story.members:
         # dir="auto": a right-to-left headline (Urdu, Arabic, Hebrew) reads the right way.
-        title = f'<span dir="auto">{html.escape(display_title(m.title, m.snippet))}</span>'
+        title = f'<span dir="auto">{html.escape(display_title(m.title, m.snippet, m.url))}</span>'
         link = f'<a href="{html.escape(m.url)}">{title}</a>' if m.url else title
         items.append(f"<li>{link} — {html.escape(m.feed)}, {_iso(m.published)}</li>")
     sources = html.escape(", ".join(story.sources))

@@ -16,6 +16,7 @@ import typer
 from newsfold import __version__
 from newsfold.cli import alerts, browse, feeds, ops, search, serve
 from newsfold.cli._common import ConfigOpt, err_console
+from newsfold.cli._written import saying_what_was_written
 from newsfold.errors import NewsfoldError
 
 app = typer.Typer(
@@ -60,7 +61,7 @@ app.command("prune")(ops.prune)
 app.command("demo")(ops.demo)
 app.command("extract")(ops.extract)
 app.command("serve")(serve.serve)
-app.command("export")(serve.export)
+app.command("export")(saying_what_was_written(serve.export))
 app.add_typer(ops.db_app, name="db")
 app.add_typer(alerts.alerts_app, name="alerts")
 

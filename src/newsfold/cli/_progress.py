@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
     from newsfold.types import FeedSource
 
+# What the bar's other columns take beside the counts: the spinner, "fetching", the bar,
+# the time and the gaps between them.
+_BAR_CELLS = 46
+_MIN_WAITING = 24  # a narrower terminal wraps the line rather than lose the first host
+
 
 class Bar:
     """One task's progress; every method does nothing when no bar is shown."""
@@ -64,8 +69,10 @@ class PollBar:
     def __init__(self, bar: Bar) -> None:
         self.bar = bar
         self.pending: Counter[str] = Counter()
+        self.total = 0
 
     def started(self, sources: Sequence[FeedSource]) -> None:
+        self.total = len(sources)
         self.pending.update(_host(s.url) for s in sources)
         self.bar.update(done=0, total=len(sources), doing=self._waiting())
 
@@ -78,12 +85,26 @@ class PollBar:
         self.bar.update(doing=f"storing {count} {_feeds(count)}")
 
     def _waiting(self) -> str:
+        """``waiting: 127.0.0.1 ×3, example.org +2 hosts``: the busiest hosts and their feeds
+        left, as many as fit the line beside the bar's other columns."""
         if not self.pending:
             return ""
-        hosts = self.pending.most_common()
-        shown = ", ".join(f"{host} ({n} {_feeds(n)})" for host, n in hosts[:2])
-        more = f" and {len(hosts) - 2} more hosts" if len(hosts) > 2 else ""
-        return f"waiting on {shown}{more}"
+        hosts = [host + (f" ×{n}" if n > 1 else "") for host, n in self.pending.most_common()]
+        total = self.total or 1
+        # "n/N" takes twice the digits of N and a slash.
+        room = max(_MIN_WAITING, err_console.width - _BAR_CELLS - 2 * len(str(total)) - 1)
+
+        def line(shown: int) -> str:
+            rest = len(hosts) - shown
+            more = f" +{rest} host{'s' if rest > 1 else ''}" if rest else ""
+            return "waiting: " + ", ".join(hosts[:shown]) + more
+
+        shown = 1
+        while shown < len(hosts) and len(line(shown + 1)) <= room:
+            shown += 1
+        if len(line(shown)) > room and len(hosts) > 1:
+            return f"waiting: {len(hosts)} hosts"  # a host name too long to show with the rest
+        return line(shown)
 
 
 def _host(url: str) -> str:

@@ -13,7 +13,7 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     iso,
-    open_service,
+    open_store,
     print_json,
     say,
     settings_from,
@@ -34,9 +34,9 @@ def alerts_list(
     config: ConfigOpt = None,
 ) -> None:
     """Show the alert rules and their recent deliveries."""
-    service = open_service(ctx, config, read_only=True)
-    rules = service.settings.alerts
-    recent = service.storage.recent_alerts(limit)
+    store = open_store(ctx, config)
+    rules = store.settings.alerts
+    recent = store.storage.recent_alerts(limit)
     by_key = {r.key: n for n, r in enumerate(rules, 1)}
     deliveries = [
         {

@@ -12,9 +12,10 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     iso,
-    open_service,
+    open_store,
     plural,
     print_json,
+    say,
     since_to_datetime,
     stamp,
     text,
@@ -22,10 +23,10 @@ from newsfold.cli._common import (
 )
 from newsfold.cli._common import table as make_table
 from newsfold.cli._tables import Col
-from newsfold.storage.history import StoryHistory
 from newsfold.types import Level
 
 if TYPE_CHECKING:
+    from newsfold.storage.history import StoryHistory
     from newsfold.storage.records import ArticleInfo, ClusterSummary
 
 clusters_app = typer.Typer(help="Inspect story clusters.", no_args_is_help=True)
@@ -79,14 +80,15 @@ def clusters_list(
     config: ConfigOpt = None,
 ) -> None:
     """List clusters, newest first."""
-    service = open_service(ctx, config, read_only=True)
-    rows = service.storage.list_clusters(
-        level=level, since=since_to_datetime(since), min_size=min_size, limit=limit or None
+    store = open_store(ctx, config)
+    after = since_to_datetime(since)
+    rows = store.storage.list_clusters(
+        level=level, since=after, min_size=min_size, limit=limit or None
     )
     if json_out:
-        past = (
-            service.storage.story_histories([c.id for c in rows]) if level is Level.STORIES else {}
-        )
+        from newsfold.storage.history import StoryHistory
+
+        past = store.storage.story_histories([c.id for c in rows]) if level is Level.STORIES else {}
         print_json([cluster_json(c, past.get(c.id, StoryHistory())) for c in rows])
         return
     groups = "copy groups" if level is Level.STORIES else "story"
@@ -109,6 +111,9 @@ def clusters_list(
             when(c.last_seen),
         )
     console.print(table)
+    if limit and len(rows) == limit:
+        total = store.storage.count_clusters(level=level, since=after, min_size=min_size)
+        _say_cut(len(rows), total, "stories" if level is Level.STORIES else "copy groups")
 
 
 @clusters_app.command("show")
@@ -122,8 +127,8 @@ def clusters_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show a cluster's articles with the evidence that put each one there."""
-    service = open_service(ctx, config, read_only=True)
-    detail = service.storage.cluster_detail(cluster_id, level=level)
+    store = open_store(ctx, config)
+    detail = store.storage.cluster_detail(cluster_id, level=level)
     members = [
         {
             "id": m.id,
@@ -147,14 +152,15 @@ def clusters_show(
         print_json(data)
         return
     s = detail.summary
+    noun = "story" if s.level is Level.STORIES else "copy group"
     if detail.requested_id != s.id:
-        console.print(f"[dim]cluster {detail.requested_id} was merged into {s.id}[/dim]")
+        console.print(f"[dim]{noun} {detail.requested_id} was merged into {s.id}[/dim]")
     past = [f"split from #{i} ({when(at)})" for i, at in detail.split_from]
     past += [f"split into #{i} ({when(at)})" for i, at in detail.split_into]
     if detail.merged_from:
         past.insert(0, "merged from " + ", ".join(f"#{i}" for i in detail.merged_from))
     console.print(
-        Text(s.title, style="bold") + Text(f"  ({s.level} {s.id}, {plural(s.size, 'article')})")
+        Text(s.title, style="bold") + Text(f"  ({noun} {s.id}, {plural(s.size, 'article')})")
     )
     console.print(Text(f"sources: {', '.join(s.sources)}"))
     span = (s.last_seen - s.first_seen).total_seconds() / 86400
@@ -221,9 +227,9 @@ def articles_list(
     config: ConfigOpt = None,
 ) -> None:
     """List articles, newest first."""
-    service = open_service(ctx, config, read_only=True)
-    feed_id = service.storage.get_feed(feed).id if feed else None
-    rows = service.storage.list_articles(feed_id=feed_id, limit=limit or None)
+    store = open_store(ctx, config)
+    feed_id = store.storage.get_feed(feed).id if feed else None
+    rows = store.storage.list_articles(feed_id=feed_id, limit=limit or None)
     if json_out:
         print_json([article_json(a, with_text=False) for a in rows])
         return
@@ -239,6 +245,14 @@ def articles_list(
             str(a.id), when(a.published), text(a.feed), str(a.cluster or "-"), text(a.title)
         )
     console.print(table)
+    if limit and len(rows) == limit:
+        _say_cut(len(rows), store.storage.count_articles(feed_id=feed_id), "articles")
+
+
+def _say_cut(shown: int, total: int, what: str) -> None:
+    """A list the limit cut says so under its table (a full list says nothing)."""
+    if total > shown:
+        say(f"{shown} of {total} {what} shown (--limit 0 for all)")
 
 
 @articles_app.command("show")
@@ -249,8 +263,8 @@ def articles_show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one article with its normalised text."""
-    service = open_service(ctx, config, read_only=True)
-    a = service.storage.get_article(article_id)
+    store = open_store(ctx, config)
+    a = store.storage.get_article(article_id)
     if json_out:
         print_json(article_json(a, with_text=True))
         return
@@ -275,8 +289,8 @@ def articles_show(
 
 def stats(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Counts of feeds, articles, clusters, duplicates and errors."""
-    service = open_service(ctx, config, read_only=True)
-    st = service.storage.stats()
+    store = open_store(ctx, config)
+    st = store.storage.stats()
     data = {
         "feeds": st.feeds,
         "feeds_erroring": st.feeds_erroring,

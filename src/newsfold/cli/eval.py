@@ -12,20 +12,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer._click import Context
+from typer.core import TyperCommand, TyperGroup
 
 from newsfold.cli._common import plural
 from newsfold.cli._progress import progress, shown
 from newsfold.cli._tables import Col, Grid
-from newsfold.config import load_settings
-from newsfold.evaluation import evaluate, read_dataset, syndicate, write_dataset
-
-if TYPE_CHECKING:
-    from typer._click import Context
 
 _RUN = "run"
 
@@ -39,11 +35,25 @@ class _DatasetGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _DatasetContext(Context):
+    """The routed command's context: its usage line and help hint name the command as it
+    is typed, ``newsfold eval [OPTIONS] DATASET`` (not the hidden ``eval run``)."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class _DatasetCommand(TyperCommand):
+    context_class = _DatasetContext
+
+
 eval_app = typer.Typer(
     cls=_DatasetGroup,
     help=(
         "Measure dedup quality on a labelled JSONL file (fields id, cluster, title, text, "
-        "optional published, source, url): newsfold eval DATASET.jsonl [--level copies|stories]."
+        "optional published, source, url): newsfold eval DATASET.jsonl [--level copies|stories]. "
+        "Its options: newsfold eval DATASET.jsonl --help."
     ),
     no_args_is_help=True,
 )
@@ -56,7 +66,7 @@ _CLOCKS = {
 }
 
 
-@eval_app.command(_RUN, hidden=True)
+@eval_app.command(_RUN, hidden=True, cls=_DatasetCommand)
 def run(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="Labelled JSONL file.", show_default=False)],
@@ -80,6 +90,10 @@ def run(
     ] = None,
 ) -> None:
     """Replay DATASET through the ingest dedup path and score it against the gold clusters."""
+    # The evaluation code imports the whole dedup stack (numpy, scipy): only ``eval`` pays.
+    from newsfold.config import load_settings
+    from newsfold.evaluation import evaluate, read_dataset
+
     if level not in _LEVELS:
         raise typer.BadParameter(f"--level must be copies or stories, not {level!r}")
     settings = load_settings(config or _root_config(ctx))
@@ -132,6 +146,8 @@ def syndicate_cmd(
     ] = 0.5,
 ) -> None:
     """Make a labelled near-duplicate set: republished copies plus the originals as distractors."""
+    from newsfold.evaluation import read_dataset, syndicate, write_dataset
+
     records = syndicate(read_dataset(source), copies=copies, share=share, seed=seed)
     n = write_dataset(out, records)
     typer.echo(f"wrote {plural(n, 'record')} to {out}")

@@ -19,6 +19,7 @@ from newsfold.cli._common import (
     console,
     iso,
     open_service,
+    open_store,
     parse_duration,
     plural,
     print_json,
@@ -207,10 +208,10 @@ def _resolve_feed_url(url: str, settings: Settings) -> tuple[str, ParsedFeed | N
 @app.command("list")
 def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List feeds with their health: status, errors, last and next poll."""
-    service = open_service(ctx, config, read_only=True)
-    feeds = service.storage.list_feeds()
+    store = open_store(ctx, config)
+    feeds = store.storage.list_feeds()
     if json_out:
-        print_json([feed_json(f, service.settings) for f in feeds])
+        print_json([feed_json(f, store.settings) for f in feeds])
         return
     table = make_table(
         Col("id", kind="fixed"),
@@ -224,7 +225,7 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
     )
     now = datetime.now(UTC)
     for f in feeds:
-        status = _status(f, service.settings)
+        status = _status(f, store.settings)
         style = "red" if f.disabled_reason or f.error_count else ""
         table.add_row(
             str(f.id),
@@ -234,9 +235,17 @@ def list_(ctx: typer.Context, json_out: JsonOpt = False, config: ConfigOpt = Non
             str(f.article_count),
             str(f.error_count),
             text(f"{f.last_error_kind}: {f.last_error}" if f.last_error else "-"),
-            ago(f.next_fetch_at, now),
+            _next_poll(f, now),
         )
     console.print(table)
+
+
+def _next_poll(feed: FeedInfo, now: datetime) -> str:
+    """``in 12m``; ``due now`` once the time has come (the next tick polls it, so a time
+    in the past is not "2s ago"); ``-`` for a disabled feed, which is not polled."""
+    if feed.disabled_reason:
+        return "-"
+    return "due now" if feed.next_fetch_at <= now else ago(feed.next_fetch_at, now)
 
 
 def _brief_status(status: str) -> str:
@@ -253,11 +262,11 @@ def show(
     config: ConfigOpt = None,
 ) -> None:
     """Show one feed and the history of its last fetches."""
-    service = open_service(ctx, config, read_only=True)
-    info = service.storage.get_feed(feed)
-    history = service.storage.fetch_history(info.id, limit)
+    store = open_store(ctx, config)
+    info = store.storage.get_feed(feed)
+    history = store.storage.fetch_history(info.id, limit)
     if json_out:
-        data = feed_json(info, service.settings)
+        data = feed_json(info, store.settings)
         data["history"] = [
             {
                 "started_at": iso(h.started_at),
@@ -277,7 +286,7 @@ def show(
     console.print(
         kv_grid(
             (key, text(value if value is not None else "-"))
-            for key, value in feed_json(info, service.settings, times=stamp).items()
+            for key, value in feed_json(info, store.settings, times=stamp).items()
         )
     )
     table = make_table(
@@ -312,8 +321,8 @@ def remove(
     config: ConfigOpt = None,
 ) -> None:
     """Unsubscribe and delete the feed's articles."""
-    service = open_service(ctx, config)
-    info = service.storage.remove_feed(feed)
+    store = open_store(ctx, config, read_only=False)
+    info = store.storage.remove_feed(feed)
     say(f"removed feed {info.id}: {info.url}")
 
 
@@ -324,8 +333,8 @@ def enable(
     config: ConfigOpt = None,
 ) -> None:
     """Re-enable a disabled feed (e.g. after 410 Gone) and poll it at the next cycle."""
-    service = open_service(ctx, config)
-    info = service.storage.set_enabled(feed, now=datetime.now(UTC))
+    store = open_store(ctx, config, read_only=False)
+    info = store.storage.set_enabled(feed, now=datetime.now(UTC))
     say(f"enabled feed {info.id}: {info.url}")
 
 
@@ -368,12 +377,12 @@ def export(
     config: ConfigOpt = None,
 ) -> None:
     """Write all subscriptions as OPML 2.0."""
-    service = open_service(ctx, config, read_only=True)
+    store = open_store(ctx, config)
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = "newsfold subscriptions"
     body = ET.SubElement(opml, "body")
-    for f in service.storage.list_feeds():
+    for f in store.storage.list_feeds():
         attrs = {"type": "rss", "text": f.title or f.url, "xmlUrl": f.url}
         if f.title:
             attrs["title"] = f.title

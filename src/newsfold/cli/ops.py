@@ -23,7 +23,7 @@ from newsfold.cli._common import (
 )
 from newsfold.cli._common import table as make_table
 from newsfold.cli._progress import PollBar, progress, shown
-from newsfold.cli._tables import Col
+from newsfold.cli._tables import Col, kv_grid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -244,12 +244,39 @@ def extract(
     if json_out:
         print_json(reports)
         return
-    for report in reports:
-        for key, value in report.items():
-            if key == "text":
-                continue
-            console.print(Text(f"{key:>14}", style="bold") + Text(f"  {value}"))
-        console.print("\n" + str(report.get("text", "")) + "\n", markup=False, highlight=False)
+    for n, report in enumerate(reports):
+        if n:
+            console.rule(style="dim")
+        _print_report(report)
+
+
+def _print_report(report: Mapping[str, object]) -> None:
+    """One entry's report: its fields as key/value lines (values wrapped under their column),
+    then its text, and the comparison text when it differs (the ``--json`` keys)."""
+    body = str(report.get("text") or "")
+    compared = str(report.get("comparison_text") or "")
+    where = "the text" if compared == body else "below the text"
+    pairs = [
+        (key, text(where if key == "comparison_text" else _field(value)))
+        for key, value in report.items()
+        if key != "text"
+    ]
+    console.print(kv_grid(pairs))
+    for heading, block in (("text", body), ("comparison_text", compared)):
+        if heading == "text" or compared != body:
+            console.print()
+            console.print(Text(heading, style="bold"))
+            console.print(block or "-", markup=False, highlight=False)
+    console.print()
+
+
+def _field(value: object) -> str:
+    """A report value for people: ``-`` for missing, lists joined, yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None or value == "" else str(value)
 
 
 @db_app.command("upgrade")

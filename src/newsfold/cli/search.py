@@ -12,13 +12,14 @@ from newsfold.cli._common import (
     JsonOpt,
     console,
     iso,
-    open_service,
+    open_store,
     print_json,
     since_to_datetime,
     text,
     when,
 )
 from newsfold.cli._common import table as make_table
+from newsfold.cli._tables import Col
 from newsfold.search_query import snippet_html, snippet_parts
 from newsfold.types import SearchLevel
 
@@ -83,8 +84,8 @@ def search(
     config: ConfigOpt = None,
 ) -> None:
     """Search articles or stories, best match first."""
-    service = open_service(ctx, config, read_only=True)
-    storage = service.storage
+    store = open_store(ctx, config)
+    storage = store.storage
     feed_id = storage.get_feed(feed).id if feed else None
     hits = storage.search(
         query,
@@ -99,15 +100,28 @@ def search(
     if not hits:
         console.print("no matches")
         return
+    # Narrow terminals lose the secondary columns before any column gets narrower than its
+    # longest word: the feed or sources go under the title, then the date goes.
     if level is SearchLevel.ARTICLES:
-        table = make_table("id:fixed", "published:fixed", "feed", "title", "snippet")
+        table = make_table(
+            Col("id", kind="fixed"),
+            Col("published", kind="fixed", drop=1),
+            Col("feed", drop=2, into="title"),
+            Col("title", weight=2),
+            Col("snippet", weight=3),
+        )
         for h in hits:
             table.add_row(
                 str(h.id), when(h.published), text(h.feed), text(h.title), _snippet_text(h.snippet)
             )
     else:
         table = make_table(
-            "id:fixed", "size:fixed", "published:fixed", "title", "sources", "snippet"
+            Col("id", kind="fixed"),
+            Col("size", kind="fixed", justify="right"),
+            Col("published", kind="fixed", drop=1),
+            Col("title", weight=2),
+            Col("sources", drop=2, into="title"),
+            Col("snippet", weight=3),
         )
         for h in hits:
             table.add_row(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -54,8 +55,11 @@ def serve(
     redact_access_log()  # a feed token in a URL must not reach a log, whatever the level
     bind_host = host or settings.api.host
     bind_port = settings.api.port if port is None else port
-    typer.echo(
-        f"serving on http://{bind_host}:{bind_port}/ (API at /api, feeds at /feeds)", err=True
+    logging.getLogger("newsfold.serve").info(
+        "serving on http://%s:%s/ (API at /api, feeds at /feeds)",
+        bind_host,
+        bind_port,
+        extra={"event": "serving", "host": bind_host, "port": bind_port},
     )
     try:
         # The app logs its own access lines (``api/access.py``), in the project's format.

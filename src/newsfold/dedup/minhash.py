@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,6 +36,10 @@ _DECODE_BYTES = 1 << 22
 
 @lru_cache(maxsize=8)
 def permutations(num_perm: int) -> tuple[NDArray[np.uint32], NDArray[np.uint32]]:
+    # Imported here: datasketch pulls in scipy (about half a second), which every CLI
+    # command would pay at start-up for parameters computed once per process.
+    from datasketch import MinHash
+
     a, b = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME).permutations
     return a.astype(np.uint32), b.astype(np.uint32)
 

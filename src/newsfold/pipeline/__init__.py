@@ -6,6 +6,7 @@
     policy.py        pure: next poll time, back-off, redirects, feed status
     writer.py        writes what a poll changes, each write in one transaction
     index_keeper.py  the in-memory index kept in step with the database
+    subscriptions.py the database opened and migrated, the settings file's feeds subscribed
 
 ``newsfold fetch`` and the daemon both drive ``service.Service``.
 """

@@ -39,6 +39,7 @@ from newsfold.normalise import canonical_url, extract_page, normalise_entry, wit
 from newsfold.pipeline.index_keeper import IndexKeeper
 from newsfold.pipeline.prepare import Prepared, Preparer, needs_parse
 from newsfold.pipeline.retention import Pruner
+from newsfold.pipeline.subscriptions import sync_config_feeds
 from newsfold.pipeline.writer import BoilerplateModels, FeedWriter, error_summary
 from newsfold.storage import Storage
 from newsfold.types import (
@@ -119,14 +120,7 @@ class Service:
 
     def sync_config_feeds(self, settings: Settings) -> int:
         """Subscribe to the settings file's feeds (canonical URLs); disable ones taken out."""
-        return self.storage.sync_config_feeds(
-            (
-                (canonical_url(f.url) or f.url, f.title, f.interval_s, f.full_text, f.tags)
-                for f in settings.feeds
-            ),
-            now=self.clock(),
-            default_interval_s=settings.schedule.default_interval_s,
-        )
+        return sync_config_feeds(self.storage, settings, now=self.clock())
 
     def close(self) -> None:
         self.preparer.close()

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from newsfold.config import redact_url, sqlite_path
 from newsfold.errors import StorageError
 from newsfold.storage.alerts import AlertsMixin
+from newsfold.storage.counts import CountsMixin
 from newsfold.storage.feeds import FeedsMixin
 from newsfold.storage.ingest import Batch
 from newsfold.storage.published import PublishedMixin
@@ -68,7 +69,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMixin, AlertsMixin):
+class Storage(
+    FeedsMixin,
+    QueriesMixin,
+    CountsMixin,
+    PublishedMixin,
+    RetentionMixin,
+    SearchMixin,
+    AlertsMixin,
+):
     def __init__(self, url: str) -> None:
         self.url = url
         try:
@@ -113,7 +122,14 @@ class Storage(FeedsMixin, QueriesMixin, PublishedMixin, RetentionMixin, SearchMi
             f"applied {kw['step'].up_revision_id}"
         )
         try:
-            with self.engine.begin() as conn:
+            connection = self.engine.connect()
+        except (SQLAlchemyError, OSError) as e:
+            # The database did not answer: no migration was tried, so none "failed".
+            raise StorageError(
+                f"cannot connect to the database: {_unreachable(e)} ({_redact(self.url)})"
+            ) from e
+        try:
+            with connection as conn, conn.begin():
                 if self.dialect == "postgresql":
                     # Several workers starting at once must not migrate concurrently.
                     step("waiting for the migration lock")
@@ -188,6 +204,11 @@ def check_sqlite_location(url: str) -> None:
         raise StorageError(f"cannot create the SQLite database {path}: directory {parent} {what}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise StorageError(f"cannot create the SQLite database {path}: permission denied")
+
+
+def _unreachable(e: BaseException) -> str:
+    """Why a connection failed, without the driver's "connection failed:" preamble."""
+    return _short(e).removeprefix("connection failed: ")
 
 
 def _short(e: BaseException) -> str:
