@@ -208,3 +208,22 @@ def test_feeds_list_says_due_now_for_a_time_past(cli: Cli, feed_server: FeedServ
     assert re.search(r"│ due now\s+│$", new), new
     assert re.search(r"│ in \d+[smhd]\s+│$", polled), polled  # polled: its next time is ahead
     assert len(rows) == 2 and " ago" not in out, out
+
+
+def test_a_bare_link_post_goes_by_its_address_in_the_cli(
+    feed_server: FeedServer, database_url: str, cli: Cli
+) -> None:
+    """An entry with neither title nor text (a link post) is named by its URL's host and path,
+    in the CLI's lists and cluster view as on the page and in the output feeds."""
+    bare = [{"link": "https://www.links.example/2026/dam-gates", "guid": "bare-1",
+             "date": "Tue, 01 Dec 2026 18:00:00 GMT", "title": "", "html": ""}]  # fmt: skip
+    feed_server.route("/bare.xml", Static(rss("Links", "https://links.example/", bare)))
+    cli("feeds", "add", feed_server.url("/bare.xml"), "--no-check")
+    cli("fetch")
+    listed = json.loads(cli("clusters", "list", "--json", "--limit", "0"))
+    titles = {c["title"] for c in listed}
+    assert "links.example/2026/dam-gates" in titles and "(untitled)" not in titles
+    story = next(c["id"] for c in listed if c["title"] == "links.example/2026/dam-gates")
+    assert json.loads(cli("clusters", "show", str(story), "--json"))["title"] == (
+        "links.example/2026/dam-gates"
+    )

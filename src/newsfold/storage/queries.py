@@ -89,6 +89,7 @@ class QueriesMixin:
                     copy_m.cluster_id,
                     ArticleRow.title,
                     func.substr(ArticleRow.text, 1, _TITLE_TEXT_CHARS),
+                    ArticleRow.url,
                 )
                 .join(ArticleRow, ArticleRow.id == MembershipRow.article_id)
                 .join(FeedRow, FeedRow.id == ArticleRow.feed_id)
@@ -99,9 +100,9 @@ class QueriesMixin:
                 # The representative's order: its first row per cluster is the representative.
                 .order_by(MembershipRow.cluster_id, ArticleRow.published, ArticleRow.id)
             )
-            for cid, title, url, copy_id, article_title, opening in s.execute(stmt):
+            for cid, title, url, copy_id, article_title, opening, link in s.execute(stmt):
                 if int(cid) not in titles:
-                    titles[int(cid)] = display_title(article_title, opening)
+                    titles[int(cid)] = display_title(article_title, opening, link)
                 found = names.setdefault(int(cid), [])
                 name = _feed_name(title, url)
                 if name not in found:
@@ -181,7 +182,9 @@ class QueriesMixin:
             sources = tuple(dict.fromkeys(m.feed for m in members))
             groups = len({m.copy_group for m in members if m.copy_group is not None}) or 1
             # Members come in the representative's order: the first one stands for the story.
-            title = display_title(found[0][0].title, found[0][5]) if found else None
+            title = (
+                display_title(found[0][0].title, found[0][5], found[0][0].url) if found else None
+            )
             return ClusterDetail(
                 summary=_summary(row, sources, groups, title),
                 articles=members,
