@@ -54,6 +54,7 @@ HEADER_WORDS = {
     "title",
     "sources",
     "seen",
+    "latest",
     "published",
     "cluster",
     "group",
