@@ -217,10 +217,7 @@ class FeedTemplate:
 
     def to_state(self) -> str:
         """The window as text: one base64 run of little-endian uint32 keys per item."""
-        return " ".join(
-            base64.b64encode(np.array(sorted(doc), "<u4").tobytes()).decode("ascii")
-            for doc in self._docs
-        )
+        return " ".join(map(_key_run, self._docs))
 
     def load_state(self, state: str) -> None:
         """Restore ``to_state`` output (raises ``StorageError`` if it is damaged)."""
@@ -236,6 +233,13 @@ class FeedTemplate:
 
     def __repr__(self) -> str:
         return f"FeedTemplate(documents={len(self._docs)}, learned={self.learned()})"
+
+
+def _key_run(keys: frozenset[int]) -> str:
+    """One item's keys, ascending, as base64 of little-endian uint32."""
+    run = np.fromiter(keys, "<u4", len(keys))
+    run.sort()
+    return base64.b64encode(run.tobytes()).decode("ascii")
 
 
 def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -254,8 +258,9 @@ def slide(docs: deque[D], counts: Counter[K], keys: D, window: int) -> None:
     docs.append(keys)
     counts.update(keys)
     while len(docs) > window:
-        old = docs.popleft()
-        counts.subtract(old)
-        for key in old:
-            if counts[key] <= 0:
-                del counts[key]
+        for key in docs.popleft():
+            held = counts[key] - 1
+            if held > 0:
+                counts[key] = held
+            else:
+                counts.pop(key, None)
