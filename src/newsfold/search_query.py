@@ -79,6 +79,8 @@ Node = Phrase | Not | And | Or
 
 def index_text(text: str) -> str:
     """Text as the index holds it: unspaced scripts' characters separated by spaces."""
+    if text.isascii():  # no unspaced script: nothing to split (and no regex scan)
+        return text
     return _UNSPACED_RUN.sub(r"\1 ", text)
 
 

@@ -9,10 +9,11 @@ absorbs almost every lookup and the per-token cost is one dict hit.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from newsfold.words import word_runs
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -33,14 +34,13 @@ POSITION_MULTIPLIERS = (
 )
 MAX_SHINGLE = len(POSITION_MULTIPLIERS)
 
-_WORD = re.compile(r"\w+")
 _CACHE_LIMIT = 1 << 18
 _word_cache: dict[str, int] = {}
 
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens: punctuation, case and spacing edits do not break shingles."""
-    return _WORD.findall(text.lower())
+    return word_runs(text.lower())
 
 
 def word_hash(word: str) -> int:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from newsfold.errors import StorageError
+from newsfold.words import word_runs
 
 K = TypeVar("K")
 D = TypeVar("D", bound="Collection[Any]")  # one document's keys
@@ -64,7 +65,7 @@ def _gram_keys(tokens: list[str]) -> list[int]:
     """The 3-gram keys of case-folded ``tokens`` between start and end markers, in order:
     each token's CRC-32, combined per position and mixed (as ``shingles`` does)."""
     seq = [_START, *tokens, _END]
-    h = np.fromiter((zlib.crc32(t.encode()) for t in seq), np.uint64, len(seq))
+    h = np.fromiter(map(zlib.crc32, map(str.encode, seq)), np.uint64, len(seq))
     with np.errstate(over="ignore"):
         acc = h[:-2] * _MIX[0] + h[1:-1] * _MIX[1] + h[2:] * _MIX[2]
         acc ^= acc >> np.uint64(33)
@@ -78,12 +79,12 @@ def item_keys(text: str) -> frozenset[int]:
     opening and closing words (none for a text without words)."""
     ends = _ends(text)
     if ends is None:  # a short text: all its words
-        tokens = [t.casefold() for t in _TOKEN.findall(text)]
+        tokens = list(map(str.casefold, word_runs(text)))
         return frozenset(_gram_keys(tokens)) if tokens else frozenset()
     head, tail = ends
     # The opening's 3-grams with the start marker and the closing's with the end marker,
     # in one pass: the two 3-grams across the junction are left out.
-    keys = _gram_keys([t.casefold() for t in (*head, *tail)])
+    keys = _gram_keys(list(map(str.casefold, (*head, *tail))))
     return frozenset(keys[: _HEAD - 1] + keys[_HEAD + 1 :])
 
 
@@ -97,11 +98,11 @@ def _ends(text: str) -> tuple[list[str], list[str]] | None:
     """
     head_span, tail_span = _CHARS_PER_WORD * _HEAD, _CHARS_PER_WORD * _TAIL
     if len(text) >= head_span + tail_span:
-        head = _TOKEN.findall(text, 0, head_span)
-        tail = _TOKEN.findall(text, len(text) - tail_span)
+        head = word_runs(text[:head_span])
+        tail = word_runs(text[len(text) - tail_span :])
         if len(head) > _HEAD and len(tail) > _TAIL:
             return head[:_HEAD], tail[-_TAIL:]
-    tokens = _TOKEN.findall(text)
+    tokens = word_runs(text)
     return (tokens[:_HEAD], tokens[-_TAIL:]) if len(tokens) > _HEAD + _TAIL else None
 
 
@@ -183,7 +184,7 @@ class FeedTemplate:
         template = self._template()
         if not template:  # nothing learned yet: no need to read the text
             return text
-        tokens = [t.casefold() for t in _TOKEN.findall(text)]
+        tokens = list(map(str.casefold, word_runs(text)))
         if not tokens:
             return text
         hits = [i for i, key in enumerate(_gram_keys(tokens)) if key in template]
@@ -216,10 +217,7 @@ class FeedTemplate:
 
     def to_state(self) -> str:
         """The window as text: one base64 run of little-endian uint32 keys per item."""
-        return " ".join(
-            base64.b64encode(np.array(sorted(doc), "<u4").tobytes()).decode("ascii")
-            for doc in self._docs
-        )
+        return " ".join(map(_key_run, self._docs))
 
     def load_state(self, state: str) -> None:
         """Restore ``to_state`` output (raises ``StorageError`` if it is damaged)."""
@@ -235,6 +233,13 @@ class FeedTemplate:
 
     def __repr__(self) -> str:
         return f"FeedTemplate(documents={len(self._docs)}, learned={self.learned()})"
+
+
+def _key_run(keys: frozenset[int]) -> str:
+    """One item's keys, ascending, as base64 of little-endian uint32."""
+    run = np.fromiter(keys, "<u4", len(keys))
+    run.sort()
+    return base64.b64encode(run.tobytes()).decode("ascii")
 
 
 def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -253,8 +258,9 @@ def slide(docs: deque[D], counts: Counter[K], keys: D, window: int) -> None:
     docs.append(keys)
     counts.update(keys)
     while len(docs) > window:
-        old = docs.popleft()
-        counts.subtract(old)
-        for key in old:
-            if counts[key] <= 0:
-                del counts[key]
+        for key in docs.popleft():
+            held = counts[key] - 1
+            if held > 0:
+                counts[key] = held
+            else:
+                counts.pop(key, None)

@@ -61,6 +61,10 @@ class PairScorer(Protocol):
 
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]: ...
 
+    def scores_many(self, groups: Sequence[Sequence[int]]) -> list[NDArray[np.float64]]:
+        """``scores`` of each of several sets at once."""
+        ...
+
     def links(self, frontier: Sequence[int]) -> NDArray[np.int64]:
         """Candidate-graph edges (pairs of article ids) from ``frontier`` to any document."""
         ...
@@ -114,6 +118,17 @@ class _Rows:
     named: sparse.csr_array | None = None  # 1 where a term is a name
     rare: sparse.csr_array | None = None  # 1 where a term is held by few documents
     rare_terms: NDArray[np.uint32] | None = None  # those terms, as held (repeats and all)
+
+    def part(self, start: int, stop: int) -> _Rows:
+        """Documents ``start:stop`` (their rows unchanged; no rare terms)."""
+        names, named = self.names, self.named
+        return _Rows(
+            self.ids[start:stop],
+            self.terms[start:stop],
+            self.tfidf[start:stop],
+            None if names is None else names[start:stop],
+            None if named is None else named[start:stop],
+        )
 
 
 class DocScorer:
@@ -274,11 +289,24 @@ class DocScorer:
         return np.fromiter((get(x, 0) for x in ids.tolist()), np.int64, len(ids))
 
     def scores(self, article_ids: Sequence[int]) -> NDArray[np.float64]:
-        n = len(article_ids)
+        return self.scores_many([article_ids])[0]
+
+    def scores_many(self, groups: Sequence[Sequence[int]]) -> list[NDArray[np.float64]]:
+        """``scores`` of each group, from one set of sparse rows: building them costs more
+        than a small group's products (a row's values do not depend on the others)."""
+        if not groups:
+            return []
+        rows = self._rows([a for g in groups for a in g], names=self.settings.name_threshold > 0)
+        out, at = [], 0
+        for g in groups:
+            out.append(self._scores(rows.part(at, at + len(g))))
+            at += len(g)
+        return out
+
+    def _scores(self, r: _Rows) -> NDArray[np.float64]:
+        n = len(r.ids)
         self.work.cluster_pairs += n * n
         s = self.settings
-        r = self._rows(article_ids, names=s.name_threshold > 0)
-        _fit(r)
         sim = np.asarray((r.tfidf @ r.tfidf.T).toarray(), np.float64)
         sim *= self._length_scale(r.terms[:, None], r.terms[None, :])
         # A document of a few terms (a headline, a link post) shares none with many reports of
@@ -565,13 +593,15 @@ def inherit(
         for s, m in c.items():
             if 2 * m > sizes[s]:
                 heir[s] = k
+    kept: dict[int, list[int]] = {}  # group → the old stories it holds the majority of
+    for s, k in heir.items():
+        kept.setdefault(k, []).append(s)
     ids: list[int | None] = [None] * len(groups)
     merges: list[tuple[int, int]] = []
-    for k in range(len(groups)):
-        mine = sorted((s for s, g in heir.items() if g == k), key=lambda s: (-sizes[s], s))
-        if mine:
-            ids[k] = mine[0]
-            merges += [(s, mine[0]) for s in mine[1:]]
+    for k in sorted(kept):
+        mine = sorted(kept[k], key=lambda s: (-sizes[s], s))
+        ids[k] = mine[0]
+        merges += [(s, mine[0]) for s in mine[1:]]
     used = {i for i in ids if i is not None}
     splits: list[tuple[int, int]] = []
     for k, g in enumerate(groups):
@@ -657,12 +687,16 @@ def consolidate(
     groups: list[list[int]] = []
     old: dict[int, int] = {}
     scorer.fresh()
-    for comp in components(scorer, [*seeds, *scorer.stale()], index):
+    comps = components(scorer, [*seeds, *scorer.stale()], index)
+    several = [comp for comp in comps if len(comp) > 1]
+    for comp in several:
+        comp.sort(key=lambda a: content_key(index, a))
+    scored = iter(scorer.scores_many(several))
+    for comp in comps:
         if len(comp) > 1:
-            comp.sort(key=lambda a: content_key(index, a))
             ts = [float(index.docs[a].ts) for a in comp]
             langs = [index.stories.meta(index.docs.story_of(a) or a)[2] for a in comp]
-            labels = cluster(scorer.scores(comp), ts, settings, langs)
+            labels = cluster(next(scored), ts, settings, langs)
         else:
             labels = [0]
         by_label: dict[int, list[int]] = {}
