@@ -327,12 +327,16 @@ class Deduplicator:
         for article_id, story_id in sorted(changes.moves.items()):
             self.stories.move(article_id, story_id)
             self.copies.set_story(article_id, story_id)
-        evidence = {}
+        by_story: dict[int, list[int]] = {}
         for article_id, story_id in changes.moves.items():
-            # Its newest fellow members, as one-pass placing reads a story (bounded work).
-            others = [a for a in self.stories.members(story_id) if a != article_id][-16:]
-            if (found := self.scorer.closest(article_id, others)) is not None:
-                evidence[article_id] = found
+            by_story.setdefault(story_id, []).append(article_id)
+        evidence: dict[int, tuple[int, float]] = {}
+        for story_id, moved in by_story.items():
+            # Each moved article's closest among the story's newest members and the others
+            # moved in (as one-pass placing reads a story: bounded work).
+            members = self.stories.members(story_id)
+            newest = list(dict.fromkeys([*members[-16:], *moved]))
+            evidence.update(self.scorer.closest(moved, newest))
         return replace(changes, evidence=evidence)
 
     # --------------------------------------------------------- rebuild, window

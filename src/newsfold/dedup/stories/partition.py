@@ -271,17 +271,24 @@ class DocScorer:
         ratio = np.maximum(a, b) / np.maximum(np.minimum(a, b), 1)
         return np.asarray(np.minimum(ratio, s.length_cap) ** s.length_exponent, np.float64)
 
-    def closest(self, article_id: int, others: Sequence[int]) -> tuple[int, float] | None:
-        """Of ``others``, the one scoring highest with ``article_id`` (the smallest id among
-        equals), and the score: the evidence kept for a join clustering made."""
-        if not others:
-            return None
-        r = self._rows([article_id, *others])
+    def closest(self, moved: Sequence[int], members: Sequence[int]) -> dict[int, tuple[int, float]]:
+        """For each of ``moved`` (all in one story whose ``members`` are given), the other
+        member scoring highest with it (the smallest id among equals) and the score: the
+        evidence kept for a join clustering made. One set of rows for the story."""
+        ids = list(dict.fromkeys([*moved, *members]))
+        r = self._rows(ids)
         _fit(r)
-        sims = np.asarray((r.tfidf[[0]] @ r.tfidf[1:].T).toarray()).ravel()
-        sims *= self._length_scale(r.terms[0], r.terms[1:])
-        best = min(zip((-sims).tolist(), others, strict=True))
-        return best[1], -best[0]
+        at = {a: i for i, a in enumerate(ids)}
+        rows, cols = [at[a] for a in moved], [at[m] for m in members]
+        sims = np.asarray((r.tfidf[rows] @ r.tfidf[cols].T).toarray())
+        sims *= self._length_scale(r.terms[rows][:, None], r.terms[cols][None, :])
+        out = {}
+        for k, a in enumerate(moved):
+            scored = [(-s, m) for s, m in zip(sims[k].tolist(), members, strict=True) if m != a]
+            if scored:
+                score, best = min(scored)
+                out[a] = (best, -score)
+        return out
 
     def _feeds(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Each document's feed (0: none known)."""
