@@ -21,7 +21,7 @@ import feedparser
 
 from newsfold.encoding import better_decoding
 from newsfold.errors import ParseError
-from newsfold.types import ParsedFeed, RawEntry
+from newsfold.types import ParsedFeed, RawEntry, declared_language
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -185,13 +185,6 @@ def _parse_xml_feed(
 def _bozo_message(d: Any) -> str:
     exc = d.get("bozo_exception")
     return f"{type(exc).__name__}: {exc}" if exc is not None else "malformed document"
-
-
-def declared_language(tag: Any) -> str | None:
-    """The ISO 639-1 code of a declared language tag (RSS ``<language>en-us``, Atom
-    ``xml:lang="de"``, JSON Feed ``"language": "fr-FR"``; BCP 47 or the RSS codes), else None."""
-    primary = re.split(r"[-_]", str(tag).strip(), maxsplit=1)[0].lower() if tag else ""
-    return primary if len(primary) == 2 and primary.isascii() and primary.isalpha() else None
 
 
 def _entry(e: Any, feed_language: str | None) -> RawEntry:

@@ -11,6 +11,7 @@ changes one returns a copy (``dataclasses.replace``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -67,6 +68,14 @@ class FetchResult:
     retry_after_s: float | None = None
     # Of ``duration_s``, the seconds queued for a turn at the host (politeness) or a slot.
     wait_s: float = 0.0
+
+
+def declared_language(tag: object) -> str | None:
+    """The ISO 639-1 code of a declared language tag (RSS ``<language>en-us``, Atom
+    ``xml:lang="de"``, JSON Feed ``"language": "fr-FR"``, HTML ``lang``; BCP 47 or the RSS
+    codes), else None."""
+    primary = re.split(r"[-_]", str(tag).strip(), maxsplit=1)[0].lower() if tag else ""
+    return primary if len(primary) == 2 and primary.isascii() and primary.isalpha() else None
 
 
 @dataclass(frozen=True, slots=True)

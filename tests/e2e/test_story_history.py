@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from newsfold.api.app import create_app
 from newsfold.api.feeds_out import FeedMeta, render_atom, render_json_feed, story_id_uri
 from newsfold.cli import app as cli_app
-from newsfold.pipeline.service import Service
 from newsfold.storage.tables import ArticleRow, ClusterRow
+from tests.e2e.test_story_time import Clock, _service
 from tests.support.feeds import rss
 from tests.support.server import Reply
 
@@ -85,14 +85,6 @@ DOCS = {
 }
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 def _feed(guids: list[str]) -> bytes:
     feed = DOCS[guids[0]][0]
     items = [
@@ -106,19 +98,6 @@ def _feed(guids: list[str]) -> bytes:
         for g in guids
     ]
     return rss(f"Outlet {feed}", f"https://outlet{feed}.example/", items)
-
-
-def _service(make_settings: Callable[..., Settings], url: str, clock: Clock) -> Service:
-    base = make_settings(url)
-    settings = base.model_copy(
-        update={
-            "pipeline": base.pipeline.model_copy(update={"workers": 1}),
-            "fetch": base.fetch.model_copy(update={"min_host_delay_s": 0.0}),
-        }
-    )
-    service = Service(settings, clock=clock)
-    service.storage.upgrade()
-    return service
 
 
 class History:

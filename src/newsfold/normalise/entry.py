@@ -20,7 +20,7 @@ from newsfold.normalise.dates import resolve_published, to_utc
 from newsfold.normalise.html import html_to_text, inline_text, normalise_text, sanitise_input
 from newsfold.normalise.language import article_language
 from newsfold.normalise.urls import canonical_url
-from newsfold.types import Article
+from newsfold.types import Article, declared_language
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -165,9 +165,8 @@ def language(article: Article, ctx: Context) -> Article:
     # Too short to identify (a headline, a link post): the article page's declared
     # language, else the entry's or its feed's. Declarations come second because many
     # feeds keep a CMS default (en-us) whatever they publish.
-    if lang is None and ctx.page is not None and ctx.page.lang:
-        declared = ctx.page.lang.split("-")[0].lower()
-        lang = declared if len(declared) == 2 and declared.isalpha() else None
+    if lang is None and ctx.page is not None:
+        lang = declared_language(ctx.page.lang)
     if lang is None:
         lang = ctx.declared_language
     return replace(article, language=lang) if lang != article.language else article
